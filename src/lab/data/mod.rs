@@ -1,0 +1,114 @@
+//! Datasets as plain bytes: readers for the shipped MNIST bundle and the official CIFAR-10 binary format,
+//! seeded splits, and conversion to float tensors. No tensors are created here except in `batch`.
+
+pub mod batch;
+pub mod cifar;
+pub mod mnist;
+pub mod source;
+
+pub use source::{DataSource, Split};
+
+use serde::{Deserialize, Serialize};
+
+/// The datasets the lab knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    Mnist,
+    Cifar10,
+}
+
+impl DatasetKind {
+    /// (channels, height, width) of one image.
+    pub fn shape(self) -> (usize, usize, usize) {
+        match self {
+            Self::Mnist => (1, 28, 28),
+            Self::Cifar10 => (3, 32, 32),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mnist => "mnist",
+            Self::Cifar10 => "cifar10",
+        }
+    }
+    pub fn class_names(self) -> [&'static str; 10] {
+        match self {
+            Self::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            Self::Cifar10 => [
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            ],
+        }
+    }
+}
+
+/// Number of classes of every dataset the lab knows.
+pub const NUM_CLASSES: usize = 10;
+
+/// A set of 8-bit images with labels, stored channel-planar per image (C, H, W), as CIFAR-10 does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSet {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// One label per image, each < NUM_CLASSES.
+    pub labels: Vec<u8>,
+    /// `len() * channels * height * width` bytes.
+    pub pixels: Vec<u8>,
+}
+
+impl ImageSet {
+    pub fn empty(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+            labels: Vec::new(),
+            pixels: Vec::new(),
+        }
+    }
+    /// Bytes per image.
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.image_len();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+    pub fn image_mut(&mut self, i: usize) -> &mut [u8] {
+        let n = self.image_len();
+        &mut self.pixels[i * n..(i + 1) * n]
+    }
+    /// The images at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> ImageSet {
+        let mut out = ImageSet::empty(self.channels, self.height, self.width);
+        out.labels.reserve(indices.len());
+        out.pixels.reserve(indices.len() * self.image_len());
+        for &i in indices {
+            out.labels.push(self.labels[i]);
+            out.pixels.extend_from_slice(self.image(i));
+        }
+        out
+    }
+    /// Appends all images of `other` (same shape).
+    pub fn extend(&mut self, other: &ImageSet) {
+        debug_assert_eq!(self.image_len(), other.image_len());
+        self.labels.extend_from_slice(&other.labels);
+        self.pixels.extend_from_slice(&other.pixels);
+    }
+}

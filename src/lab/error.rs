@@ -1,0 +1,43 @@
+//! The lab core's one error type: every failure a user can cause or meet, with a message that says what to do.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the lab core.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum LabError {
+    /// A data file exists but is not what it claims to be (truncated, wrong size, bad label, ...).
+    #[error("{file}: {problem}")]
+    Data { file: String, problem: String },
+    /// A dataset could not be found; the message says how to get it.
+    #[error("{0}")]
+    DataMissing(String),
+    /// A spec, link or flag is malformed or out of range.
+    #[error("invalid spec: {0}")]
+    Spec(String),
+    /// The user cancelled a long step.
+    #[error("cancelled")]
+    Cancelled,
+    /// Reading or writing a file failed.
+    #[error("{file}: {problem}")]
+    Io { file: String, problem: String },
+}
+
+impl LabError {
+    pub fn data(file: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Data {
+            file: file.into(),
+            problem: problem.into(),
+        }
+    }
+    pub fn spec(problem: impl Into<String>) -> Self {
+        Self::Spec(problem.into())
+    }
+    pub fn io(file: impl std::fmt::Display, err: impl std::fmt::Display) -> Self {
+        Self::Io {
+            file: file.to_string(),
+            problem: err.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = LabError> = std::result::Result<T, E>;

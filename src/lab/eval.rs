@@ -1,0 +1,96 @@
+//! Evaluation: predictions in batches, and the metrics every run and repair reports (CA, ASR, RA,
+//! per-class accuracy, confusion matrix), computed by one code path for every model.
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::lab::attack::TriggeredTest;
+use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
+use crate::lab::model::Model;
+
+/// Inputs per forward pass when only predicting; bounded so activations stay small (also on WebGPU).
+pub const EVAL_BATCH: usize = 500;
+
+/// Predicted class of every image in `set`.
+pub fn predict(model: &Model, set: &ImageSet, device: &Device) -> Vec<u8> {
+    let model = model.valid();
+    let all: Vec<usize> = (0..set.len()).collect();
+    let mut out = Vec::with_capacity(set.len());
+    for chunk in all.chunks(EVAL_BATCH) {
+        let logits = model.forward(batch::images(set, chunk, device));
+        let pred: Tensor<1, Int> = logits.argmax(1).flatten(0, 1);
+        let data = pred.into_data();
+        out.extend(data.iter::<i64>().map(|p| p as u8));
+    }
+    out
+}
+
+/// Fraction of `pred` equal to `truth` (0 for empty input).
+pub fn accuracy(pred: &[u8], truth: &[u8]) -> f64 {
+    if pred.is_empty() {
+        return 0.0;
+    }
+    pred.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / pred.len() as f64
+}
+
+/// Everything measured on one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// CA: accuracy on the clean test set.
+    pub clean_acc: f64,
+    /// ASR: share of triggered test inputs (true label ≠ attacker's target) classified as the target.
+    pub asr: f64,
+    /// RA: accuracy on those triggered inputs against their true labels.
+    pub robust_acc: f64,
+    /// Clean accuracy of each true class.
+    pub per_class_acc: Vec<f64>,
+    /// confusion[true][predicted] counts on the clean test set.
+    pub confusion: Vec<Vec<u32>>,
+}
+
+impl Metrics {
+    /// Metrics from predictions on the clean and the triggered test sets.
+    pub fn from_predictions(
+        test: &ImageSet,
+        clean_pred: &[u8],
+        triggered: &TriggeredTest,
+        trig_pred: &[u8],
+    ) -> Self {
+        let mut confusion = vec![vec![0u32; NUM_CLASSES]; NUM_CLASSES];
+        for (&t, &p) in test.labels.iter().zip(clean_pred) {
+            confusion[t as usize][p as usize] += 1;
+        }
+        let per_class_acc = confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let n: u32 = row.iter().sum();
+                if n == 0 {
+                    0.0
+                } else {
+                    row[c] as f64 / n as f64
+                }
+            })
+            .collect();
+        Self {
+            clean_acc: accuracy(clean_pred, &test.labels),
+            asr: accuracy(trig_pred, &triggered.attack_labels),
+            robust_acc: accuracy(trig_pred, &triggered.set.labels),
+            per_class_acc,
+            confusion,
+        }
+    }
+
+    /// Evaluates `model` on the clean test set and its triggered copies.
+    pub fn measure(
+        model: &Model,
+        test: &ImageSet,
+        triggered: &TriggeredTest,
+        device: &Device,
+    ) -> Self {
+        let clean = predict(model, test, device);
+        let trig = predict(model, &triggered.set, device);
+        Self::from_predictions(test, &clean, triggered, &trig)
+    }
+}

@@ -1,0 +1,15 @@
+//! The lab core: pure Rust, no web crates. It compiles and tests natively and for wasm32.
+
+pub mod attack;
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod event;
+pub mod model;
+pub mod rng;
+pub mod run;
+pub mod spec;
+pub mod train;
+
+pub use error::{LabError, Result};
+pub use spec::ExperimentSpec;

@@ -1,0 +1,174 @@
+//! The pipeline: spec → split → poison → train (with per-epoch CA/ASR) → evaluate → report.
+
+use std::ops::ControlFlow;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::lab::attack::{Poisoned, TriggeredTest};
+use crate::lab::data::{DataSource, Split};
+use crate::lab::error::Result;
+use crate::lab::eval::{Metrics, predict};
+use crate::lab::event::{EpochRecord, Event, Stage};
+use crate::lab::model::Model;
+use crate::lab::spec::ExperimentSpec;
+use crate::lab::train::{Clock, train};
+
+/// Wall time per stage, seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageSeconds {
+    pub data: f64,
+    pub poison: f64,
+    pub train: f64,
+    pub evaluate: f64,
+    pub total: f64,
+}
+
+/// What was poisoned (the ground truth detectors are scored against).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoisonSummary {
+    pub count: usize,
+    /// Indices into the spec's training split.
+    pub indices: Vec<usize>,
+    /// Share of the training samples labelled with the target class that are poisoned.
+    pub target_class_share: f64,
+}
+
+/// One test image shown with and without the trigger, with the model's predictions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub test_index: usize,
+    pub label: u8,
+    pub clean_pred: u8,
+    pub triggered_pred: u8,
+}
+
+/// The result of a run, as written to REPORT.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub spec: ExperimentSpec,
+    pub link: String,
+    #[serde(rename = "final")]
+    pub final_metrics: Metrics,
+    pub epochs: Vec<EpochRecord>,
+    pub device: String,
+    pub seconds: StageSeconds,
+    /// Training throughput over all epochs (excluding per-epoch evaluation).
+    pub train_samples_per_second: f64,
+    pub poison: PoisonSummary,
+    pub examples: Vec<Example>,
+    pub version: String,
+}
+
+/// Everything a run produced, for later stages (detection, repair) and the UI.
+pub struct Outcome {
+    pub report: Report,
+    pub model: Model,
+    pub split: Split,
+    pub poisoned: Poisoned,
+    pub triggered: TriggeredTest,
+}
+
+/// Runs `spec` on `source` with `device` (a plain, non-autodiff device; training wraps it).
+pub fn run(
+    spec: &ExperimentSpec,
+    source: &DataSource,
+    device: &Device,
+    device_name: &str,
+    clock: Clock,
+    on: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+) -> Result<Outcome> {
+    spec.validate()?;
+    let t0 = clock();
+    let mut seconds = StageSeconds::default();
+    let stage = |s: Stage, on: &mut dyn FnMut(&Event) -> ControlFlow<()>| -> Result<()> {
+        if on(&Event::Stage { stage: s }).is_break() {
+            return Err(crate::lab::error::LabError::Cancelled);
+        }
+        Ok(())
+    };
+
+    stage(Stage::Data, on)?;
+    let split = source.split(&spec.data, spec.seed)?;
+    seconds.data = clock() - t0;
+
+    stage(Stage::Poison, on)?;
+    let t = clock();
+    let poisoned = spec.attack.poison(&split.train, spec.seed)?;
+    let dims = spec.dims();
+    let trigger = spec.attack.trigger(dims, spec.seed)?;
+    let triggered = spec.attack.triggered_test(&split.test, &trigger);
+    seconds.poison = clock() - t;
+
+    stage(Stage::Train, on)?;
+    let t = clock();
+    device.seed(spec.seed);
+    let train_device = device.clone().autodiff();
+    let model = Model::new(spec.model, dims, &train_device);
+    let mut eval = |m: &Model| {
+        let metrics = Metrics::measure(m, &split.test, &triggered, device);
+        (metrics.clean_acc, metrics.asr)
+    };
+    let (model, epochs) = train(
+        model,
+        &poisoned.set,
+        &spec.train,
+        spec.seed,
+        &train_device,
+        clock,
+        &mut eval,
+        on,
+    )?;
+    seconds.train = clock() - t;
+    let train_only: f64 = epochs.iter().map(|e| e.seconds).sum();
+
+    stage(Stage::Evaluate, on)?;
+    let t = clock();
+    let clean_pred = predict(&model, &split.test, device);
+    let trig_pred = predict(&model, &triggered.set, device);
+    let final_metrics = Metrics::from_predictions(&split.test, &clean_pred, &triggered, &trig_pred);
+    let examples = (0..triggered.source.len().min(10))
+        .map(|k| {
+            let i = triggered.source[k];
+            Example {
+                test_index: i,
+                label: split.test.labels[i],
+                clean_pred: clean_pred[i],
+                triggered_pred: trig_pred[k],
+            }
+        })
+        .collect();
+    seconds.evaluate = clock() - t;
+    seconds.total = clock() - t0;
+
+    let target = spec.attack.target_label;
+    let labelled_target = poisoned.set.labels.iter().filter(|&&y| y == target).count();
+    let poisoned_target = poisoned
+        .poisoned
+        .iter()
+        .filter(|&&i| poisoned.set.labels[i] == target)
+        .count();
+    let report = Report {
+        spec: spec.clone(),
+        link: spec.to_link(),
+        final_metrics,
+        train_samples_per_second: (poisoned.set.len() * epochs.len()) as f64 / train_only.max(1e-9),
+        epochs,
+        device: device_name.to_string(),
+        seconds,
+        poison: PoisonSummary {
+            count: poisoned.poisoned.len(),
+            indices: poisoned.poisoned.clone(),
+            target_class_share: poisoned_target as f64 / labelled_target.max(1) as f64,
+        },
+        examples,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    Ok(Outcome {
+        report,
+        model,
+        split,
+        poisoned,
+        triggered,
+    })
+}

@@ -1,0 +1,125 @@
+//! Small real runs on the shipped MNIST: thresholds that a broken attack or broken training fails.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use backdoor_lab::lab::data::{DataSource, DatasetKind};
+use backdoor_lab::lab::event::Event;
+use backdoor_lab::lab::run::{Outcome, run};
+use backdoor_lab::lab::{ExperimentSpec, LabError};
+use burn::tensor::Device;
+
+fn clock() -> f64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+fn mnist() -> &'static DataSource {
+    static DATA: OnceLock<DataSource> = OnceLock::new();
+    DATA.get_or_init(|| {
+        DataSource::load(
+            DatasetKind::Mnist,
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("static/data"),
+        )
+        .expect("the repository ships static/data/mnist.bin")
+    })
+}
+
+fn small(link: &str) -> ExperimentSpec {
+    ExperimentSpec::from_link(link).expect("test links are valid")
+}
+
+fn go(spec: &ExperimentSpec) -> Outcome {
+    run(
+        spec,
+        mnist(),
+        &Device::flex(),
+        "cpu-flex",
+        clock,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .expect("run succeeds")
+}
+
+#[test]
+fn badnets_implants_a_backdoor_and_training_learns() {
+    let out = go(&small("v=1&train=3000&test=1000&epochs=2&seed=3"));
+    let m = &out.report.final_metrics;
+    assert!(m.clean_acc >= 0.90, "CA {}", m.clean_acc);
+    assert!(m.asr >= 0.90, "ASR {}", m.asr);
+    assert!(m.robust_acc <= 0.10, "RA {}", m.robust_acc);
+    assert_eq!(out.report.poison.count, 300);
+    assert_eq!(out.report.epochs.len(), 2);
+    assert!(out.report.epochs[1].loss < out.report.epochs[0].loss);
+    let confusion_total: u32 = m.confusion.iter().flatten().sum();
+    assert_eq!(confusion_total, 1000);
+}
+
+#[test]
+fn clean_model_has_no_backdoor() {
+    let out = go(&small(
+        "v=1&attack=none&train=3000&test=1000&epochs=2&seed=3",
+    ));
+    let m = &out.report.final_metrics;
+    assert!(m.clean_acc >= 0.90, "CA {}", m.clean_acc);
+    assert!(m.asr <= 0.05, "ASR {}", m.asr);
+    assert_eq!(out.report.poison.count, 0);
+}
+
+#[test]
+fn same_spec_gives_identical_results() {
+    let spec = small("v=1&train=600&test=200&epochs=1&seed=8&model=mlp");
+    let (a, b) = (go(&spec).report, go(&spec).report);
+    assert_eq!(a.final_metrics, b.final_metrics);
+    assert_eq!(
+        a.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(),
+        b.epochs.iter().map(|e| e.loss).collect::<Vec<_>>()
+    );
+    assert_eq!(a.poison, b.poison);
+}
+
+#[test]
+fn cancelling_stops_the_run() {
+    let spec = small("v=1&train=600&test=200&epochs=3");
+    let mut batches = 0;
+    let result = run(
+        &spec,
+        mnist(),
+        &Device::flex(),
+        "cpu-flex",
+        clock,
+        &mut |e| {
+            if matches!(e, Event::Batch { .. }) {
+                batches += 1;
+            }
+            if batches == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    );
+    assert!(matches!(result, Err(LabError::Cancelled)));
+    assert_eq!(batches, 3);
+}
+
+#[test]
+fn split_is_seeded_and_disjoint() {
+    let spec = small("v=1&train=8000&test=2000&seed=5");
+    let a = mnist().split(&spec.data, 5).unwrap();
+    let b = mnist().split(&spec.data, 5).unwrap();
+    let c = mnist().split(&spec.data, 6).unwrap();
+    assert_eq!(a.train, b.train);
+    assert_ne!(a.train.labels, c.train.labels);
+    assert_eq!((a.train.len(), a.test.len()), (8000, 2000));
+    let too_big = small("v=1&train=9000&test=2000");
+    assert!(
+        mnist()
+            .split(&too_big.data, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("exceeds the 10000 images")
+    );
+}

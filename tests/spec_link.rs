@@ -1,0 +1,256 @@
+//! The spec's JSON and link codecs: lossless round trips, and clear errors (never panics) on bad input.
+
+use backdoor_lab::lab::attack::{
+    AttackMethod, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition,
+    PatchTrigger, TriggerSpec,
+};
+use backdoor_lab::lab::data::DatasetKind;
+use backdoor_lab::lab::model::ModelKind;
+use backdoor_lab::lab::spec::OptimizerKind;
+use backdoor_lab::lab::{ExperimentSpec, LabError};
+use base64::Engine;
+use proptest::prelude::*;
+
+fn patch() -> impl Strategy<Value = PatchTrigger> {
+    let position = prop_oneof![
+        Just(PatchPosition::BottomRight),
+        Just(PatchPosition::BottomLeft),
+        Just(PatchPosition::TopRight),
+        Just(PatchPosition::TopLeft),
+        Just(PatchPosition::Center),
+        (0usize..20, 0usize..20).prop_map(|(x, y)| PatchPosition::Xy { x, y }),
+    ];
+    let pattern = prop_oneof![
+        Just(PatchPattern::White),
+        Just(PatchPattern::Checkerboard),
+        Just(PatchPattern::Random)
+    ];
+    (1usize..8, position, 0usize..4, pattern).prop_map(|(size, position, margin, pattern)| {
+        PatchTrigger {
+            size,
+            position,
+            margin,
+            pattern,
+        }
+    })
+}
+
+fn blend() -> impl Strategy<Value = BlendTrigger> {
+    let pattern = prop_oneof![
+        Just(BlendPattern::Noise),
+        any::<u8>().prop_map(|v| BlendPattern::Image {
+            pixels: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![v; 28 * 28])
+        }),
+    ];
+    (1u32..=100, pattern).prop_map(|(a, pattern)| BlendTrigger {
+        alpha: a as f32 / 100.0,
+        pattern,
+    })
+}
+
+fn spec() -> impl Strategy<Value = ExperimentSpec> {
+    let method = prop_oneof![
+        Just(AttackMethod::None),
+        patch().prop_map(|patch| AttackMethod::Badnets { patch }),
+        blend().prop_map(|blend| AttackMethod::Blended { blend }),
+        patch().prop_map(|p| AttackMethod::CleanLabel {
+            trigger: TriggerSpec::Patch(p)
+        }),
+        blend().prop_map(|b| AttackMethod::CleanLabel {
+            trigger: TriggerSpec::Blend(b)
+        }),
+    ];
+    (
+        prop_oneof![Just(DatasetKind::Mnist), Just(DatasetKind::Cifar10)],
+        any::<u64>(),
+        (10usize..20_000, 10usize..5_000),
+        method,
+        (0u32..=90, 0u8..10, any::<bool>()),
+        prop_oneof![
+            Just(ModelKind::Mlp),
+            Just(ModelKind::Cnn),
+            Just(ModelKind::CifarCnn)
+        ],
+        (
+            any::<bool>(),
+            1u32..1000,
+            1usize..512,
+            1usize..50,
+            0u32..99,
+            0u32..10,
+        ),
+    )
+        .prop_map(
+            |(
+                dataset,
+                seed,
+                (train, test),
+                method,
+                (rate, target, all),
+                model,
+                (adam, lr, bs, ep, mom, wd),
+            )| {
+                let mut s = ExperimentSpec::defaults(dataset);
+                s.seed = seed;
+                s.data.train_size = train;
+                s.data.test_size = test;
+                s.attack.label_policy = if all && !matches!(method, AttackMethod::CleanLabel { .. })
+                {
+                    LabelPolicy::AllToAll
+                } else {
+                    LabelPolicy::AllToOne
+                };
+                s.attack.method = method;
+                s.attack.poison_rate = rate as f64 / 100.0;
+                s.attack.target_label = target;
+                s.model = model;
+                s.train.optimizer = if adam {
+                    OptimizerKind::Adam
+                } else {
+                    OptimizerKind::Sgd
+                };
+                s.train.lr = lr as f64 * 1e-4;
+                s.train.batch_size = bs;
+                s.train.epochs = ep;
+                s.train.momentum = mom as f64 / 100.0;
+                s.train.weight_decay = wd as f64 * 1e-4;
+                s
+            },
+        )
+        .prop_filter("valid specs only", |s| s.validate().is_ok())
+}
+
+proptest! {
+    #[test]
+    fn link_round_trip_is_lossless(s in spec()) {
+        let link = s.to_link();
+        prop_assert_eq!(ExperimentSpec::from_link(&link).unwrap(), s.clone());
+        prop_assert_eq!(ExperimentSpec::from_link(&format!("https://lab.example/#{link}")).unwrap(), s.clone());
+        prop_assert_eq!(ExperimentSpec::from_link(&s.to_json_link()).unwrap(), s.clone());
+        prop_assert_eq!(ExperimentSpec::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn arbitrary_links_never_panic(text in ".{0,200}") {
+        let _ = ExperimentSpec::from_link(&text);
+    }
+
+    #[test]
+    fn key_value_noise_never_panics(pairs in prop::collection::vec(("[a-z]{1,8}", "[-0-9a-z.,_=]{0,12}"), 0..8)) {
+        let link: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = ExperimentSpec::from_link(&link.join("&"));
+    }
+
+    #[test]
+    fn mutated_links_never_panic(s in spec(), cut in 0usize..400, byte in any::<u8>()) {
+        let mut link = s.to_link().into_bytes();
+        let at = cut % (link.len() + 1);
+        link.insert(at, byte);
+        let _ = ExperimentSpec::from_link(&String::from_utf8_lossy(&link));
+    }
+}
+
+fn err(link: &str) -> String {
+    match ExperimentSpec::from_link(link) {
+        Err(LabError::Spec(m)) => m,
+        other => panic!("expected a spec error for {link:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn default_link_is_short_and_readable() {
+    assert_eq!(ExperimentSpec::default().to_link(), "v=1");
+    let mut s = ExperimentSpec::default();
+    s.attack.method = AttackMethod::Blended {
+        blend: BlendTrigger {
+            alpha: 0.3,
+            pattern: BlendPattern::Noise,
+        },
+    };
+    s.train.epochs = 3;
+    assert_eq!(s.to_link(), "v=1&attack=blended&alpha=0.3&epochs=3");
+    assert_eq!(
+        ExperimentSpec::from_link("").unwrap(),
+        ExperimentSpec::default()
+    );
+}
+
+#[test]
+fn malformed_links_say_what_is_wrong() {
+    assert!(err("v=2").contains("unknown link version 2"));
+    assert!(err("v=x").contains("not a valid number"));
+    assert!(err("attack=trojan").contains("unknown attack 'trojan'"));
+    assert!(err("data=imagenet").contains("unknown dataset"));
+    assert!(err("rate=1.5").contains("poison_rate 1.5 must be between 0 and 0.9"));
+    assert!(err("rate=NaN").contains("poison_rate"));
+    assert!(err("target=10").contains("target_label 10"));
+    assert!(err("target=-1").contains("not a valid number"));
+    assert!(err("epochs=0").contains("epochs 0"));
+    assert!(err("patch=40").contains("patch size 40"));
+    assert!(err("pos=27,27&patch=3").contains("does not fit"));
+    assert!(err("pos=up").contains("patch position"));
+    assert!(err("alpha=0.5").contains("applies to blend triggers"));
+    assert!(err("attack=blended&alpha=0").contains("alpha 0 must be in (0, 1]"));
+    assert!(err("attack=blended&blend=AAAA").contains("blend image has 3 bytes"));
+    assert!(err("attack=blended&blend=!!").contains("base64"));
+    assert!(err("attack=clean_label&policy=all_to_all").contains("all_to_one"));
+    assert!(err("epochs=3&epochs=4").contains("appears twice"));
+    assert!(err("hello").contains("not key=value"));
+    assert!(err("colour=red").contains("unknown link key 'colour'"));
+    assert!(err("j=%%%").contains("bad base64"));
+    let not_json = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("{\"v\":1,");
+    assert!(err(&format!("j={not_json}")).contains("bad JSON"));
+    let v9 = ExperimentSpec {
+        v: 9,
+        ..ExperimentSpec::default()
+    };
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_string(&v9).unwrap());
+    assert!(err(&format!("j={json}")).contains("unknown spec version 9"));
+}
+
+#[test]
+fn json_rejects_unknown_attack_and_fields() {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&ExperimentSpec::default().to_json()).unwrap();
+    v["attack"]["kind"] = "trojan".into();
+    assert!(
+        ExperimentSpec::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string()
+            .contains("trojan")
+    );
+    let mut v: serde_json::Value =
+        serde_json::from_str(&ExperimentSpec::default().to_json()).unwrap();
+    v["train"]["lr_typo"] = 0.1.into();
+    assert!(
+        ExperimentSpec::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string()
+            .contains("lr_typo")
+    );
+}
+
+#[test]
+fn overrides_switch_dataset_defaults_and_keep_customisation() {
+    let s = ExperimentSpec::default()
+        .with_overrides(&[("data", "cifar10")])
+        .unwrap();
+    assert_eq!(s, ExperimentSpec::defaults(DatasetKind::Cifar10));
+    // Flag order does not matter: the dataset switches first, then the other values apply.
+    let s = ExperimentSpec::default()
+        .with_overrides(&[("epochs", "2"), ("data", "cifar10")])
+        .unwrap();
+    assert_eq!(
+        (s.data.dataset, s.train.epochs, s.data.train_size),
+        (DatasetKind::Cifar10, 2, 10_000)
+    );
+    // A customised spec keeps its values when only the dataset changes.
+    let mut custom = ExperimentSpec::default();
+    custom.data.train_size = 5_000;
+    let s = custom.with_overrides(&[("data", "cifar10")]).unwrap();
+    assert_eq!(
+        (s.data.dataset, s.data.train_size, s.model),
+        (DatasetKind::Cifar10, 5_000, ModelKind::Cnn)
+    );
+}
