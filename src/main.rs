@@ -1,4 +1,4 @@
-//! Entry point: the native CLI (the browser app gets its own entry in a later issue).
+//! Entry point: natively the CLI; in the browser, the page (the lab itself runs in `bin/worker.rs`).
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
@@ -9,4 +9,6 @@ fn main() {
 }
 
 #[cfg(target_arch = "wasm32")]
-fn main() {}
+fn main() {
+    backdoor_lab::web::app::start();
+}

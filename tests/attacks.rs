@@ -2,8 +2,8 @@
 //! test over every attack variant.
 
 use backdoor_lab::lab::attack::{
-    AttackMethod, AttackSpec, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition,
-    PatchTrigger, Trigger, TriggerSpec,
+    AttackMethod, AttackSpec, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition, PatchTrigger,
+    Trigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::ImageSet;
 use base64::Engine;
@@ -14,18 +14,13 @@ fn synthetic(n: usize, dims: (usize, usize, usize)) -> ImageSet {
     let mut set = ImageSet::empty(c, h, w);
     for i in 0..n {
         set.labels.push((i % 10) as u8);
-        set.pixels
-            .extend((0..c * h * w).map(|p| ((i * 31 + p * 7) % 200) as u8));
+        set.pixels.extend((0..c * h * w).map(|p| ((i * 31 + p * 7) % 200) as u8));
     }
     set
 }
 
 fn badnets(rate: f64, target: u8) -> AttackSpec {
-    AttackSpec {
-        poison_rate: rate,
-        target_label: target,
-        ..AttackSpec::default()
-    }
+    AttackSpec { poison_rate: rate, target_label: target, ..AttackSpec::default() }
 }
 
 #[test]
@@ -37,11 +32,7 @@ fn badnets_default_patch_is_3x3_white_at_rows_and_cols_24_to_26() {
     for r in 0..28 {
         for c in 0..28 {
             let inside = (24..=26).contains(&r) && (24..=26).contains(&c);
-            assert_eq!(
-                img[r * 28 + c],
-                if inside { 255 } else { 7 },
-                "pixel ({r}, {c})"
-            );
+            assert_eq!(img[r * 28 + c], if inside { 255 } else { 7 }, "pixel ({r}, {c})");
         }
     }
 }
@@ -50,12 +41,7 @@ fn badnets_default_patch_is_3x3_white_at_rows_and_cols_24_to_26() {
 fn patch_positions_patterns_and_colour_channels() {
     let dims = (3, 32, 32);
     let at = |position, pattern| {
-        let p = PatchTrigger {
-            size: 2,
-            position,
-            margin: 0,
-            pattern,
-        };
+        let p = PatchTrigger { size: 2, position, margin: 0, pattern };
         let t = Trigger::build(&TriggerSpec::Patch(p), dims, 5).unwrap();
         let mut img = vec![1u8; 3 * 32 * 32];
         t.apply(&mut img, dims);
@@ -64,26 +50,12 @@ fn patch_positions_patterns_and_colour_channels() {
     let img = at(PatchPosition::TopLeft, PatchPattern::Checkerboard);
     for ch in 0..3 {
         let o = ch * 1024;
-        assert_eq!(
-            [img[o], img[o + 1], img[o + 32], img[o + 33], img[o + 2]],
-            [255, 0, 0, 255, 1]
-        );
+        assert_eq!([img[o], img[o + 1], img[o + 32], img[o + 33], img[o + 2]], [255, 0, 0, 255, 1]);
     }
     let img = at(PatchPosition::Xy { x: 10, y: 20 }, PatchPattern::White);
-    assert_eq!(
-        (
-            img[20 * 32 + 10],
-            img[21 * 32 + 11],
-            img[20 * 32 + 12],
-            img[22 * 32 + 10]
-        ),
-        (255, 255, 1, 1)
-    );
+    assert_eq!((img[20 * 32 + 10], img[21 * 32 + 11], img[20 * 32 + 12], img[22 * 32 + 10]), (255, 255, 1, 1));
     let img = at(PatchPosition::Center, PatchPattern::White);
-    assert_eq!(
-        (img[15 * 32 + 15], img[16 * 32 + 16], img[14 * 32 + 14]),
-        (255, 255, 1)
-    );
+    assert_eq!((img[15 * 32 + 15], img[16 * 32 + 16], img[14 * 32 + 14]), (255, 255, 1));
     // A random pattern is fixed by the seed.
     assert_eq!(
         at(PatchPosition::BottomLeft, PatchPattern::Random),
@@ -95,10 +67,7 @@ fn patch_positions_patterns_and_colour_channels() {
 fn blend_is_exact_alpha_mix() {
     let dims = (1, 2, 2);
     let pattern = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([200u8, 0, 100, 255]);
-    let spec = TriggerSpec::Blend(BlendTrigger {
-        alpha: 0.25,
-        pattern: BlendPattern::Image { pixels: pattern },
-    });
+    let spec = TriggerSpec::Blend(BlendTrigger { alpha: 0.25, pattern: BlendPattern::Image { pixels: pattern } });
     let t = Trigger::build(&spec, dims, 0).unwrap();
     let mut img = vec![100u8, 100, 100, 100];
     t.apply(&mut img, dims);
@@ -111,10 +80,7 @@ fn poisoning_rate_and_indices_are_exact() {
     let set = synthetic(1000, (1, 28, 28));
     let p = badnets(0.1, 3).poison(&set, 42).unwrap();
     assert_eq!(p.poisoned.len(), 100);
-    assert!(
-        p.poisoned.windows(2).all(|w| w[0] < w[1]),
-        "sorted and distinct"
-    );
+    assert!(p.poisoned.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
     let flags = p.is_poisoned();
     for i in 0..set.len() {
         if flags[i] {
@@ -127,45 +93,24 @@ fn poisoning_rate_and_indices_are_exact() {
     }
     assert_eq!(p.true_labels, set.labels);
     // Same seed, same indices; another seed, other indices.
-    assert_eq!(
-        badnets(0.1, 3).poison(&set, 42).unwrap().poisoned,
-        p.poisoned
-    );
-    assert_ne!(
-        badnets(0.1, 3).poison(&set, 43).unwrap().poisoned,
-        p.poisoned
-    );
+    assert_eq!(badnets(0.1, 3).poison(&set, 42).unwrap().poisoned, p.poisoned);
+    assert_ne!(badnets(0.1, 3).poison(&set, 43).unwrap().poisoned, p.poisoned);
     assert_eq!(badnets(0.0, 3).poison(&set, 42).unwrap().poisoned.len(), 0);
-    assert_eq!(
-        badnets(0.0125, 3).poison(&set, 42).unwrap().poisoned.len(),
-        13
-    );
+    assert_eq!(badnets(0.0125, 3).poison(&set, 42).unwrap().poisoned.len(), 13);
 }
 
 #[test]
 fn all_to_all_shifts_every_label_by_one() {
     let set = synthetic(500, (1, 28, 28));
-    let spec = AttackSpec {
-        label_policy: LabelPolicy::AllToAll,
-        ..badnets(0.2, 0)
-    };
+    let spec = AttackSpec { label_policy: LabelPolicy::AllToAll, ..badnets(0.2, 0) };
     let p = spec.poison(&set, 1).unwrap();
     for &i in &p.poisoned {
         assert_eq!(p.set.labels[i], (set.labels[i] + 1) % 10);
     }
     let trigger = spec.trigger((1, 28, 28), 1).unwrap();
     let t = spec.triggered_test(&set, &trigger);
-    assert_eq!(
-        t.set.len(),
-        set.len(),
-        "every class counts for an all-to-all ASR"
-    );
-    assert!(
-        t.attack_labels
-            .iter()
-            .zip(&t.set.labels)
-            .all(|(a, y)| *a == (y + 1) % 10)
-    );
+    assert_eq!(t.set.len(), set.len(), "every class counts for an all-to-all ASR");
+    assert!(t.attack_labels.iter().zip(&t.set.labels).all(|(a, y)| *a == (y + 1) % 10));
 }
 
 #[test]
@@ -176,21 +121,14 @@ fn triggered_test_excludes_the_target_class() {
     assert_eq!(t.set.len(), 180);
     assert!(t.set.labels.iter().all(|&y| y != 4));
     assert!(t.attack_labels.iter().all(|&y| y == 4));
-    assert!(
-        t.source
-            .iter()
-            .zip(&t.set.labels)
-            .all(|(&i, &y)| set.labels[i] == y)
-    );
+    assert!(t.source.iter().zip(&t.set.labels).all(|(&i, &y)| set.labels[i] == y));
 }
 
 #[test]
 fn clean_label_touches_only_target_class_and_keeps_labels() {
     let set = synthetic(1000, (3, 32, 32));
     let spec = AttackSpec {
-        method: AttackMethod::CleanLabel {
-            trigger: TriggerSpec::Patch(PatchTrigger::default()),
-        },
+        method: AttackMethod::CleanLabel { trigger: TriggerSpec::Patch(PatchTrigger::default()) },
         ..badnets(0.05, 7)
     };
     let p = spec.poison(&set, 9).unwrap();
@@ -198,12 +136,7 @@ fn clean_label_touches_only_target_class_and_keeps_labels() {
     assert!(p.poisoned.iter().all(|&i| set.labels[i] == 7));
     assert_eq!(p.set.labels, set.labels);
     // 10 % of 1000 is the whole class; more than that cannot be clean-label.
-    let err = AttackSpec {
-        poison_rate: 0.2,
-        ..spec.clone()
-    }
-    .poison(&set, 9)
-    .unwrap_err();
+    let err = AttackSpec { poison_rate: 0.2, ..spec.clone() }.poison(&set, 9).unwrap_err();
     assert!(err.to_string().contains("only 100"), "{err}");
 }
 
@@ -211,24 +144,16 @@ fn clean_label_touches_only_target_class_and_keeps_labels() {
 /// and the selection has the requested size.
 #[test]
 fn registry_every_attack_behaves() {
-    let methods = AttackMethod::NAMES
-        .map(|n| AttackMethod::default_named(n).expect("every listed name builds"));
+    let methods = AttackMethod::NAMES.map(|n| AttackMethod::default_named(n).expect("every listed name builds"));
     for dims in [(1, 28, 28), (3, 32, 32)] {
         let set = synthetic(400, dims);
         for method in &methods {
-            let spec = AttackSpec {
-                method: method.clone(),
-                ..badnets(0.05, 2)
-            };
+            let spec = AttackSpec { method: method.clone(), ..badnets(0.05, 2) };
             let a = spec.poison(&set, 11).unwrap();
             let b = spec.poison(&set, 11).unwrap();
             assert_eq!(a.set, b.set, "{method:?} is deterministic");
             assert_eq!(a.poisoned, b.poisoned);
-            let expected = if matches!(method, AttackMethod::None) {
-                0
-            } else {
-                20
-            };
+            let expected = if matches!(method, AttackMethod::None) { 0 } else { 20 };
             assert_eq!(a.poisoned.len(), expected, "{method:?}");
             let flags = a.is_poisoned();
             for i in 0..set.len() {

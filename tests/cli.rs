@@ -16,98 +16,47 @@ fn fails_with(args: &[&str], needle: &str) {
     let out = cli().args(args).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail");
-    assert_eq!(
-        err.trim().lines().count(),
-        1,
-        "one-line message for {args:?}: {err}"
-    );
+    assert_eq!(err.trim().lines().count(), 1, "one-line message for {args:?}: {err}");
     assert!(err.contains(needle), "{args:?}: {err}");
 }
 
 #[test]
 fn bad_input_gives_one_line_and_nonzero_exit() {
-    fails_with(
-        &["run", "--link", "v=1&attack=trojan"],
-        "unknown attack 'trojan'",
-    );
+    fails_with(&["run", "--link", "v=1&attack=trojan"], "unknown attack 'trojan'");
     fails_with(&["run", "--link", "v=7"], "unknown link version 7");
-    fails_with(
-        &["run", "--poison-rate", "2"],
-        "poison_rate 2 must be between 0 and 0.9",
-    );
+    fails_with(&["run", "--poison-rate", "2"], "poison_rate 2 must be between 0 and 0.9");
     fails_with(&["run", "--epochs", "many"], "not a valid number");
     fails_with(&["run", "--attack", "trojan"], "trojan");
     fails_with(&["run", "--no-such-flag"], "--no-such-flag");
-    fails_with(
-        &["run", "--spec", "/nonexistent/spec.json"],
-        "/nonexistent/spec.json",
-    );
+    fails_with(&["run", "--spec", "/nonexistent/spec.json"], "/nonexistent/spec.json");
     let bad = tmp("bad.json");
     std::fs::write(&bad, "{ not json").unwrap();
     fails_with(&["run", "--spec", bad.to_str().unwrap()], "bad JSON");
     let empty = tmp("empty-data");
     std::fs::create_dir_all(&empty).unwrap();
-    fails_with(
-        &[
-            "run",
-            "--dataset",
-            "cifar10",
-            "--data-dir",
-            empty.to_str().unwrap(),
-        ],
-        "cifar-10-binary.tar.gz",
-    );
+    fails_with(&["run", "--dataset", "cifar10", "--data-dir", empty.to_str().unwrap()], "cifar-10-binary.tar.gz");
     fails_with(&["run", "--data-dir", empty.to_str().unwrap()], "mnist.bin");
 }
 
 #[test]
 fn flags_override_a_link_and_the_link_command_prints_it() {
-    let out = cli()
-        .args([
-            "link",
-            "--link",
-            "v=1&attack=blended&epochs=3",
-            "--epochs",
-            "4",
-            "--seed",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let out =
+        cli().args(["link", "--link", "v=1&attack=blended&epochs=3", "--epochs", "4", "--seed", "2"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        text.lines().next().unwrap(),
-        "#v=1&seed=2&attack=blended&epochs=4"
-    );
+    assert_eq!(text.lines().next().unwrap(), "#v=1&seed=2&attack=blended&epochs=4");
 }
 
 #[test]
 fn run_writes_a_report_with_the_contract_fields() {
     let report = tmp("report.json");
     let out = cli()
-        .args([
-            "run",
-            "--quiet",
-            "--train-size",
-            "500",
-            "--test-size",
-            "200",
-            "--epochs",
-            "1",
-            "--model",
-            "mlp",
-        ])
+        .args(["run", "--quiet", "--train-size", "500", "--test-size", "200", "--epochs", "1", "--model", "mlp"])
         .args(["--out", report.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     for key in ["clean_acc", "asr", "robust_acc"] {
         let v = r["final"][key].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&v), "{key} = {v}");
@@ -120,19 +69,8 @@ fn run_writes_a_report_with_the_contract_fields() {
     // The report's link reproduces the spec.
     let again = tmp("again.json");
     let link = r["link"].as_str().unwrap();
-    let out = cli()
-        .args([
-            "run",
-            "--quiet",
-            "--link",
-            link,
-            "--out",
-            again.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = cli().args(["run", "--quiet", "--link", link, "--out", again.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success());
-    let r2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
+    let r2: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
     assert_eq!(r["final"], r2["final"]);
 }

@@ -1,8 +1,7 @@
 //! The spec's JSON and link codecs: lossless round trips, and clear errors (never panics) on bad input.
 
 use backdoor_lab::lab::attack::{
-    AttackMethod, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition,
-    PatchTrigger, TriggerSpec,
+    AttackMethod, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition, PatchTrigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::DatasetKind;
 use backdoor_lab::lab::model::ModelKind;
@@ -20,18 +19,12 @@ fn patch() -> impl Strategy<Value = PatchTrigger> {
         Just(PatchPosition::Center),
         (0usize..20, 0usize..20).prop_map(|(x, y)| PatchPosition::Xy { x, y }),
     ];
-    let pattern = prop_oneof![
-        Just(PatchPattern::White),
-        Just(PatchPattern::Checkerboard),
-        Just(PatchPattern::Random)
-    ];
-    (1usize..8, position, 0usize..4, pattern).prop_map(|(size, position, margin, pattern)| {
-        PatchTrigger {
-            size,
-            position,
-            margin,
-            pattern,
-        }
+    let pattern = prop_oneof![Just(PatchPattern::White), Just(PatchPattern::Checkerboard), Just(PatchPattern::Random)];
+    (1usize..8, position, 0usize..4, pattern).prop_map(|(size, position, margin, pattern)| PatchTrigger {
+        size,
+        position,
+        margin,
+        pattern,
     })
 }
 
@@ -42,10 +35,7 @@ fn blend() -> impl Strategy<Value = BlendTrigger> {
             pixels: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![v; 28 * 28])
         }),
     ];
-    (1u32..=100, pattern).prop_map(|(a, pattern)| BlendTrigger {
-        alpha: a as f32 / 100.0,
-        pattern,
-    })
+    (1u32..=100, pattern).prop_map(|(a, pattern)| BlendTrigger { alpha: a as f32 / 100.0, pattern })
 }
 
 fn spec() -> impl Strategy<Value = ExperimentSpec> {
@@ -53,12 +43,8 @@ fn spec() -> impl Strategy<Value = ExperimentSpec> {
         Just(AttackMethod::None),
         patch().prop_map(|patch| AttackMethod::Badnets { patch }),
         blend().prop_map(|blend| AttackMethod::Blended { blend }),
-        patch().prop_map(|p| AttackMethod::CleanLabel {
-            trigger: TriggerSpec::Patch(p)
-        }),
-        blend().prop_map(|b| AttackMethod::CleanLabel {
-            trigger: TriggerSpec::Blend(b)
-        }),
+        patch().prop_map(|p| AttackMethod::CleanLabel { trigger: TriggerSpec::Patch(p) }),
+        blend().prop_map(|b| AttackMethod::CleanLabel { trigger: TriggerSpec::Blend(b) }),
     ];
     (
         prop_oneof![Just(DatasetKind::Mnist), Just(DatasetKind::Cifar10)],
@@ -66,57 +52,31 @@ fn spec() -> impl Strategy<Value = ExperimentSpec> {
         (10usize..20_000, 10usize..5_000),
         method,
         (0u32..=90, 0u8..10, any::<bool>()),
-        prop_oneof![
-            Just(ModelKind::Mlp),
-            Just(ModelKind::Cnn),
-            Just(ModelKind::CifarCnn)
-        ],
-        (
-            any::<bool>(),
-            1u32..1000,
-            1usize..512,
-            1usize..50,
-            0u32..99,
-            0u32..10,
-        ),
+        prop_oneof![Just(ModelKind::Mlp), Just(ModelKind::Cnn), Just(ModelKind::CifarCnn)],
+        (any::<bool>(), 1u32..1000, 1usize..512, 1usize..50, 0u32..99, 0u32..10),
     )
-        .prop_map(
-            |(
-                dataset,
-                seed,
-                (train, test),
-                method,
-                (rate, target, all),
-                model,
-                (adam, lr, bs, ep, mom, wd),
-            )| {
-                let mut s = ExperimentSpec::defaults(dataset);
-                s.seed = seed;
-                s.data.train_size = train;
-                s.data.test_size = test;
-                s.attack.label_policy = if all && !matches!(method, AttackMethod::CleanLabel { .. })
-                {
-                    LabelPolicy::AllToAll
-                } else {
-                    LabelPolicy::AllToOne
-                };
-                s.attack.method = method;
-                s.attack.poison_rate = rate as f64 / 100.0;
-                s.attack.target_label = target;
-                s.model = model;
-                s.train.optimizer = if adam {
-                    OptimizerKind::Adam
-                } else {
-                    OptimizerKind::Sgd
-                };
-                s.train.lr = lr as f64 * 1e-4;
-                s.train.batch_size = bs;
-                s.train.epochs = ep;
-                s.train.momentum = mom as f64 / 100.0;
-                s.train.weight_decay = wd as f64 * 1e-4;
-                s
-            },
-        )
+        .prop_map(|(dataset, seed, (train, test), method, (rate, target, all), model, (adam, lr, bs, ep, mom, wd))| {
+            let mut s = ExperimentSpec::defaults(dataset);
+            s.seed = seed;
+            s.data.train_size = train;
+            s.data.test_size = test;
+            s.attack.label_policy = if all && !matches!(method, AttackMethod::CleanLabel { .. }) {
+                LabelPolicy::AllToAll
+            } else {
+                LabelPolicy::AllToOne
+            };
+            s.attack.method = method;
+            s.attack.poison_rate = rate as f64 / 100.0;
+            s.attack.target_label = target;
+            s.model = model;
+            s.train.optimizer = if adam { OptimizerKind::Adam } else { OptimizerKind::Sgd };
+            s.train.lr = lr as f64 * 1e-4;
+            s.train.batch_size = bs;
+            s.train.epochs = ep;
+            s.train.momentum = mom as f64 / 100.0;
+            s.train.weight_decay = wd as f64 * 1e-4;
+            s
+        })
         .prop_filter("valid specs only", |s| s.validate().is_ok())
 }
 
@@ -161,18 +121,10 @@ fn err(link: &str) -> String {
 fn default_link_is_short_and_readable() {
     assert_eq!(ExperimentSpec::default().to_link(), "v=1");
     let mut s = ExperimentSpec::default();
-    s.attack.method = AttackMethod::Blended {
-        blend: BlendTrigger {
-            alpha: 0.3,
-            pattern: BlendPattern::Noise,
-        },
-    };
+    s.attack.method = AttackMethod::Blended { blend: BlendTrigger { alpha: 0.3, pattern: BlendPattern::Noise } };
     s.train.epochs = 3;
     assert_eq!(s.to_link(), "v=1&attack=blended&alpha=0.3&epochs=3");
-    assert_eq!(
-        ExperimentSpec::from_link("").unwrap(),
-        ExperimentSpec::default()
-    );
+    assert_eq!(ExperimentSpec::from_link("").unwrap(), ExperimentSpec::default());
 }
 
 #[test]
@@ -200,57 +152,31 @@ fn malformed_links_say_what_is_wrong() {
     assert!(err("j=%%%").contains("bad base64"));
     let not_json = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("{\"v\":1,");
     assert!(err(&format!("j={not_json}")).contains("bad JSON"));
-    let v9 = ExperimentSpec {
-        v: 9,
-        ..ExperimentSpec::default()
-    };
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_string(&v9).unwrap());
+    let v9 = ExperimentSpec { v: 9, ..ExperimentSpec::default() };
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_string(&v9).unwrap());
     assert!(err(&format!("j={json}")).contains("unknown spec version 9"));
 }
 
 #[test]
 fn json_rejects_unknown_attack_and_fields() {
-    let mut v: serde_json::Value =
-        serde_json::from_str(&ExperimentSpec::default().to_json()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&ExperimentSpec::default().to_json()).unwrap();
     v["attack"]["kind"] = "trojan".into();
-    assert!(
-        ExperimentSpec::from_json(&v.to_string())
-            .unwrap_err()
-            .to_string()
-            .contains("trojan")
-    );
-    let mut v: serde_json::Value =
-        serde_json::from_str(&ExperimentSpec::default().to_json()).unwrap();
+    assert!(ExperimentSpec::from_json(&v.to_string()).unwrap_err().to_string().contains("trojan"));
+    let mut v: serde_json::Value = serde_json::from_str(&ExperimentSpec::default().to_json()).unwrap();
     v["train"]["lr_typo"] = 0.1.into();
-    assert!(
-        ExperimentSpec::from_json(&v.to_string())
-            .unwrap_err()
-            .to_string()
-            .contains("lr_typo")
-    );
+    assert!(ExperimentSpec::from_json(&v.to_string()).unwrap_err().to_string().contains("lr_typo"));
 }
 
 #[test]
 fn overrides_switch_dataset_defaults_and_keep_customisation() {
-    let s = ExperimentSpec::default()
-        .with_overrides(&[("data", "cifar10")])
-        .unwrap();
+    let s = ExperimentSpec::default().with_overrides(&[("data", "cifar10")]).unwrap();
     assert_eq!(s, ExperimentSpec::defaults(DatasetKind::Cifar10));
     // Flag order does not matter: the dataset switches first, then the other values apply.
-    let s = ExperimentSpec::default()
-        .with_overrides(&[("epochs", "2"), ("data", "cifar10")])
-        .unwrap();
-    assert_eq!(
-        (s.data.dataset, s.train.epochs, s.data.train_size),
-        (DatasetKind::Cifar10, 2, 10_000)
-    );
+    let s = ExperimentSpec::default().with_overrides(&[("epochs", "2"), ("data", "cifar10")]).unwrap();
+    assert_eq!((s.data.dataset, s.train.epochs, s.data.train_size), (DatasetKind::Cifar10, 2, 10_000));
     // A customised spec keeps its values when only the dataset changes.
     let mut custom = ExperimentSpec::default();
     custom.data.train_size = 5_000;
     let s = custom.with_overrides(&[("data", "cifar10")]).unwrap();
-    assert_eq!(
-        (s.data.dataset, s.data.train_size, s.model),
-        (DatasetKind::Cifar10, 5_000, ModelKind::Cnn)
-    );
+    assert_eq!((s.data.dataset, s.data.train_size, s.model), (DatasetKind::Cifar10, 5_000, ModelKind::Cnn));
 }

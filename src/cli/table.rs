@@ -26,12 +26,8 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(s, "  │ {name:<28} │ {} │", pct(v));
     }
     let _ = writeln!(s, "  └──────────────────────────────┴─────────┘");
-    let per_class: Vec<String> = m
-        .per_class_acc
-        .iter()
-        .enumerate()
-        .map(|(c, a)| format!("{c}:{:.0}", 100.0 * a))
-        .collect();
+    let per_class: Vec<String> =
+        m.per_class_acc.iter().enumerate().map(|(c, a)| format!("{c}:{:.0}", 100.0 * a)).collect();
     let _ = writeln!(s, "  per-class CA %  {}", per_class.join("  "));
     let _ = writeln!(
         s,

@@ -14,6 +14,9 @@ pub enum LabError {
     /// A spec, link or flag is malformed or out of range.
     #[error("invalid spec: {0}")]
     Spec(String),
+    /// The compute device failed (e.g. a lost GPU or a failed read); the run may retry on the CPU.
+    #[error("the compute device failed: {0}")]
+    Device(String),
     /// The user cancelled a long step.
     #[error("cancelled")]
     Cancelled,
@@ -24,19 +27,13 @@ pub enum LabError {
 
 impl LabError {
     pub fn data(file: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self::Data {
-            file: file.into(),
-            problem: problem.into(),
-        }
+        Self::Data { file: file.into(), problem: problem.into() }
     }
     pub fn spec(problem: impl Into<String>) -> Self {
         Self::Spec(problem.into())
     }
     pub fn io(file: impl std::fmt::Display, err: impl std::fmt::Display) -> Self {
-        Self::Io {
-            file: file.to_string(),
-            problem: err.to_string(),
-        }
+        Self::Io { file: file.to_string(), problem: err.to_string() }
     }
 }
 

@@ -7,23 +7,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::lab::attack::TriggeredTest;
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
+use crate::lab::error::{LabError, Result};
 use crate::lab::model::Model;
 
 /// Inputs per forward pass when only predicting; bounded so activations stay small (also on WebGPU).
 pub const EVAL_BATCH: usize = 500;
 
 /// Predicted class of every image in `set`.
-pub fn predict(model: &Model, set: &ImageSet, device: &Device) -> Vec<u8> {
+pub async fn predict(model: &Model, set: &ImageSet, device: &Device) -> Result<Vec<u8>> {
     let model = model.valid();
     let all: Vec<usize> = (0..set.len()).collect();
     let mut out = Vec::with_capacity(set.len());
     for chunk in all.chunks(EVAL_BATCH) {
         let logits = model.forward(batch::images(set, chunk, device));
         let pred: Tensor<1, Int> = logits.argmax(1).flatten(0, 1);
-        let data = pred.into_data();
+        // Async read: a synchronous one panics on WebGPU.
+        let data = pred.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?;
         out.extend(data.iter::<i64>().map(|p| p as u8));
     }
-    out
+    Ok(out)
 }
 
 /// Fraction of `pred` equal to `truth` (0 for empty input).
@@ -51,12 +53,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Metrics from predictions on the clean and the triggered test sets.
-    pub fn from_predictions(
-        test: &ImageSet,
-        clean_pred: &[u8],
-        triggered: &TriggeredTest,
-        trig_pred: &[u8],
-    ) -> Self {
+    pub fn from_predictions(test: &ImageSet, clean_pred: &[u8], triggered: &TriggeredTest, trig_pred: &[u8]) -> Self {
         let mut confusion = vec![vec![0u32; NUM_CLASSES]; NUM_CLASSES];
         for (&t, &p) in test.labels.iter().zip(clean_pred) {
             confusion[t as usize][p as usize] += 1;
@@ -66,11 +63,7 @@ impl Metrics {
             .enumerate()
             .map(|(c, row)| {
                 let n: u32 = row.iter().sum();
-                if n == 0 {
-                    0.0
-                } else {
-                    row[c] as f64 / n as f64
-                }
+                if n == 0 { 0.0 } else { row[c] as f64 / n as f64 }
             })
             .collect();
         Self {
@@ -83,14 +76,9 @@ impl Metrics {
     }
 
     /// Evaluates `model` on the clean test set and its triggered copies.
-    pub fn measure(
-        model: &Model,
-        test: &ImageSet,
-        triggered: &TriggeredTest,
-        device: &Device,
-    ) -> Self {
-        let clean = predict(model, test, device);
-        let trig = predict(model, &triggered.set, device);
-        Self::from_predictions(test, &clean, triggered, &trig)
+    pub async fn measure(model: &Model, test: &ImageSet, triggered: &TriggeredTest, device: &Device) -> Result<Self> {
+        let clean = predict(model, test, device).await?;
+        let trig = predict(model, &triggered.set, device).await?;
+        Ok(Self::from_predictions(test, &clean, triggered, &trig))
     }
 }

@@ -1,5 +1,9 @@
 //! Events that long work emits, so a UI can plot, show progress and cancel, and the CLI can draw bars.
 
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+
 use serde::{Deserialize, Serialize};
 
 /// The stages of a run, in order.
@@ -30,12 +34,21 @@ pub enum Event {
     /// A stage begins.
     Stage { stage: Stage },
     /// One training batch is done.
-    Batch {
-        epoch: usize,
-        batch: usize,
-        batches: usize,
-        loss: f64,
-    },
+    Batch { epoch: usize, batch: usize, batches: usize, loss: f64 },
     /// One epoch is done and evaluated.
     Epoch(EpochRecord),
+}
+
+/// What long work needs from whoever runs it: a clock, somewhere to send events (and learn of a
+/// cancel), and a way to let other tasks run. The CLI and the browser worker each implement it.
+pub trait Host {
+    /// Seconds on a monotonic clock.
+    fn now(&self) -> f64;
+    /// Receives an event; `Break` cancels the work.
+    fn emit(&mut self, event: &Event) -> ControlFlow<()>;
+    /// Called between batches: a browser worker yields to its event loop here so that a cancel
+    /// message can arrive. Natively there is nothing to wait for.
+    fn pause(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(std::future::ready(()))
+    }
 }

