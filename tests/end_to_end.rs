@@ -28,8 +28,27 @@ fn small(link: &str) -> ExperimentSpec {
     ExperimentSpec::from_link(link).expect("test links are valid")
 }
 
+/// A host that counts batches and cancels after `cancel_after` of them.
+struct TestHost {
+    batches: usize,
+    cancel_after: Option<usize>,
+}
+
+impl Host for TestHost {
+    fn now(&self) -> f64 {
+        clock()
+    }
+    fn emit(&mut self, e: &Event) -> ControlFlow<()> {
+        if matches!(e, Event::Batch { .. }) {
+            self.batches += 1;
+        }
+        if Some(self.batches) == self.cancel_after { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }
+}
+
 fn go(spec: &ExperimentSpec) -> Outcome {
-    run(spec, mnist(), &Device::flex(), "cpu-flex", clock, &mut |_| ControlFlow::Continue(())).expect("run succeeds")
+    let mut host = TestHost { batches: 0, cancel_after: None };
+    pollster::block_on(run(spec, mnist(), &Device::flex(), "cpu-flex", &mut host)).expect("run succeeds")
 }
 
 #[test]
@@ -70,15 +89,10 @@ fn same_spec_gives_identical_results() {
 #[test]
 fn cancelling_stops_the_run() {
     let spec = small("v=1&train=600&test=200&epochs=3");
-    let mut batches = 0;
-    let result = run(&spec, mnist(), &Device::flex(), "cpu-flex", clock, &mut |e| {
-        if matches!(e, Event::Batch { .. }) {
-            batches += 1;
-        }
-        if batches == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-    });
+    let mut host = TestHost { batches: 0, cancel_after: Some(3) };
+    let result = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu-flex", &mut host));
     assert!(matches!(result, Err(LabError::Cancelled)));
-    assert_eq!(batches, 3);
+    assert_eq!(host.batches, 3);
 }
 
 #[test]
