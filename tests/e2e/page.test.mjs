@@ -37,6 +37,8 @@ after(async () => {
   server?.close();
 });
 
+const pct = (x) => (100 * x).toFixed(1);
+
 /** A page object: the lab page with request and long-task recording. */
 async function openLab(fragment) {
   const context = await browser.newContext();
@@ -87,6 +89,13 @@ test('an MNIST BadNets run completes on the CPU with a working backdoor, and its
     await lab.page.setViewportSize({ width: 390, height: 844 });
     await lab.page.screenshot({ path: path.join(process.env.SCREENSHOTS, 'phone.png'), fullPage: false });
   }
+
+  const [download] = await Promise.all([lab.page.waitForEvent('download'), lab.page.getByText('Export report (JSON)').click()]);
+  const report = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+  assert.equal(report.link, 'v=1&seed=3&train=4000&test=1000&epochs=3');
+  assert.equal(report.device, 'cpu');
+  assert.equal(pct(report.final.clean_acc), await lab.text('clean-acc'));
+  console.log(`browser CPU training: ${report.train_samples_per_second.toFixed(0)} samples/s, epochs ${report.epochs.map((e) => e.seconds.toFixed(1)).join(' / ')} s`);
 
   const long = (await lab.longTasks()).filter((t) => t.start >= start && t.start <= end);
   console.log(`long tasks during training: ${long.length}, longest ${Math.max(0, ...long.map((t) => t.duration)).toFixed(0)} ms`);
