@@ -69,6 +69,8 @@ async function openLab(fragment) {
 test('an MNIST BadNets run completes on the CPU with a working backdoor, and its link reproduces the spec', async () => {
   const lab = await openLab('#v=1&train=4000&test=1000&epochs=3&seed=3');
   await lab.ready();
+  const fcp = await lab.page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1);
+  console.log(`first contentful paint ${fcp.toFixed(0)} ms, worker ready at ${(await lab.now()).toFixed(0)} ms`);
   assert.equal(await lab.text('device'), 'cpu');
   assert.equal(await lab.text('status'), 'idle');
   const start = await lab.now();
