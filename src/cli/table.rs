@@ -26,8 +26,9 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(s, "  │ {name:<28} │ {} │", pct(v));
     }
     let _ = writeln!(s, "  └──────────────────────────────┴─────────┘");
+    let names = r.spec.data.dataset.class_names();
     let per_class: Vec<String> =
-        m.per_class_acc.iter().enumerate().map(|(c, a)| format!("{c}:{:.0}", 100.0 * a)).collect();
+        m.per_class_acc.iter().zip(names).map(|(a, name)| format!("{name}:{:.0}", 100.0 * a)).collect();
     let _ = writeln!(s, "  per-class CA %  {}", per_class.join("  "));
     let _ = writeln!(
         s,

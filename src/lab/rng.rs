@@ -24,15 +24,8 @@ impl LabRng {
         rng.set_stream(stream as u64);
         Self(rng)
     }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
     pub fn byte(&mut self) -> u8 {
         (self.0.next_u32() >> 24) as u8
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     /// Uniform in [0, n) without modulo bias; `n` must be positive.
     pub fn below(&mut self, n: usize) -> usize {
