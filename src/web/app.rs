@@ -485,15 +485,17 @@ fn Step(
 fn DataStep() -> impl IntoView {
     let c = ctx();
     let s = move || c.spec.get();
+    // Only the data part of the spec decides the samples: other controls must not re-split the pool.
+    let data_spec = Memo::new(move |_| c.spec.with(|s| (s.data.clone(), s.seed)));
     let samples = move || {
         c.data_ready.get();
-        let spec = s();
-        let dims = spec.dims();
+        let (data_spec, seed) = data_spec.get();
+        let dims = data_spec.dataset.shape();
         let data = page_data()?;
-        if spec.data.dataset != DatasetKind::Mnist {
+        if data_spec.dataset != DatasetKind::Mnist {
             return None;
         }
-        let split = data.split(&spec.data, spec.seed).ok()?;
+        let split = data.split(&data_spec, seed).ok()?;
         Some(
             (0..16.min(split.train.len()))
                 .map(|i| {
