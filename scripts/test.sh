@@ -21,5 +21,8 @@ trunk build --release
 echo "trunk build: $(( $(date +%s) - t )) s"
 for f in dist/*.wasm; do printf '%s: %s bytes, %s gzip\n' "$f" "$(stat -c %s "$f")" "$(gzip -9c "$f" | wc -c)"; done
 
+step "browser tests of the page's parts (wasm-bindgen-test in headless Chromium)"
+CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}" cargo test --profile wasm --locked --target wasm32-unknown-unknown --test web
+
 step "end-to-end tests in headless Chromium"
 (cd tests/e2e && node --test --test-concurrency=1)

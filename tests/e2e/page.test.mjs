@@ -2,32 +2,18 @@
 // device, link sharing, malformed links, cancel, no request leaving the origin, no long main-thread task.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-
-const DIST = process.env.DIST_DIR ?? path.resolve(import.meta.dirname, '../../dist');
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.bin': 'application/octet-stream' };
+import { serveDist, BASE_ARGS } from './serve.mjs';
 
 let server, origin, browser;
 
 before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'index.html')), `no built page in ${DIST}: run trunk build first`);
-  server = http.createServer((req, res) => {
-    let url;
-    try { url = new URL(req.url, 'http://x'); } catch { res.writeHead(400); res.end(); return; }
-    const file = path.join(DIST, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname));
-    if (!file.startsWith(DIST) || !fs.existsSync(file)) { res.writeHead(404); res.end(); return; }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  origin = `http://127.0.0.1:${server.address().port}`;
+  ({ server, origin } = await serveDist());
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-default-browser-check'],
+    args: BASE_ARGS,
     // playwright gives every launch a fresh, temporary profile (--user-data-dir).
   });
 });
@@ -98,6 +84,10 @@ test('an MNIST BadNets run completes on the CPU with a working backdoor, and its
   assert.equal(report.device, 'cpu');
   assert.equal(pct(report.final.clean_acc), await lab.text('clean-acc'));
   console.log(`browser CPU training: ${report.train_samples_per_second.toFixed(0)} samples/s, epochs ${report.epochs.map((e) => e.seconds.toFixed(1)).join(' / ')} s`);
+  const [png] = await Promise.all([lab.page.waitForEvent('download'), lab.id('save-acc-png').click()]);
+  const bytes = fs.readFileSync(await png.path());
+  assert.deepEqual([...bytes.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'the chart saves as a PNG');
+  assert.ok(bytes.length > 5000, `PNG of ${bytes.length} bytes`);
 
   const long = (await lab.longTasks()).filter((t) => t.start >= start && t.start <= end);
   console.log(`long tasks during training: ${long.length}, longest ${Math.max(0, ...long.map((t) => t.duration)).toFixed(0)} ms`);

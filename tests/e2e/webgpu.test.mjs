@@ -1,0 +1,66 @@
+// The same small MNIST BadNets run on WebGPU (SwiftShader, a CPU implementation of WebGPU, in headless
+// Chromium) and on the CPU device: the device self-check passes, the badge says webgpu, and CA/ASR agree
+// within 2 points. Slow on SwiftShader; SKIP_WEBGPU=1 skips it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { serveDist, BASE_ARGS } from './serve.mjs';
+
+let server, origin, browser;
+
+before(async () => {
+  ({ server, origin } = await serveDist());
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [...BASE_ARGS, '--enable-unsafe-webgpu'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function run(fragment) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  await page.goto(`${origin}/${fragment}`);
+  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const text = async (t) => (await page.locator(`[data-testid="${t}"]`).textContent()).trim();
+  const before = await text('device');
+  const t0 = await page.evaluate(() => performance.now());
+  await page.locator('[data-testid="run"]').click();
+  await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('[data-testid="status"]')?.textContent),
+    null, { timeout: 1_500_000 });
+  const seconds = (await page.evaluate(() => performance.now()) - t0) / 1000;
+  const status = await text('status');
+  assert.equal(status, 'done', `run ${status}: ${await page.locator('[data-testid="error"]').textContent().catch(() => '')}\n${logs.join('\n')}`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByText('Export report (JSON)').click()]);
+  const report = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+  const result = {
+    before, device: await text('device'), notice: await page.locator('.notice').textContent(),
+    ca: parseFloat(await text('clean-acc')), asr: parseFloat(await text('asr')), report, seconds, logs,
+  };
+  await context.close();
+  return result;
+}
+
+test('WebGPU passes its self-check and trains like the CPU', { skip: process.env.SKIP_WEBGPU === '1' }, async () => {
+  const spec = process.env.WEBGPU_SPEC ?? '#v=1&train=2000&test=500&epochs=2&seed=3';
+  const gpu = await run(spec);
+  console.log(`WebGPU: badge ${gpu.before} → ${gpu.device}; ${gpu.notice}`);
+  console.log(`WebGPU run: CA ${gpu.ca} %, ASR ${gpu.asr} %, ${gpu.seconds.toFixed(1)} s, training ${gpu.report.train_samples_per_second.toFixed(0)} samples/s, epochs ${gpu.report.epochs.map((e) => e.seconds.toFixed(1)).join(' / ')} s`);
+  assert.equal(gpu.before, 'webgpu', 'the worker found the WebGPU adapter');
+  assert.equal(gpu.report.device, 'webgpu', `the run used WebGPU: ${gpu.notice}\n${gpu.logs.join('\n')}`);
+  assert.match(gpu.notice, /checked against the CPU/);
+  const cpu = await run(`${spec}&device=cpu`);
+  console.log(`CPU run: CA ${cpu.ca} %, ASR ${cpu.asr} %, ${cpu.seconds.toFixed(1)} s, training ${cpu.report.train_samples_per_second.toFixed(0)} samples/s`);
+  assert.equal(cpu.report.device, 'cpu');
+  assert.ok(Math.abs(gpu.ca - cpu.ca) <= 2, `CA WebGPU ${gpu.ca} vs CPU ${cpu.ca}`);
+  assert.ok(Math.abs(gpu.asr - cpu.asr) <= 2, `ASR WebGPU ${gpu.asr} vs CPU ${cpu.asr}`);
+  assert.ok(gpu.ca >= 80 && gpu.asr >= 80, `a working backdoor on WebGPU: CA ${gpu.ca}, ASR ${gpu.asr}`);
+});
