@@ -2,6 +2,7 @@
 
 pub mod attack;
 pub mod data;
+pub mod detect;
 pub mod error;
 pub mod eval;
 pub mod event;
