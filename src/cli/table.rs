@@ -69,7 +69,11 @@ fn detection(s: &mut String, r: &Report) {
             idx.join(" ")
         );
     }
-    let _ = writeln!(s, "  {:<21} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8}", "data filter", "TPR", "FPR", "precision", "F1", "AUROC", "seconds");
+    let _ = writeln!(
+        s,
+        "  {:<21} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8}",
+        "data filter", "TPR", "FPR", "precision", "F1", "AUROC", "seconds"
+    );
     for (name, score, seconds) in [
         ("activation clustering", d.ac.as_ref().map(|x| (&x.score, x.seconds))),
         ("spectral signatures", d.ss.as_ref().map(|x| (&x.score, x.seconds))),

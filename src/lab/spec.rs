@@ -509,7 +509,8 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
 
 /// The parameters of detector `name` that link key `key` edits; the detector must be chosen.
 fn chosen<'a, T>(slot: &'a mut Option<T>, key: &str, name: &str) -> Result<&'a mut T> {
-    slot.as_mut().ok_or_else(|| LabError::spec(format!("link key '{key}' applies only when {name} is chosen (detect={name})")))
+    slot.as_mut()
+        .ok_or_else(|| LabError::spec(format!("link key '{key}' applies only when {name} is chosen (detect={name})")))
 }
 
 /// The patch trigger that link key `key` edits.

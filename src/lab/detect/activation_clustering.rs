@@ -79,7 +79,12 @@ pub struct AcReport {
 
 impl AcReport {
     pub fn new(params: &ActivationClustering, f: Filtered<Vec<ClassClusters>>, truth: &[bool], seconds: f64) -> Self {
-        Self { params: params.clone(), seconds, score: DataScore::new(&f.scores, &f.flagged, truth), classes: f.picture }
+        Self {
+            params: params.clone(),
+            seconds,
+            score: DataScore::new(&f.scores, &f.flagged, truth),
+            classes: f.picture,
+        }
     }
 }
 
@@ -138,7 +143,10 @@ impl DataFilter for ActivationClustering {
                 small_share,
                 silhouette: sil,
                 flagged: class_flagged,
-                points: shown.iter().map(|&j| [round2(reduced[j * self.dims]), round2(reduced[j * self.dims + 1])]).collect(),
+                points: shown
+                    .iter()
+                    .map(|&j| [round2(reduced[j * self.dims]), round2(reduced[j * self.dims + 1])])
+                    .collect(),
                 in_small: shown.iter().map(|&j| assign[j] == small).collect(),
                 poisoned: shown.iter().map(|&j| truth[members[j]]).collect(),
             });

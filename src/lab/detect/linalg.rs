@@ -54,8 +54,9 @@ pub fn covariance(centred: &[f64], n: usize, d: usize) -> Vec<f64> {
 pub fn top_eigen(m: &[f64], d: usize, k: usize) -> (Vec<f64>, Vec<f64>) {
     let k = k.min(d);
     // A deterministic start that is not orthogonal to any eigenvector in practice.
-    let mut q: Vec<f64> =
-        (0..k * d).map(|i| ((i as f64 * 0.618_033_988_75).fract() - 0.5) + if i % (d + 1) == 0 { 1.0 } else { 0.0 }).collect();
+    let mut q: Vec<f64> = (0..k * d)
+        .map(|i| ((i as f64 * 0.618_033_988_75).fract() - 0.5) + if i % (d + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
     orthonormalise(&mut q, k, d);
     for _ in 0..300 {
         let mut next = vec![0.0; k * d];

@@ -93,8 +93,10 @@ impl DataFilter for LossIsolation {
         let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
         let batches = cx.train.len().div_ceil(short.batch_size);
         let set = cx.train;
-        let mut relay = Relay { inner: cx.host(), done: 0, total: batches * self.epochs + set.len().div_ceil(EVAL_BATCH) };
-        let (model, _) = train(model, set, &short, spec.seed, &train_device, &none.set, &none, &device, &mut relay).await?;
+        let mut relay =
+            Relay { inner: cx.host(), done: 0, total: batches * self.epochs + set.len().div_ceil(EVAL_BATCH) };
+        let (model, _) =
+            train(model, set, &short, spec.seed, &train_device, &none.set, &none, &device, &mut relay).await?;
         let done = relay.done;
         let total = relay.total;
 
@@ -103,7 +105,12 @@ impl DataFilter for LossIsolation {
         let mut losses = Vec::with_capacity(set.len());
         for (k, chunk) in all.chunks(EVAL_BATCH).enumerate() {
             let logp = read_floats(log_softmax(model.forward(batch::images(set, chunk, &device)), 1)).await?;
-            losses.extend(chunk.iter().zip(logp.chunks_exact(NUM_CLASSES)).map(|(&i, row)| -f64::from(row[set.labels[i] as usize])));
+            losses.extend(
+                chunk
+                    .iter()
+                    .zip(logp.chunks_exact(NUM_CLASSES))
+                    .map(|(&i, row)| -f64::from(row[set.labels[i] as usize])),
+            );
             cx.progress(done + k + 1, total).await?;
         }
         let count = ((self.frac * set.len() as f64).round() as usize).clamp(1, set.len());

@@ -18,7 +18,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-pub use activation_clustering::{ActivationClustering, AcReport};
+pub use activation_clustering::{AcReport, ActivationClustering};
 pub use loss_isolation::{LossIsolation, LossReport};
 pub use metrics::{DataScore, Histogram};
 pub use neural_cleanse::{NcReport, NeuralCleanse};
@@ -314,7 +314,8 @@ pub async fn run_all(
     if let Some(d) = &chosen.ss {
         let t = begin(&mut cx, "ss");
         let f = d.filter(&mut cx).await?;
-        report.ss = Some(SsReport::new(d, f, &truth, &cx.train.labels, input.spec.attack.target_label, cx.host.now() - t));
+        report.ss =
+            Some(SsReport::new(d, f, &truth, &cx.train.labels, input.spec.attack.target_label, cx.host.now() - t));
     }
     if let Some(d) = &chosen.strip {
         let t = begin(&mut cx, "strip");

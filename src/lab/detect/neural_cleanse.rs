@@ -48,7 +48,10 @@ impl NeuralCleanse {
             return Err(format!("nc_steps {} must be between 10 and 5000", self.steps));
         }
         if !(1..=50).contains(&self.batch) {
-            return Err(format!("nc_batch {} must be between 1 and 50 (10 classes × batch images per pass)", self.batch));
+            return Err(format!(
+                "nc_batch {} must be between 1 and 50 (10 classes × batch images per pass)",
+                self.batch
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
             return Err(format!("nc_lr {} must be in (0, 1]", self.lr));

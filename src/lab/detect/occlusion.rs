@@ -115,8 +115,11 @@ impl ModelInspector for Occlusion {
             cx.progress(((step + 1) * per_pass).min(chosen.len()), chosen.len()).await?;
         }
         let n = chosen.len().max(1) as f64;
-        let heat: Vec<f32> =
-            heat.iter().zip(&cover).map(|(v, &k)| if k == 0 { 0.0 } else { ((v / f64::from(k) / n * 1e4).round() / 1e4) as f32 }).collect();
+        let heat: Vec<f32> = heat
+            .iter()
+            .zip(&cover)
+            .map(|(v, &k)| if k == 0 { 0.0 } else { ((v / f64::from(k) / n * 1e4).round() / 1e4) as f32 })
+            .collect();
         let hottest = (0..hw).fold(0, |b, i| if heat[i] > heat[b] { i } else { b });
         let mask = cx.trigger.mask((c, h, w));
         Ok(OcclusionReport {

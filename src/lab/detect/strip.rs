@@ -78,11 +78,8 @@ impl InputFilter for Strip {
         rng.shuffle(&mut candidates);
         candidates.truncate(self.inputs);
 
-        let images: Vec<&[u8]> = clean
-            .iter()
-            .map(|&i| test.image(i))
-            .chain(candidates.iter().map(|&j| cx.triggered.set.image(j)))
-            .collect();
+        let images: Vec<&[u8]> =
+            clean.iter().map(|&i| test.image(i)).chain(candidates.iter().map(|&j| cx.triggered.set.image(j))).collect();
         let total = images.len();
         let per_pass = (EVAL_BATCH / self.n).max(1);
         let mut entropies = Vec::with_capacity(total);
