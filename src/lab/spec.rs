@@ -284,10 +284,8 @@ impl ExperimentSpec {
                 put("ac_sil", &p.min_silhouette);
             }
         }
-        if let Some(p) = &d.ss {
-            if p.eps != SpectralSignatures::default().eps {
-                put("ss_eps", &p.eps);
-            }
+        if let Some(p) = d.ss.as_ref().filter(|p| p.eps != SpectralSignatures::default().eps) {
+            put("ss_eps", &p.eps);
         }
         if let Some(p) = &d.strip {
             let b = Strip::default();

@@ -89,7 +89,7 @@ impl DataFilter for SpectralSignatures {
         let mut scores = vec![0.0; n];
         let mut flagged = vec![false; n];
         let mut removed = vec![0; NUM_CLASSES];
-        for class in 0..NUM_CLASSES {
+        for (class, removed) in removed.iter_mut().enumerate() {
             let members: Vec<usize> = (0..n).filter(|&i| cx.train.labels[i] as usize == class).collect();
             let m = members.len();
             if m == 0 {
@@ -109,7 +109,7 @@ impl DataFilter for SpectralSignatures {
             for &i in &order[..k] {
                 flagged[i] = true;
             }
-            removed[class] = k;
+            *removed = k;
             cx.progress(class + 1, NUM_CLASSES).await?;
         }
         Ok(Filtered { scores, flagged, picture: removed })
