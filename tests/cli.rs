@@ -36,6 +36,9 @@ fn bad_input_gives_one_line_and_nonzero_exit() {
     std::fs::create_dir_all(&empty).unwrap();
     fails_with(&["run", "--dataset", "cifar10", "--data-dir", empty.to_str().unwrap()], "cifar-10-binary.tar.gz");
     fails_with(&["run", "--data-dir", empty.to_str().unwrap()], "mnist.bin");
+    fails_with(&["run", "--detect", "nc,magic"], "unknown detector 'magic'");
+    fails_with(&["run", "--ss-eps", "0.2"], "applies only when ss is chosen");
+    fails_with(&["run", "--detect", "nc", "--nc-steps", "0"], "nc_steps 0");
 }
 
 #[test]
@@ -73,4 +76,29 @@ fn run_writes_a_report_with_the_contract_fields() {
     assert!(out.status.success());
     let r2: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
     assert_eq!(r["final"], r2["final"]);
+}
+
+#[test]
+fn detect_flags_map_onto_link_keys() {
+    let out = cli().args(["link", "--detect", "strip,nc", "--nc-steps", "100", "--strip-n", "50"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().next(), Some("#v=1&detect=nc,strip&nc_steps=100&strip_n=50"), "{text}");
+}
+
+#[test]
+fn run_with_detectors_prints_and_reports_them() {
+    let report = tmp("detect.json");
+    let out = cli()
+        .args(["run", "--quiet", "--train-size", "500", "--test-size", "200", "--epochs", "1", "--model", "mlp"])
+        .args(["--detect", "ss,strip", "--strip-n", "5", "--strip-inputs", "20", "--out", report.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("detection") && table.contains("spectral signatures") && table.contains("STRIP"), "{table}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(r["detect"]["ss"]["f1"].is_number() && r["detect"]["strip"]["far_at_frr_1pct"].is_number());
+    assert!(r["detect"].get("nc").is_none());
+    assert_eq!(r["link"], "v=1&train=500&test=200&model=mlp&epochs=1&detect=ss,strip&strip_n=5&strip_inputs=20");
 }

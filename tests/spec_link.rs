@@ -4,6 +4,9 @@ use backdoor_lab::lab::attack::{
     AttackMethod, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition, PatchTrigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::DatasetKind;
+use backdoor_lab::lab::detect::{
+    ActivationClustering, DetectSpec, LossIsolation, NeuralCleanse, Occlusion, SpectralSignatures, Strip,
+};
 use backdoor_lab::lab::model::ModelKind;
 use backdoor_lab::lab::spec::OptimizerKind;
 use backdoor_lab::lab::{ExperimentSpec, LabError};
@@ -38,6 +41,36 @@ fn blend() -> impl Strategy<Value = BlendTrigger> {
     (1u32..=100, pattern).prop_map(|(a, pattern)| BlendTrigger { alpha: a as f32 / 100.0, pattern })
 }
 
+fn detect() -> impl Strategy<Value = DetectSpec> {
+    let nc = prop::option::of((10usize..2000, 1usize..=50, 1u32..=100).prop_map(|(steps, batch, lr)| NeuralCleanse {
+        steps,
+        batch,
+        lr: lr as f64 / 100.0,
+    }));
+    let ac = prop::option::of((2usize..=128, 1u32..=50, -10i32..=10).prop_map(|(dims, size, sil)| {
+        ActivationClustering { dims, max_share: size as f64 / 100.0, min_silhouette: sil as f64 / 10.0 }
+    }));
+    let ss = prop::option::of((1u32..=60).prop_map(|e| SpectralSignatures { eps: e as f64 / 100.0 }));
+    let strip = prop::option::of((2usize..=500, 10usize..=5000).prop_map(|(n, inputs)| Strip { n, inputs }));
+    let loss = prop::option::of(
+        (1u32..=50, 1usize..=20).prop_map(|(f, epochs)| LossIsolation { frac: f as f64 / 100.0, epochs }),
+    );
+    let occlusion =
+        prop::option::of((1usize..=16, 1usize..=16, 1usize..=1000).prop_map(|(patch, stride, inputs)| Occlusion {
+            patch,
+            stride: stride.min(patch),
+            inputs,
+        }));
+    (nc, ac, ss, strip, loss, occlusion).prop_map(|(nc, ac, ss, strip, loss, occlusion)| DetectSpec {
+        nc,
+        ac,
+        ss,
+        strip,
+        loss,
+        occlusion,
+    })
+}
+
 fn spec() -> impl Strategy<Value = ExperimentSpec> {
     let method = prop_oneof![
         Just(AttackMethod::None),
@@ -54,29 +87,42 @@ fn spec() -> impl Strategy<Value = ExperimentSpec> {
         (0u32..=90, 0u8..10, any::<bool>()),
         prop_oneof![Just(ModelKind::Mlp), Just(ModelKind::Cnn), Just(ModelKind::CifarCnn)],
         (any::<bool>(), 1u32..1000, 1usize..512, 1usize..50, 0u32..99, 0u32..10),
+        detect(),
     )
-        .prop_map(|(dataset, seed, (train, test), method, (rate, target, all), model, (adam, lr, bs, ep, mom, wd))| {
-            let mut s = ExperimentSpec::defaults(dataset);
-            s.seed = seed;
-            s.data.train_size = train;
-            s.data.test_size = test;
-            s.attack.label_policy = if all && !matches!(method, AttackMethod::CleanLabel { .. }) {
-                LabelPolicy::AllToAll
-            } else {
-                LabelPolicy::AllToOne
-            };
-            s.attack.method = method;
-            s.attack.poison_rate = rate as f64 / 100.0;
-            s.attack.target_label = target;
-            s.model = model;
-            s.train.optimizer = if adam { OptimizerKind::Adam } else { OptimizerKind::Sgd };
-            s.train.lr = lr as f64 * 1e-4;
-            s.train.batch_size = bs;
-            s.train.epochs = ep;
-            s.train.momentum = mom as f64 / 100.0;
-            s.train.weight_decay = wd as f64 * 1e-4;
-            s
-        })
+        .prop_map(
+            |(
+                dataset,
+                seed,
+                (train, test),
+                method,
+                (rate, target, all),
+                model,
+                (adam, lr, bs, ep, mom, wd),
+                detect,
+            )| {
+                let mut s = ExperimentSpec::defaults(dataset);
+                s.seed = seed;
+                s.data.train_size = train;
+                s.data.test_size = test;
+                s.attack.label_policy = if all && !matches!(method, AttackMethod::CleanLabel { .. }) {
+                    LabelPolicy::AllToAll
+                } else {
+                    LabelPolicy::AllToOne
+                };
+                s.attack.method = method;
+                s.attack.poison_rate = rate as f64 / 100.0;
+                s.attack.target_label = target;
+                s.model = model;
+                s.train.optimizer = if adam { OptimizerKind::Adam } else { OptimizerKind::Sgd };
+                s.train.lr = lr as f64 * 1e-4;
+                s.train.batch_size = bs;
+                s.train.epochs = ep;
+                s.train.momentum = mom as f64 / 100.0;
+                s.train.weight_decay = wd as f64 * 1e-4;
+                s.detect = detect;
+                s
+            },
+        )
         .prop_filter("valid specs only", |s| s.validate().is_ok())
 }
 
@@ -179,4 +225,29 @@ fn overrides_switch_dataset_defaults_and_keep_customisation() {
     custom.data.train_size = 5_000;
     let s = custom.with_overrides(&[("data", "cifar10")]).unwrap();
     assert_eq!((s.data.dataset, s.data.train_size, s.model), (DatasetKind::Cifar10, 5_000, ModelKind::Cnn));
+}
+
+#[test]
+fn detector_keys_round_trip_and_say_what_is_wrong() {
+    let s = ExperimentSpec::from_link("v=1&detect=ss,nc&nc_steps=100&ss_eps=0.05").unwrap();
+    assert_eq!(s.detect.chosen(), vec!["nc", "ss"]);
+    assert_eq!((s.detect.nc.as_ref().unwrap().steps, s.detect.ss.as_ref().unwrap().eps), (100, 0.05));
+    // Canonical order, defaults left out.
+    assert_eq!(s.to_link(), "v=1&detect=nc,ss&nc_steps=100&ss_eps=0.05");
+    let all = ExperimentSpec::from_link("v=1&detect=nc,ac,ss,strip,loss,occlusion").unwrap();
+    assert_eq!(all.detect, DetectSpec::all());
+    assert_eq!(ExperimentSpec::from_link("v=1&detect=none").unwrap(), ExperimentSpec::default());
+    // Re-choosing keeps the parameters of detectors still chosen.
+    let s2 = s.clone().with_overrides(&[("detect", "ss,strip")]).unwrap();
+    assert_eq!((s2.detect.ss.as_ref().unwrap().eps, s2.detect.nc.is_none()), (0.05, true));
+    // A spec without detectors serialises as before (no `detect` key).
+    assert!(!ExperimentSpec::default().to_json().contains("detect"));
+    assert!(err("detect=nc,magic").contains("unknown detector 'magic'"));
+    assert!(err("ss_eps=0.2").contains("applies only when ss is chosen"));
+    assert!(err("detect=nc&nc_steps=0").contains("nc_steps 0 must be between"));
+    assert!(err("detect=ss&ss_eps=2").contains("ss_eps 2 must be in"));
+    assert!(err("detect=strip&strip_n=1").contains("strip_n 1"));
+    assert!(err("detect=loss&loss_frac=0").contains("loss_frac 0"));
+    assert!(err("detect=occlusion&occ_patch=4&occ_stride=5").contains("occ_stride 5"));
+    assert!(err("detect=ac&ac_size=0.9").contains("ac_size 0.9"));
 }

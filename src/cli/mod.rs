@@ -121,6 +121,51 @@ struct SpecArgs {
     momentum: Option<String>,
     #[arg(long)]
     weight_decay: Option<String>,
+    /// Detectors to run after training, comma-separated: nc, ac, ss, strip, loss, occlusion (or none).
+    #[arg(long)]
+    detect: Option<String>,
+    /// Neural Cleanse: most optimisation steps.
+    #[arg(long)]
+    nc_steps: Option<String>,
+    /// Neural Cleanse: clean images per class per step.
+    #[arg(long)]
+    nc_batch: Option<String>,
+    /// Neural Cleanse: Adam step size on the mask and pattern.
+    #[arg(long)]
+    nc_lr: Option<String>,
+    /// Activation Clustering: PCA dimensions.
+    #[arg(long)]
+    ac_dims: Option<String>,
+    /// Activation Clustering: largest share of a class the flagged (smaller) cluster may hold.
+    #[arg(long)]
+    ac_size: Option<String>,
+    /// Activation Clustering: smallest silhouette for a split to count.
+    #[arg(long)]
+    ac_silhouette: Option<String>,
+    /// Spectral Signatures: assumed poison-rate budget ε (removes 1.5·ε per class).
+    #[arg(long)]
+    ss_eps: Option<String>,
+    /// STRIP: overlays per input.
+    #[arg(long)]
+    strip_n: Option<String>,
+    /// STRIP: clean and triggered inputs screened (each).
+    #[arg(long)]
+    strip_inputs: Option<String>,
+    /// Loss isolation: share of the training set isolated.
+    #[arg(long)]
+    loss_frac: Option<String>,
+    /// Loss isolation: epochs of the short training.
+    #[arg(long)]
+    loss_epochs: Option<String>,
+    /// Occlusion: patch side in pixels.
+    #[arg(long)]
+    occ_patch: Option<String>,
+    /// Occlusion: patch stride in pixels.
+    #[arg(long)]
+    occ_stride: Option<String>,
+    /// Occlusion: triggered inputs averaged.
+    #[arg(long)]
+    occ_inputs: Option<String>,
 }
 
 impl SpecArgs {
@@ -143,7 +188,7 @@ impl SpecArgs {
         let seed = self.seed.map(|s| s.to_string());
         let train = self.train_size.map(|s| s.to_string());
         let test = self.test_size.map(|s| s.to_string());
-        let flags: [(&str, &Option<String>); 22] = [
+        let flags: [(&str, &Option<String>); 37] = [
             ("data", &self.dataset),
             ("attack", &self.attack),
             ("trigger", &self.trigger),
@@ -166,6 +211,21 @@ impl SpecArgs {
             ("epochs", &self.epochs),
             ("momentum", &self.momentum),
             ("wd", &self.weight_decay),
+            ("detect", &self.detect),
+            ("nc_steps", &self.nc_steps),
+            ("nc_batch", &self.nc_batch),
+            ("nc_lr", &self.nc_lr),
+            ("ac_dims", &self.ac_dims),
+            ("ac_size", &self.ac_size),
+            ("ac_sil", &self.ac_silhouette),
+            ("ss_eps", &self.ss_eps),
+            ("strip_n", &self.strip_n),
+            ("strip_inputs", &self.strip_inputs),
+            ("loss_frac", &self.loss_frac),
+            ("loss_epochs", &self.loss_epochs),
+            ("occ_patch", &self.occ_patch),
+            ("occ_stride", &self.occ_stride),
+            ("occ_inputs", &self.occ_inputs),
         ];
         let pairs: Vec<(&str, &str)> = flags.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
         base.with_overrides(&pairs)
@@ -312,6 +372,15 @@ impl Host for CliHost {
                 if std::io::stderr().is_terminal() { self.bar.println(line) } else { eprintln!("{line}") }
             }
             Event::Epoch(_) => {}
+            Event::Detect { detector, done, total } => {
+                if *done <= 1 || self.bar.length() != Some(*total as u64) {
+                    self.bar.reset();
+                    self.bar.set_length(*total as u64);
+                    self.bar.set_prefix(format!("detect {detector}"));
+                    self.bar.set_message("");
+                }
+                self.bar.set_position(*done as u64);
+            }
         }
         ControlFlow::Continue(())
     }

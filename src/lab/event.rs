@@ -16,6 +16,8 @@ pub enum Stage {
     Poison,
     Train,
     Evaluate,
+    /// The chosen backdoor detectors run.
+    Detect,
 }
 
 /// Metrics after one epoch.
@@ -39,6 +41,8 @@ pub enum Event {
     Batch { epoch: usize, batch: usize, batches: usize, loss: f64 },
     /// One epoch is done and evaluated.
     Epoch(EpochRecord),
+    /// A detector made progress: `done` of `total` steps (its own unit: optimisation steps, batches, inputs).
+    Detect { detector: String, done: usize, total: usize },
 }
 
 /// What long work needs from whoever runs it: a clock, somewhere to send events (and learn of a

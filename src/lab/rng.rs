@@ -13,6 +13,8 @@ pub enum Stream {
     Init = 4,
     Shuffle = 5,
     Augment = 6,
+    /// Detectors' own draws (clean-image pools, overlays, subsamples).
+    Detect = 7,
 }
 
 /// A deterministic generator for one stream of one seed.

@@ -1,4 +1,4 @@
-//! The pipeline: spec → split → poison → train (with per-epoch CA/ASR) → evaluate → report.
+//! The pipeline: spec → split → poison → train (with per-epoch CA/ASR) → evaluate → detect (if chosen) → report.
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::lab::attack::{Poisoned, TriggeredTest};
 use crate::lab::data::{DataSource, Split};
 use crate::lab::device::fresh_model;
+use crate::lab::detect::{self, DetectInput, DetectReport};
 use crate::lab::error::{LabError, Result};
 use crate::lab::eval::{Metrics, predict};
 use crate::lab::event::{EpochRecord, Event, Host, Stage};
@@ -20,6 +21,9 @@ pub struct StageSeconds {
     pub poison: f64,
     pub train: f64,
     pub evaluate: f64,
+    /// All chosen detectors together (0 when none ran).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub detect: f64,
     pub total: f64,
 }
 
@@ -57,6 +61,13 @@ pub struct Report {
     pub poison: PoisonSummary,
     pub examples: Vec<Example>,
     pub version: String,
+    /// What the spec's detectors found; absent when none was chosen.
+    #[serde(default, skip_serializing_if = "DetectReport::is_empty")]
+    pub detect: DetectReport,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Everything a run produced, for later stages (detection, repair) and the UI.
@@ -125,6 +136,17 @@ pub async fn run(
         })
         .collect();
     seconds.evaluate = host.now() - t;
+
+    let detect = if spec.detect.is_empty() {
+        DetectReport::default()
+    } else {
+        stage(Stage::Detect, host)?;
+        let t = host.now();
+        let input = DetectInput { spec, model: &model, poisoned: &poisoned, test: &split.test, triggered: &triggered };
+        let found = detect::run_all(&spec.detect, &input, device, host).await?;
+        seconds.detect = host.now() - t;
+        found
+    };
     seconds.total = host.now() - t0;
 
     let target = spec.attack.target_label;
@@ -145,6 +167,7 @@ pub async fn run(
         },
         examples,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        detect,
     };
     Ok(Outcome { report, model, split, poisoned, triggered })
 }

@@ -12,6 +12,9 @@ use crate::lab::attack::{
     Trigger, TriggerSpec,
 };
 use crate::lab::data::{DatasetKind, NUM_CLASSES};
+use crate::lab::detect::{
+    ActivationClustering, DetectSpec, LossIsolation, NeuralCleanse, Occlusion, SpectralSignatures, Strip,
+};
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::ModelKind;
 
@@ -61,6 +64,9 @@ pub struct ExperimentSpec {
     pub attack: AttackSpec,
     pub model: ModelKind,
     pub train: TrainSpec,
+    /// Backdoor detectors to run after evaluation (none by default, and then absent from JSON).
+    #[serde(default, skip_serializing_if = "DetectSpec::is_empty")]
+    pub detect: DetectSpec,
 }
 
 impl Default for ExperimentSpec {
@@ -90,6 +96,7 @@ impl ExperimentSpec {
                 momentum: 0.9,
                 weight_decay: 0.0,
             },
+            detect: DetectSpec::default(),
         }
     }
 
@@ -143,7 +150,7 @@ impl ExperimentSpec {
         if !(t.weight_decay.is_finite() && (0.0..1.0).contains(&t.weight_decay)) {
             return fail(format!("weight_decay {} must be in [0, 1)", t.weight_decay));
         }
-        Ok(())
+        self.detect.validate()
     }
 
     pub fn to_json(&self) -> String {
@@ -249,6 +256,67 @@ impl ExperimentSpec {
         if t.weight_decay != bt.weight_decay {
             put("wd", &t.weight_decay);
         }
+        let d = &self.detect;
+        if !d.is_empty() {
+            put("detect", &d.chosen().join(","));
+        }
+        if let Some(p) = &d.nc {
+            let b = NeuralCleanse::default();
+            if p.steps != b.steps {
+                put("nc_steps", &p.steps);
+            }
+            if p.batch != b.batch {
+                put("nc_batch", &p.batch);
+            }
+            if p.lr != b.lr {
+                put("nc_lr", &p.lr);
+            }
+        }
+        if let Some(p) = &d.ac {
+            let b = ActivationClustering::default();
+            if p.dims != b.dims {
+                put("ac_dims", &p.dims);
+            }
+            if p.max_share != b.max_share {
+                put("ac_size", &p.max_share);
+            }
+            if p.min_silhouette != b.min_silhouette {
+                put("ac_sil", &p.min_silhouette);
+            }
+        }
+        if let Some(p) = d.ss.as_ref().filter(|p| p.eps != SpectralSignatures::default().eps) {
+            put("ss_eps", &p.eps);
+        }
+        if let Some(p) = &d.strip {
+            let b = Strip::default();
+            if p.n != b.n {
+                put("strip_n", &p.n);
+            }
+            if p.inputs != b.inputs {
+                put("strip_inputs", &p.inputs);
+            }
+        }
+        if let Some(p) = &d.loss {
+            let b = LossIsolation::default();
+            if p.frac != b.frac {
+                put("loss_frac", &p.frac);
+            }
+            if p.epochs != b.epochs {
+                put("loss_epochs", &p.epochs);
+            }
+        }
+        if let Some(p) = &d.occlusion {
+            let b = Occlusion::default();
+            if p.patch != b.patch {
+                put("occ_patch", &p.patch);
+            }
+            if p.stride != b.stride {
+                put("occ_stride", &p.stride);
+            }
+            if p.inputs != b.inputs {
+                put("occ_inputs", &p.inputs);
+            }
+        }
         out
     }
 
@@ -347,6 +415,9 @@ impl ExperimentSpec {
                 };
             }
         }
+        if let Some(names) = get("detect") {
+            self.detect.choose(names)?;
+        }
         for &(key, value) in pairs {
             apply_pair(&mut self, key, value)?;
         }
@@ -358,7 +429,7 @@ impl ExperimentSpec {
 /// Applies one `key=value` of a link to `spec`.
 fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
     match key {
-        "v" | "data" | "attack" | "trigger" => {}
+        "v" | "data" | "attack" | "trigger" | "detect" => {}
         "seed" => spec.seed = parse(value, key)?,
         "train" => spec.data.train_size = parse(value, key)?,
         "test" => spec.data.test_size = parse(value, key)?,
@@ -413,11 +484,31 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
         "epochs" => spec.train.epochs = parse(value, key)?,
         "momentum" => spec.train.momentum = parse(value, key)?,
         "wd" => spec.train.weight_decay = parse(value, key)?,
+        "nc_steps" => chosen(&mut spec.detect.nc, key, "nc")?.steps = parse(value, key)?,
+        "nc_batch" => chosen(&mut spec.detect.nc, key, "nc")?.batch = parse(value, key)?,
+        "nc_lr" => chosen(&mut spec.detect.nc, key, "nc")?.lr = parse(value, key)?,
+        "ac_dims" => chosen(&mut spec.detect.ac, key, "ac")?.dims = parse(value, key)?,
+        "ac_size" => chosen(&mut spec.detect.ac, key, "ac")?.max_share = parse(value, key)?,
+        "ac_sil" => chosen(&mut spec.detect.ac, key, "ac")?.min_silhouette = parse(value, key)?,
+        "ss_eps" => chosen(&mut spec.detect.ss, key, "ss")?.eps = parse(value, key)?,
+        "strip_n" => chosen(&mut spec.detect.strip, key, "strip")?.n = parse(value, key)?,
+        "strip_inputs" => chosen(&mut spec.detect.strip, key, "strip")?.inputs = parse(value, key)?,
+        "loss_frac" => chosen(&mut spec.detect.loss, key, "loss")?.frac = parse(value, key)?,
+        "loss_epochs" => chosen(&mut spec.detect.loss, key, "loss")?.epochs = parse(value, key)?,
+        "occ_patch" => chosen(&mut spec.detect.occlusion, key, "occlusion")?.patch = parse(value, key)?,
+        "occ_stride" => chosen(&mut spec.detect.occlusion, key, "occlusion")?.stride = parse(value, key)?,
+        "occ_inputs" => chosen(&mut spec.detect.occlusion, key, "occlusion")?.inputs = parse(value, key)?,
         other => {
             return Err(LabError::spec(format!("unknown link key '{}'", clip(other))));
         }
     }
     Ok(())
+}
+
+/// The parameters of detector `name` that link key `key` edits; the detector must be chosen.
+fn chosen<'a, T>(slot: &'a mut Option<T>, key: &str, name: &str) -> Result<&'a mut T> {
+    slot.as_mut()
+        .ok_or_else(|| LabError::spec(format!("link key '{key}' applies only when {name} is chosen (detect={name})")))
 }
 
 /// The patch trigger that link key `key` edits.

@@ -2,6 +2,7 @@
 
 use plotters::prelude::*;
 
+use crate::lab::detect::Histogram;
 use crate::lab::event::EpochRecord;
 
 const BLUE: RGBColor = RGBColor(37, 99, 235);
@@ -52,4 +53,99 @@ pub fn accuracy_chart(records: &[EpochRecord], epochs: usize) -> String {
     let ca = records.iter().map(|r| (r.epoch as f64, 100.0 * r.clean_acc)).collect();
     let asr = records.iter().map(|r| (r.epoch as f64, 100.0 * r.asr)).collect();
     chart("CA and ASR (%)", epochs, &[("CA", GREEN, ca), ("ASR", RED, asr)], 100.0)
+}
+
+/// Runs `draw` on a fresh SVG canvas of `size`; a drawing error leaves a blank chart (the numbers
+/// are printed beside every chart anyway).
+fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult) -> String {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        let _ = root.fill(&WHITE).map_err(|e| e.to_string()).and_then(|_| draw(&root).map_err(|e| e.to_string()));
+        let _ = root.present();
+    }
+    out
+}
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A histogram of clean vs poisoned (or triggered) counts over `edges`.
+pub fn histogram(title: &str, x_desc: &str, h: &Histogram, second: &str) -> String {
+    svg((420, 240), |root| {
+        let (lo, hi) = (h.edges.first().copied().unwrap_or(0.0), h.edges.last().copied().unwrap_or(1.0));
+        let hi = if hi > lo { hi } else { lo + 1.0 };
+        let y_max = h.clean.iter().chain(&h.poisoned).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+        let mut c = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(44)
+            .build_cartesian_2d(lo..hi, 0.0..y_max)?;
+        c.configure_mesh().x_desc(x_desc).y_desc("count").x_labels(6).y_labels(5).draw()?;
+        for (counts, colour, name) in [(&h.clean, BLUE, "clean"), (&h.poisoned, RED, second)] {
+            let bars = counts.iter().enumerate().map(|(i, &n)| {
+                let (a, b) = (h.edges[i], h.edges.get(i + 1).copied().unwrap_or(hi));
+                Rectangle::new([(a, 0.0), (b, n as f64)], colour.mix(0.45).filled())
+            });
+            c.draw_series(bars)?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.mix(0.45).filled()));
+        }
+        c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        Ok(())
+    })
+}
+
+/// A 2-D scatter of one class's activations: poisoned samples red, the smaller cluster ringed.
+pub fn scatter(title: &str, points: &[[f32; 2]], poisoned: &[bool], in_small: &[bool]) -> String {
+    svg((420, 300), |root| {
+        let range = |k: usize| {
+            let (lo, hi) = points.iter().fold((f32::MAX, f32::MIN), |(lo, hi), p| (lo.min(p[k]), hi.max(p[k])));
+            let pad = ((hi - lo) * 0.05).max(1e-3);
+            if lo <= hi { (lo - pad) as f64..(hi + pad) as f64 } else { -1.0..1.0 }
+        };
+        let mut c = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(40)
+            .build_cartesian_2d(range(0), range(1))?;
+        c.configure_mesh().x_desc("component 1").y_desc("component 2").x_labels(5).y_labels(5).draw()?;
+        let at = |i: usize| (points[i][0] as f64, points[i][1] as f64);
+        let all = 0..points.len();
+        c.draw_series(all.clone().filter(|&i| !poisoned[i]).map(|i| Circle::new(at(i), 2, BLUE.mix(0.6).filled())))?
+            .label("clean")
+            .legend(|(x, y)| Circle::new((x + 6, y), 3, BLUE.filled()));
+        c.draw_series(all.clone().filter(|&i| poisoned[i]).map(|i| Circle::new(at(i), 2, RED.mix(0.7).filled())))?
+            .label("poisoned (ground truth)")
+            .legend(|(x, y)| Circle::new((x + 6, y), 3, RED.filled()));
+        c.draw_series(all.filter(|&i| in_small[i]).map(|i| Circle::new(at(i), 4, BLACK.mix(0.35))))?
+            .label("smaller cluster")
+            .legend(|(x, y)| Circle::new((x + 6, y), 4, BLACK));
+        c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        Ok(())
+    })
+}
+
+/// One bar per class (e.g. Neural Cleanse's anomaly index), with a dashed threshold line; bars in
+/// `flagged` are red.
+pub fn class_bars(title: &str, values: &[f64], threshold: f64, flagged: &[u8]) -> String {
+    svg((420, 240), |root| {
+        let y_max = values.iter().copied().fold(threshold, f64::max) * 1.15;
+        let y_min = values.iter().copied().fold(0.0, f64::min) * 1.15;
+        let n = values.len().max(1);
+        let mut c = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(40)
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5), y_min..y_max)?;
+        c.configure_mesh().x_desc("class").x_labels(n).y_labels(6).disable_x_mesh().draw()?;
+        c.draw_series(values.iter().enumerate().map(|(k, &v)| {
+            let colour = if flagged.contains(&(k as u8)) { RED } else { BLUE };
+            Rectangle::new([(k as f64 - 0.35, 0.0), (k as f64 + 0.35, v)], colour.mix(0.7).filled())
+        }))?;
+        c.draw_series(DashedLineSeries::new(vec![(-0.5, threshold), (n as f64 - 0.5, threshold)], 6, 4, BLACK.into()))?;
+        Ok(())
+    })
 }

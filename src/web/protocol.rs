@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lab::data::DatasetKind;
+use crate::lab::detect::{DetectReport, DetectSpec};
 use crate::lab::event::Event;
 use crate::lab::run::Report;
 use crate::lab::spec::ExperimentSpec;
@@ -33,6 +34,8 @@ pub enum ToWorker {
     /// Load a dataset that does not ship with the page bundle (CIFAR-10): from the site, or from
     /// files the user picked, which travel beside the message (`{msg, files}`).
     LoadData { dataset: DatasetKind },
+    /// Run detectors on the model of the last finished run (no retraining).
+    Detect { detect: DetectSpec },
 }
 
 /// Worker → page.
@@ -68,6 +71,8 @@ pub enum FromWorker {
         train: usize,
         test: usize,
     },
+    /// What on-demand detectors found on the last run's model.
+    Detected { report: Box<DetectReport> },
     /// A dataset could not be loaded (not shipped, or the picked files are not CIFAR-10).
     DataFailed {
         dataset: DatasetKind,

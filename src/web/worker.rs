@@ -14,6 +14,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use super::protocol::{DevicePreference, FromWorker, ToWorker};
 use crate::lab::data::{DataSource, DatasetKind, cifar, mnist};
+use crate::lab::detect::{self, DetectInput, DetectSpec};
 use crate::lab::device::self_check;
 use crate::lab::event::{Event, Host, Stage};
 use crate::lab::model::ModelKind;
@@ -85,6 +86,8 @@ enum Gpu {
 }
 
 struct State {
+    /// The last finished run, its device and the device's name, kept for detection on demand.
+    last: Option<Rc<(run::Outcome, Device, &'static str)>>,
     mnist: Option<Rc<DataSource>>,
     cifar: Option<Rc<DataSource>>,
     busy: bool,
@@ -260,15 +263,39 @@ async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: Experi
                 let why = format!("WebGPU failed during the run ({e})");
                 state.borrow_mut().gpu = Gpu::Distrusted(why.clone());
                 post(&FromWorker::Device { device: "cpu".into(), note: format!("{why}; restarted on the CPU.") });
-                run::run(&spec, &data, &Device::flex(), "cpu", &mut host).await
+                let cpu = Device::flex();
+                run::run(&spec, &data, &cpu, "cpu", &mut host).await.map(|o| (o, cpu, "cpu"))
             }
-            other => other,
+            other => other.map(|o| (o, device, name)),
         }
     }
     .await;
     state.borrow_mut().busy = false;
     post(&match result {
-        Ok(outcome) => FromWorker::Done { report: Box::new(outcome.report) },
+        Ok((outcome, device, name)) => {
+            let report = Box::new(outcome.report.clone());
+            state.borrow_mut().last = Some(Rc::new((outcome, device, name)));
+            FromWorker::Done { report }
+        }
+        Err(LabError::Cancelled) => FromWorker::Cancelled,
+        Err(e) => FromWorker::Failed { message: e.to_string() },
+    });
+}
+
+/// Runs `detect` on the last run's model, on the device it was trained on.
+async fn detect_last(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, detect: DetectSpec) {
+    let last = state.borrow().last.clone();
+    let result = match last {
+        None => Err(LabError::spec("train a model first: detectors inspect the last trained model")),
+        Some(last) => {
+            let (outcome, device, _) = &*last;
+            let mut host = WorkerHost { cancel, last_pause: now() };
+            detect::run_all(&detect, &DetectInput::of(outcome), device, &mut host).await
+        }
+    };
+    state.borrow_mut().busy = false;
+    post(&match result {
+        Ok(report) => FromWorker::Detected { report: Box::new(report) },
         Err(LabError::Cancelled) => FromWorker::Cancelled,
         Err(e) => FromWorker::Failed { message: e.to_string() },
     });
@@ -279,7 +306,7 @@ pub fn start() {
     console_error_panic_hook::set_once();
     // cubecl reports shader compilation failures only through `log`.
     let _ = console_log::init_with_level(log::Level::Warn);
-    let state = Rc::new(RefCell::new(State { mnist: None, cifar: None, busy: false, gpu: Gpu::Unavailable("not probed yet".into()) }));
+    let state = Rc::new(RefCell::new(State { last: None, mnist: None, cifar: None, busy: false, gpu: Gpu::Unavailable("not probed yet".into()) }));
     let cancel = Rc::new(Cell::new(false));
     let on_message = {
         let (state, cancel) = (state.clone(), cancel.clone());
@@ -308,6 +335,14 @@ pub fn start() {
                     spawn_local(run_one(state.clone(), cancel.clone(), spec, device));
                 }
                 Ok(ToWorker::Cancel) => cancel.set(true),
+                Ok(ToWorker::Detect { detect }) => {
+                    if std::mem::replace(&mut state.borrow_mut().busy, true) {
+                        post(&FromWorker::Failed { message: "a run is already in progress".into() });
+                        return;
+                    }
+                    cancel.set(false);
+                    spawn_local(detect_last(state.clone(), cancel.clone(), detect));
+                }
                 Err(err) => post(&FromWorker::Failed { message: format!("bad message from the page: {err}") }),
             }
         })

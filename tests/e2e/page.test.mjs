@@ -138,3 +138,27 @@ test('cancel stops a running experiment', async () => {
   await lab.status('cancelled', 30_000);
   await lab.context.close();
 });
+
+test('detectors run after training and on demand, and show their verdicts', async () => {
+  const lab = await openLab('#v=1&train=3000&test=500&epochs=2&seed=3&detect=strip&strip_n=20&strip_inputs=100');
+  await lab.ready();
+  assert.equal(await lab.page.locator('input[data-detector="strip"]').isChecked(), true);
+  await lab.id('run').click();
+  await lab.status('done');
+  const strip = await lab.text('detect-strip');
+  console.log(`STRIP in the page: ${strip}`);
+  const auroc = parseFloat(strip.match(/AUROC ([\d.]+)/)[1]);
+  assert.ok(auroc >= 0.9, `STRIP AUROC ${auroc}`);
+  // A detector chosen after training runs on the kept model, without retraining.
+  await lab.page.locator('input[data-detector="occlusion"]').check();
+  assert.match(await lab.id('link').inputValue(), /detect=strip,occlusion/);
+  const t0 = await lab.now();
+  await lab.id('run-detect').click();
+  await lab.page.waitForSelector('[data-testid="detect-occlusion"]', { timeout: 120_000 });
+  await lab.status('done');
+  const occlusion = await lab.text('detect-occlusion');
+  console.log(`occlusion in the page (${((await lab.now() - t0) / 1000).toFixed(1)} s): ${occlusion}`);
+  assert.match(occlusion, /row \d+, column \d+/);
+  assert.equal(await lab.text('detect-strip'), strip, 'earlier verdicts stay');
+  await lab.context.close();
+});

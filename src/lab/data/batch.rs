@@ -6,7 +6,7 @@ use super::ImageSet;
 
 /// Per-channel mean and standard deviation of the training distribution (MNIST for grey images,
 /// CIFAR-10 for colour), so inputs reach the network centred.
-fn stats(channels: usize) -> (&'static [f32], &'static [f32]) {
+pub fn stats(channels: usize) -> (&'static [f32], &'static [f32]) {
     if channels == 1 { (&[0.1307], &[0.3081]) } else { (&[0.4914, 0.4822, 0.4465], &[0.2470, 0.2435, 0.2616]) }
 }
 

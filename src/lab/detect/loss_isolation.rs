@@ -1,0 +1,147 @@
+//! Loss-based isolation, stage 1 of Anti-Backdoor Learning (Li et al., NeurIPS 2021): a backdoor is
+//! learned faster than the clean task, so after a short training the poisoned samples have the
+//! lowest loss; isolate the lowest-loss fraction.
+
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+
+use burn::tensor::activation::log_softmax;
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{DataScore, Histogram};
+use super::{Cx, DataFilter, Filtered, read_floats};
+use crate::lab::attack::TriggeredTest;
+use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
+use crate::lab::device::fresh_model;
+use crate::lab::error::Result;
+use crate::lab::eval::EVAL_BATCH;
+use crate::lab::event::{Event, Host};
+use crate::lab::train::train;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossIsolation {
+    /// Share of the training set isolated (lowest loss first).
+    pub frac: f64,
+    /// Epochs of the fresh short training whose per-sample losses are read.
+    pub epochs: usize,
+}
+
+impl Default for LossIsolation {
+    fn default() -> Self {
+        Self { frac: 0.01, epochs: 2 }
+    }
+}
+
+impl LossIsolation {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(self.frac.is_finite() && self.frac > 0.0 && self.frac <= 0.5) {
+            return Err(format!("loss_frac {} must be in (0, 0.5]", self.frac));
+        }
+        if !(1..=20).contains(&self.epochs) {
+            return Err(format!("loss_epochs {} must be between 1 and 20", self.epochs));
+        }
+        Ok(())
+    }
+}
+
+const BINS: usize = 40;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossReport {
+    pub params: LossIsolation,
+    pub seconds: f64,
+    #[serde(flatten)]
+    pub score: DataScore,
+    /// Largest loss among the isolated samples.
+    pub threshold: f64,
+    /// log10 of each training sample's loss, clean vs poisoned.
+    pub histogram: Histogram,
+}
+
+impl LossReport {
+    /// The filter's scores are negated losses.
+    pub fn new(params: &LossIsolation, f: Filtered<()>, truth: &[bool], seconds: f64) -> Self {
+        let log_loss: Vec<f64> = f.scores.iter().map(|s| (-s).max(1e-12).log10()).collect();
+        let threshold = f.scores.iter().zip(&f.flagged).filter(|(_, f)| **f).map(|(s, _)| -s).fold(0.0, f64::max);
+        Self {
+            params: params.clone(),
+            seconds,
+            score: DataScore::new(&f.scores, &f.flagged, truth),
+            threshold,
+            histogram: Histogram::new(&log_loss, truth, BINS),
+        }
+    }
+}
+
+impl DataFilter for LossIsolation {
+    type Picture = ();
+
+    async fn filter(&self, cx: &mut Cx<'_>) -> Result<Filtered<()>> {
+        // A fresh short training with the run's own seed and settings (the defender trains on the data
+        // it was given); the main training loop stays untouched.
+        let spec = cx.spec;
+        let device = cx.device.clone();
+        let train_device = device.clone().autodiff();
+        let model = fresh_model(spec.model, spec.dims(), spec.seed, &train_device);
+        let mut short = spec.train.clone();
+        short.epochs = self.epochs;
+        let (c, h, w) = spec.dims();
+        // No per-epoch evaluation: empty test sets cost nothing.
+        let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
+        let batches = cx.train.len().div_ceil(short.batch_size);
+        let set = cx.train;
+        let mut relay =
+            Relay { inner: cx.host(), done: 0, total: batches * self.epochs + set.len().div_ceil(EVAL_BATCH) };
+        let (model, _) =
+            train(model, set, &short, spec.seed, &train_device, &none.set, &none, &device, &mut relay).await?;
+        let done = relay.done;
+        let total = relay.total;
+
+        let model = burn::module::Module::valid(&model);
+        let all: Vec<usize> = (0..set.len()).collect();
+        let mut losses = Vec::with_capacity(set.len());
+        for (k, chunk) in all.chunks(EVAL_BATCH).enumerate() {
+            let logp = read_floats(log_softmax(model.forward(batch::images(set, chunk, &device)), 1)).await?;
+            losses.extend(
+                chunk
+                    .iter()
+                    .zip(logp.chunks_exact(NUM_CLASSES))
+                    .map(|(&i, row)| -f64::from(row[set.labels[i] as usize])),
+            );
+            cx.progress(done + k + 1, total).await?;
+        }
+        let count = ((self.frac * set.len() as f64).round() as usize).clamp(1, set.len());
+        let mut order = all;
+        order.sort_by(|&a, &b| losses[a].total_cmp(&losses[b]));
+        let mut flagged = vec![false; set.len()];
+        order[..count].iter().for_each(|&i| flagged[i] = true);
+        Ok(Filtered { scores: losses.iter().map(|l| -l).collect(), flagged, picture: () })
+    }
+}
+
+/// Relays the nested training's batches as this detector's progress; its epoch events stay inside.
+struct Relay<'a> {
+    inner: &'a mut dyn Host,
+    done: usize,
+    total: usize,
+}
+
+impl Host for Relay<'_> {
+    fn now(&self) -> f64 {
+        self.inner.now()
+    }
+    fn emit(&mut self, event: &Event) -> ControlFlow<()> {
+        match event {
+            Event::Batch { .. } => {
+                self.done += 1;
+                self.inner.emit(&Event::Detect { detector: "loss".into(), done: self.done, total: self.total })
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    }
+    fn pause(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        self.inner.pause()
+    }
+}

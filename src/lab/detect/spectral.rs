@@ -1,0 +1,117 @@
+//! Spectral Signatures (Tran et al., NeurIPS 2018): per training label, score each sample by its
+//! squared projection on the top singular vector of the centred penultimate representations, and
+//! remove the top 1.5·ε of each class, ε being the defender's assumed poison-rate budget.
+
+use serde::{Deserialize, Serialize};
+
+use super::linalg::{centre, covariance, project, top_eigen};
+use super::metrics::{DataScore, Histogram, auroc};
+use super::{Cx, DataFilter, Filtered};
+use crate::lab::data::NUM_CLASSES;
+use crate::lab::error::Result;
+use crate::lab::model::FEATURES;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpectralSignatures {
+    /// ε: the poison rate the defender budgets for (an assumption, not read from the attack).
+    pub eps: f64,
+}
+
+impl Default for SpectralSignatures {
+    fn default() -> Self {
+        Self { eps: 0.1 }
+    }
+}
+
+impl SpectralSignatures {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(self.eps.is_finite() && self.eps > 0.0 && self.eps <= 0.6) {
+            return Err(format!("ss_eps {} must be in (0, 0.6] (1.5·ε of each class is removed)", self.eps));
+        }
+        Ok(())
+    }
+}
+
+/// Bins of the score histograms.
+const BINS: usize = 40;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SsReport {
+    pub params: SpectralSignatures,
+    pub seconds: f64,
+    /// Scored over all training samples; the score is the squared projection divided by its class's
+    /// top eigenvalue, so classes share one scale.
+    #[serde(flatten)]
+    pub score: DataScore,
+    /// AUROC of the score within the attack's target class (ground truth for scoring only).
+    pub in_class_auroc: Option<f64>,
+    /// Samples removed per class.
+    pub removed: Vec<usize>,
+    /// Scores of all training samples, clean vs poisoned.
+    pub histogram: Histogram,
+    /// Scores within the target class, clean vs poisoned.
+    pub target_histogram: Histogram,
+}
+
+impl SsReport {
+    pub fn new(
+        params: &SpectralSignatures,
+        f: Filtered<Vec<usize>>,
+        truth: &[bool],
+        labels: &[u8],
+        target: u8,
+        seconds: f64,
+    ) -> Self {
+        let in_target: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == target).collect();
+        let target_scores: Vec<f64> = in_target.iter().map(|&i| f.scores[i]).collect();
+        let target_truth: Vec<bool> = in_target.iter().map(|&i| truth[i]).collect();
+        Self {
+            params: params.clone(),
+            seconds,
+            score: DataScore::new(&f.scores, &f.flagged, truth),
+            in_class_auroc: auroc(&target_scores, &target_truth),
+            removed: f.picture,
+            histogram: Histogram::new(&f.scores, truth, BINS),
+            target_histogram: Histogram::new(&target_scores, &target_truth, BINS),
+        }
+    }
+}
+
+impl DataFilter for SpectralSignatures {
+    /// Samples removed per class.
+    type Picture = Vec<usize>;
+
+    async fn filter(&self, cx: &mut Cx<'_>) -> Result<Filtered<Vec<usize>>> {
+        let features = cx.train_features().await?;
+        let n = cx.train.len();
+        let d = FEATURES;
+        let mut scores = vec![0.0; n];
+        let mut flagged = vec![false; n];
+        let mut removed = vec![0; NUM_CLASSES];
+        for (class, removed) in removed.iter_mut().enumerate() {
+            let members: Vec<usize> = (0..n).filter(|&i| cx.train.labels[i] as usize == class).collect();
+            let m = members.len();
+            if m == 0 {
+                continue;
+            }
+            let x: Vec<f64> = members.iter().flat_map(|&i| features[i * d..(i + 1) * d].iter().copied()).collect();
+            let (centred, _) = centre(&x, m, d);
+            let (top, values) = top_eigen(&covariance(&centred, m, d), d, 1);
+            let scale = values[0].max(1e-12);
+            let proj = project(&centred, d, &top, 1);
+            for (j, &i) in members.iter().enumerate() {
+                scores[i] = proj[j] * proj[j] / scale;
+            }
+            let k = ((1.5 * self.eps * m as f64).round() as usize).min(m);
+            let mut order = members.clone();
+            order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+            for &i in &order[..k] {
+                flagged[i] = true;
+            }
+            *removed = k;
+            cx.progress(class + 1, NUM_CLASSES).await?;
+        }
+        Ok(Filtered { scores, flagged, picture: removed })
+    }
+}
