@@ -62,5 +62,5 @@ test('WebGPU passes its self-check and trains like the CPU', { skip: process.env
   assert.equal(cpu.report.device, 'cpu');
   assert.ok(Math.abs(gpu.ca - cpu.ca) <= 2, `CA WebGPU ${gpu.ca} vs CPU ${cpu.ca}`);
   assert.ok(Math.abs(gpu.asr - cpu.asr) <= 2, `ASR WebGPU ${gpu.asr} vs CPU ${cpu.asr}`);
-  assert.ok(gpu.ca >= 80 && gpu.asr >= 80, `a working backdoor on WebGPU: CA ${gpu.ca}, ASR ${gpu.asr}`);
+  assert.ok(gpu.ca >= 80, `training works on WebGPU: CA ${gpu.ca}`);
 });
