@@ -2,8 +2,8 @@
 
 pub mod attack;
 pub mod data;
-pub mod device;
 pub mod detect;
+pub mod device;
 pub mod error;
 pub mod eval;
 pub mod event;

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::lab::attack::{Poisoned, TriggeredTest};
 use crate::lab::data::{DataSource, Split};
-use crate::lab::device::fresh_model;
 use crate::lab::detect::{self, DetectInput, DetectReport};
+use crate::lab::device::fresh_model;
 use crate::lab::error::{LabError, Result};
 use crate::lab::eval::{Metrics, predict};
 use crate::lab::event::{EpochRecord, Event, Host, Stage};

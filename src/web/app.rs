@@ -230,8 +230,9 @@ fn start_worker(ctx: Ctx) {
         match serde_json::from_str::<FromWorker>(&text) {
             Ok(FromWorker::DataLoaded { dataset, note, .. }) => {
                 let records = |k: &str| js_sys::Uint8Array::new(&get(k)).to_vec();
-                let parsed = cifar::parse_records(&records("train"), "train")
-                    .and_then(|train| Ok(DataSource::TrainTest { train, test: cifar::parse_records(&records("test"), "test")? }));
+                let parsed = cifar::parse_records(&records("train"), "train").and_then(|train| {
+                    Ok(DataSource::TrainTest { train, test: cifar::parse_records(&records("test"), "test")? })
+                });
                 match parsed {
                     Ok(source) => {
                         set_page_data(dataset, source);
@@ -972,12 +973,24 @@ fn detector_title(name: &str) -> &'static str {
 
 fn detector_explain(name: &str) -> &'static str {
     match name {
-        "nc" => "Neural Cleanse (Wang et al., S&P 2019) searches, for every class, the smallest patch that sends clean images to it; a class reachable by an unusually small patch (anomaly index > 2) is a backdoor target.",
-        "ac" => "Activation Clustering (Chen et al., 2018) splits each class's penultimate activations in two; a small, well-separated cluster is flagged as poison.",
-        "ss" => "Spectral Signatures (Tran et al., NeurIPS 2018) scores each training sample by its projection on the top singular vector of its class's representations and removes the top 1.5·ε.",
-        "strip" => "STRIP (Gao et al., ACSAC 2019) blends an input with random clean images: a triggered input keeps its (target) prediction, so its predictions have low entropy.",
-        "loss" => "Loss-based isolation (Anti-Backdoor Learning, Li et al., NeurIPS 2021): a backdoor is learned faster than the task, so after a short training the poisoned samples have the lowest loss.",
-        "occlusion" => "Occlusion sensitivity greys out one small patch at a time: where hiding the patch breaks the target prediction, the trigger is.",
+        "nc" => {
+            "Neural Cleanse (Wang et al., S&P 2019) searches, for every class, the smallest patch that sends clean images to it; a class reachable by an unusually small patch (anomaly index > 2) is a backdoor target."
+        }
+        "ac" => {
+            "Activation Clustering (Chen et al., 2018) splits each class's penultimate activations in two; a small, well-separated cluster is flagged as poison."
+        }
+        "ss" => {
+            "Spectral Signatures (Tran et al., NeurIPS 2018) scores each training sample by its projection on the top singular vector of its class's representations and removes the top 1.5·ε."
+        }
+        "strip" => {
+            "STRIP (Gao et al., ACSAC 2019) blends an input with random clean images: a triggered input keeps its (target) prediction, so its predictions have low entropy."
+        }
+        "loss" => {
+            "Loss-based isolation (Anti-Backdoor Learning, Li et al., NeurIPS 2021): a backdoor is learned faster than the task, so after a short training the poisoned samples have the lowest loss."
+        }
+        "occlusion" => {
+            "Occlusion sensitivity greys out one small patch at a time: where hiding the patch breaks the target prediction, the trigger is."
+        }
         _ => "",
     }
 }
@@ -1033,11 +1046,22 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     let trigger = spec.attack.trigger(dims, spec.seed).ok().map(|t| t.picture(dims));
     let mut cards = Vec::new();
     if let Some(nc) = d.nc {
-        let (top, top_k) = nc.anomaly_index.iter().copied().enumerate().fold((f64::MIN, 0), |(m, k), (i, v)| if v > m { (v, i) } else { (m, k) });
+        let (top, top_k) = nc
+            .anomaly_index
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((f64::MIN, 0), |(m, k), (i, v)| if v > m { (v, i) } else { (m, k) });
         let verdict = if nc.flagged_classes.is_empty() {
-            format!("No class flagged: the largest anomaly index is {top:.1} (class {top_k}); above 2 on the small side would flag.")
+            format!(
+                "No class flagged: the largest anomaly index is {top:.1} (class {top_k}); above 2 on the small side would flag."
+            )
         } else {
-            let list: Vec<String> = nc.flagged_classes.iter().map(|k| format!("{k} (index {:.1})", nc.anomaly_index[*k as usize])).collect();
+            let list: Vec<String> = nc
+                .flagged_classes
+                .iter()
+                .map(|k| format!("{k} (index {:.1})", nc.anomaly_index[*k as usize]))
+                .collect();
             format!("Flags class {}: a trigger this small is a backdoor.", list.join(", "))
         };
         let reversed = (0..nc.masks.len()).map(|k| {
@@ -1062,7 +1086,10 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         let s = &ac.score;
         let mut verdict = format!(
             "Flagged {} training samples: precision {} %, recall {} %, F1 {:.2} against the true poison.",
-            s.flagged, pct0(s.precision), pct0(s.tpr), s.f1
+            s.flagged,
+            pct0(s.precision),
+            pct0(s.tpr),
+            s.f1
         );
         if share >= 0.45 {
             verdict.push_str(&format!(
@@ -1072,16 +1099,26 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         }
         let view_class = ac.classes.iter().find(|k| k.class == target).cloned();
         let scatter = view_class.map(|k| {
-            let title = format!("class {} activations (small share {:.0} %, silhouette {:.2})", k.class, 100.0 * k.small_share, k.silhouette);
+            let title = format!(
+                "class {} activations (small share {:.0} %, silhouette {:.2})",
+                k.class,
+                100.0 * k.small_share,
+                k.silhouette
+            );
             view! { <div class="chart" inner_html=chart::scatter(&title, &k.points, &k.poisoned, &k.in_small)></div> }
         });
-        cards.push(view! { <DetectCard name="ac" verdict=verdict seconds=ac.seconds>{scatter}</DetectCard> }.into_any());
+        cards
+            .push(view! { <DetectCard name="ac" verdict=verdict seconds=ac.seconds>{scatter}</DetectCard> }.into_any());
     }
     if let Some(ss) = d.ss {
         let s = &ss.score;
         let verdict = format!(
             "Removed {} samples (top 1.5·ε = {:.0} % of each class): precision {} %, recall {} %, F1 {:.2}; in-class AUROC {}.",
-            s.flagged, 150.0 * ss.params.eps, pct0(s.precision), pct0(s.tpr), s.f1,
+            s.flagged,
+            150.0 * ss.params.eps,
+            pct0(s.precision),
+            pct0(s.tpr),
+            s.f1,
             ss.in_class_auroc.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into())
         );
         cards.push(view! {
@@ -1093,7 +1130,9 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     if let Some(st) = d.strip {
         let verdict = format!(
             "At a false-rejection rate of {:.1} % on clean inputs, {:.1} % of triggered inputs get through (FAR); AUROC {}.",
-            100.0 * st.frr, 100.0 * st.far_at_frr_1pct, st.auroc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "—".into())
+            100.0 * st.frr,
+            100.0 * st.far_at_frr_1pct,
+            st.auroc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "—".into())
         );
         cards.push(view! {
             <DetectCard name="strip" verdict=verdict seconds=st.seconds>
@@ -1105,7 +1144,10 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         let s = &l.score;
         let verdict = format!(
             "Isolated the {} lowest-loss samples ({} %): {} % of them are poisoned (recall {} %).",
-            s.flagged, 100.0 * l.params.frac, pct0(s.precision), pct0(s.tpr)
+            s.flagged,
+            100.0 * l.params.frac,
+            pct0(s.precision),
+            pct0(s.tpr)
         );
         cards.push(view! {
             <DetectCard name="loss" verdict=verdict seconds=l.seconds>
@@ -1116,7 +1158,9 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     if let Some(o) = d.occlusion {
         let verdict = format!(
             "Hiding the region at row {}, column {} breaks the target prediction most: {} the trigger.",
-            o.max_row, o.max_col, if o.hottest_on_trigger { "on" } else { "not on" }
+            o.max_row,
+            o.max_col,
+            if o.hottest_on_trigger { "on" } else { "not on" }
         );
         let top = o.heat.iter().copied().fold(1e-9f32, f32::max);
         let plane = o.height * o.width;
@@ -1151,8 +1195,7 @@ fn DetectStep() -> impl IntoView {
         let joined = list.join(",");
         c.apply("detect", if list.is_empty() { "none" } else { &joined });
     };
-    let can_detect =
-        move || c.report.get().is_some() && c.status.get() != Status::Running && !chosen().is_empty();
+    let can_detect = move || c.report.get().is_some() && c.status.get() != Status::Running && !chosen().is_empty();
     let boxes = DetectSpec::NAMES
         .iter()
         .map(|&name| {

@@ -72,7 +72,9 @@ pub enum FromWorker {
         test: usize,
     },
     /// What on-demand detectors found on the last run's model.
-    Detected { report: Box<DetectReport> },
+    Detected {
+        report: Box<DetectReport>,
+    },
     /// A dataset could not be loaded (not shipped, or the picked files are not CIFAR-10).
     DataFailed {
         dataset: DatasetKind,

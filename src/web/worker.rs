@@ -80,7 +80,10 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, LabError> {
 enum Gpu {
     Unavailable(String),
     /// Made; trusted for the model kinds that passed the self-check (kernels differ per model).
-    Ready { device: Device, checked: Vec<ModelKind> },
+    Ready {
+        device: Device,
+        checked: Vec<ModelKind>,
+    },
     /// Failed the self-check or a run: the CPU does the work from now on.
     Distrusted(String),
 }
@@ -98,7 +101,8 @@ struct State {
 #[cfg(feature = "webgpu")]
 async fn open_webgpu() -> Result<Device, String> {
     use burn::tensor::wgpu::WgpuBackend;
-    let get = |obj: &JsValue, key: &str| js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+    let get =
+        |obj: &JsValue, key: &str| js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
     let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
     if gpu.is_undefined() {
         return Err("this browser does not offer WebGPU".into());
@@ -208,7 +212,8 @@ const CIFAR_MISSING: &str = "CIFAR-10 is not shipped with this site: choose the 
 async fn read_files(files: &js_sys::Array) -> Result<Vec<(String, Vec<u8>)>, LabError> {
     let mut out = Vec::new();
     for f in files.iter() {
-        let file: web_sys::File = f.dyn_into().map_err(|_| LabError::spec("the page sent something that is not a file"))?;
+        let file: web_sys::File =
+            f.dyn_into().map_err(|_| LabError::spec("the page sent something that is not a file"))?;
         let name = file.name();
         let buf = JsFuture::from(file.array_buffer()).await.map_err(|e| LabError::io(&name, format!("{e:?}")))?;
         out.push((name, js_sys::Uint8Array::new(&buf).to_vec()));
@@ -238,7 +243,8 @@ async fn load_cifar(state: Rc<RefCell<State>>, files: js_sys::Array) {
     match result {
         Ok((note, n_train, n_test, train, test)) => {
             let msg = FromWorker::DataLoaded { dataset: DatasetKind::Cifar10, note, train: n_train, test: n_test };
-            let (train, test) = (js_sys::Uint8Array::from(&train[..]).buffer(), js_sys::Uint8Array::from(&test[..]).buffer());
+            let (train, test) =
+                (js_sys::Uint8Array::from(&train[..]).buffer(), js_sys::Uint8Array::from(&test[..]).buffer());
             let envelope = js_sys::Object::new();
             let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&envelope, &JsValue::from_str(k), v);
             let _ = set("msg", &JsValue::from_str(&msg.to_json()));
@@ -306,7 +312,13 @@ pub fn start() {
     console_error_panic_hook::set_once();
     // cubecl reports shader compilation failures only through `log`.
     let _ = console_log::init_with_level(log::Level::Warn);
-    let state = Rc::new(RefCell::new(State { last: None, mnist: None, cifar: None, busy: false, gpu: Gpu::Unavailable("not probed yet".into()) }));
+    let state = Rc::new(RefCell::new(State {
+        last: None,
+        mnist: None,
+        cifar: None,
+        busy: false,
+        gpu: Gpu::Unavailable("not probed yet".into()),
+    }));
     let cancel = Rc::new(Cell::new(false));
     let on_message = {
         let (state, cancel) = (state.clone(), cancel.clone());
@@ -316,7 +328,10 @@ pub fn start() {
             let (text, files) = match data.as_string() {
                 Some(text) => (text, js_sys::Array::new()),
                 None => (
-                    js_sys::Reflect::get(&data, &JsValue::from_str("msg")).ok().and_then(|m| m.as_string()).unwrap_or_default(),
+                    js_sys::Reflect::get(&data, &JsValue::from_str("msg"))
+                        .ok()
+                        .and_then(|m| m.as_string())
+                        .unwrap_or_default(),
                     js_sys::Reflect::get(&data, &JsValue::from_str("files"))
                         .ok()
                         .and_then(|f| f.dyn_into::<js_sys::Array>().ok())
@@ -324,7 +339,9 @@ pub fn start() {
                 ),
             };
             match serde_json::from_str::<ToWorker>(&text) {
-                Ok(ToWorker::LoadData { dataset: DatasetKind::Cifar10 }) => spawn_local(load_cifar(state.clone(), files)),
+                Ok(ToWorker::LoadData { dataset: DatasetKind::Cifar10 }) => {
+                    spawn_local(load_cifar(state.clone(), files))
+                }
                 Ok(ToWorker::LoadData { dataset: DatasetKind::Mnist }) => {}
                 Ok(ToWorker::Run { spec, device }) => {
                     if std::mem::replace(&mut state.borrow_mut().busy, true) {
