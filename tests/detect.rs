@@ -1,30 +1,17 @@
 //! Detectors on one small, quickly trained BadNets model (shared by every test here): thresholds a
 //! broken detector fails, the registry of detectors, progress and cancel, and the report's shape.
 
-use std::ops::ControlFlow;
-use std::path::Path;
-use std::sync::OnceLock;
-use std::time::Instant;
+mod common;
 
-use backdoor_lab::lab::data::{DataSource, DatasetKind};
+use std::ops::ControlFlow;
+use std::sync::OnceLock;
+
 use backdoor_lab::lab::detect::{DetectInput, DetectSpec, run_all};
 use backdoor_lab::lab::event::{Event, Host, Stage};
 use backdoor_lab::lab::run::{Outcome, Report, run};
 use backdoor_lab::lab::{ExperimentSpec, LabError};
 use burn::tensor::Device;
-
-fn clock() -> f64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs_f64()
-}
-
-fn mnist() -> &'static DataSource {
-    static DATA: OnceLock<DataSource> = OnceLock::new();
-    DATA.get_or_init(|| {
-        DataSource::load(DatasetKind::Mnist, &Path::new(env!("CARGO_MANIFEST_DIR")).join("static/data"))
-            .expect("the repository ships static/data/mnist.bin")
-    })
-}
+use common::{clock, mnist};
 
 /// Counts detector progress events and cancels at the `cancel_at`-th one.
 #[derive(Default)]

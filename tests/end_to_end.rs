@@ -1,28 +1,14 @@
 //! Small real runs on the shipped MNIST: thresholds that a broken attack or broken training fails.
 
-use std::ops::ControlFlow;
-use std::path::Path;
-use std::sync::OnceLock;
-use std::time::Instant;
+mod common;
 
-use backdoor_lab::lab::data::{DataSource, DatasetKind};
+use std::ops::ControlFlow;
+
 use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::run::{Outcome, run};
 use backdoor_lab::lab::{ExperimentSpec, LabError};
 use burn::tensor::Device;
-
-fn clock() -> f64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs_f64()
-}
-
-fn mnist() -> &'static DataSource {
-    static DATA: OnceLock<DataSource> = OnceLock::new();
-    DATA.get_or_init(|| {
-        DataSource::load(DatasetKind::Mnist, &Path::new(env!("CARGO_MANIFEST_DIR")).join("static/data"))
-            .expect("the repository ships static/data/mnist.bin")
-    })
-}
+use common::{clock, mnist};
 
 fn small(link: &str) -> ExperimentSpec {
     ExperimentSpec::from_link(link).expect("test links are valid")

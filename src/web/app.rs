@@ -1040,7 +1040,6 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     let d = r.detect.clone();
     let spec = r.spec.clone();
     let dims = spec.dims();
-    let (c, h, w) = dims;
     let target = spec.attack.target_label;
     let share = r.poison.target_class_share;
     let trigger = spec.attack.trigger(dims, spec.seed).ok().map(|t| t.picture(dims));
@@ -1177,7 +1176,6 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
             </DetectCard>
         }.into_any());
     }
-    let _ = (c, h, w);
     cards
 }
 

@@ -9,36 +9,27 @@ const BLUE: RGBColor = RGBColor(37, 99, 235);
 const RED: RGBColor = RGBColor(220, 38, 38);
 const GREEN: RGBColor = RGBColor(22, 163, 74);
 
-/// One chart of named series over epochs; `percent` scales [0, 1] values to 0–100 %.
+/// One chart of named series over epochs.
 fn chart(title: &str, epochs: usize, series: &[(&str, RGBColor, Vec<(f64, f64)>)], y_max: f64) -> String {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (420, 240)).into_drawing_area();
-        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
-            root.fill(&WHITE)?;
-            let x_max = epochs.max(1) as f64;
-            let mut c = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 16))
-                .margin(8)
-                .x_label_area_size(28)
-                .y_label_area_size(40)
-                .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-            c.configure_mesh().x_desc("epoch").x_labels(epochs.clamp(2, 10) + 1).y_labels(6).draw()?;
-            for (name, colour, points) in series {
-                let colour = *colour;
-                c.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?
-                    .label(*name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
-                c.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
-            }
-            c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-            root.present()?;
-            Ok(())
-        };
-        // A drawing error leaves a blank chart; the numbers are shown beside it anyway.
-        let _ = draw();
-    }
-    svg
+    svg((420, 240), |root| {
+        let x_max = epochs.max(1) as f64;
+        let mut c = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        c.configure_mesh().x_desc("epoch").x_labels(epochs.clamp(2, 10) + 1).y_labels(6).draw()?;
+        for (name, colour, points) in series {
+            let colour = *colour;
+            c.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+            c.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+        }
+        c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        Ok(())
+    })
 }
 
 /// Training loss per epoch.
