@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
+    /// Compiling the device's kernels and checking its answers against the CPU (WebGPU only).
+    Warmup,
     Data,
     Poison,
     Train,

@@ -3,6 +3,7 @@
 pub mod attack;
 pub mod data;
 pub mod detect;
+pub mod device;
 pub mod error;
 pub mod eval;
 pub mod event;

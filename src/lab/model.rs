@@ -81,8 +81,8 @@ pub enum Model {
 }
 
 impl Model {
-    /// A freshly initialised model for images of `dims` = (channels, height, width). Initialisation
-    /// draws from the device's RNG: seed the device first for a reproducible run.
+    /// A model for images of `dims` = (channels, height, width) with burn's lazy default
+    /// initialisation; runs use `device::fresh_model`, which draws the weights from the spec's seed.
     pub fn new(kind: ModelKind, dims: (usize, usize, usize), device: &Device) -> Self {
         let (c, h, w) = dims;
         let pool = || MaxPool2dConfig::new([2, 2]).init();

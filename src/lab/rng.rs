@@ -26,6 +26,10 @@ impl LabRng {
         rng.set_stream(stream as u64);
         Self(rng)
     }
+    /// Uniform in [0, 1), with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
     pub fn byte(&mut self) -> u8 {
         (self.0.next_u32() >> 24) as u8
     }

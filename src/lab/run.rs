@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::lab::attack::{Poisoned, TriggeredTest};
 use crate::lab::data::{DataSource, Split};
 use crate::lab::detect::{self, DetectInput, DetectReport};
+use crate::lab::device::fresh_model;
 use crate::lab::error::{LabError, Result};
 use crate::lab::eval::{Metrics, predict};
 use crate::lab::event::{EpochRecord, Event, Host, Stage};
@@ -110,9 +111,8 @@ pub async fn run(
 
     stage(Stage::Train, host)?;
     let t = host.now();
-    device.seed(spec.seed);
     let train_device = device.clone().autodiff();
-    let model = Model::new(spec.model, dims, &train_device);
+    let model = fresh_model(spec.model, dims, spec.seed, &train_device);
     let (model, epochs) =
         train(model, &poisoned.set, &spec.train, spec.seed, &train_device, &split.test, &triggered, device, host)
             .await?;

@@ -128,6 +128,51 @@ pub fn read_tar_gz(reader: impl Read, file: &str) -> Result<CifarSplits> {
     Ok(CifarSplits { train: merged, test, source: format!("{file} ({}, {TEST_BATCH})", batch_list(&found)) })
 }
 
+/// The records of `set` in the official format (the inverse of `parse_records`).
+pub fn encode_records(set: &ImageSet) -> Vec<u8> {
+    let mut out = Vec::with_capacity(set.len() * RECORD_LEN);
+    for i in 0..set.len() {
+        out.push(set.labels[i]);
+        out.extend_from_slice(set.image(i));
+    }
+    out
+}
+
+/// CIFAR-10 from files a user picked (name, bytes): the official `cifar-10-binary.tar.gz`, or
+/// CIFAR-format `.bin` files, where `test_batch.bin` or a name containing "test" is the test set
+/// and the others (e.g. `data_batch_1..5.bin`, in name order) are the training set.
+pub fn from_files(mut files: Vec<(String, Vec<u8>)>) -> Result<CifarSplits> {
+    if let Some(k) = files.iter().position(|(n, _)| n.ends_with(".tar.gz") || n.ends_with(".tgz")) {
+        let (name, bytes) = files.swap_remove(k);
+        return read_tar_gz(bytes.as_slice(), &name);
+    }
+    if let Some((name, _)) = files.iter().find(|(n, _)| !n.ends_with(".bin")) {
+        return Err(LabError::data(
+            name,
+            "not a CIFAR-10 file: choose cifar-10-binary.tar.gz or CIFAR-format .bin files",
+        ));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let (test, train): (Vec<_>, Vec<_>) = files.into_iter().partition(|(n, _)| n.to_lowercase().contains("test"));
+    if train.is_empty() || test.is_empty() {
+        return Err(LabError::DataMissing(format!(
+            "CIFAR-10 needs a training and a test file: choose cifar-10-binary.tar.gz, or the .bin files \
+             together (e.g. data_batch_1.bin … data_batch_5.bin and test_batch.bin); missing: the {} set",
+            if train.is_empty() { "training" } else { "test" }
+        )));
+    }
+    let read = |parts: &[(String, Vec<u8>)]| -> Result<ImageSet> {
+        let mut set = ImageSet::empty(3, 32, 32);
+        for (name, bytes) in parts {
+            set.extend(&parse_records(bytes, name)?);
+        }
+        Ok(set)
+    };
+    let names = |parts: &[(String, Vec<u8>)]| parts.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+    let source = format!("{} + {}", names(&train), names(&test));
+    Ok(CifarSplits { train: read(&train)?, test: read(&test)?, source })
+}
+
 /// Finds and reads CIFAR-10 under `dir`, trying in order:
 /// (a) `dir/cifar10/{train,test}_subset.bin`;
 /// (b) `dir/cifar-10-batches-bin/` or `dir/cifar10/cifar-10-batches-bin/` (`data_batch_*.bin` + `test_batch.bin`);
@@ -330,6 +375,26 @@ mod tests {
         let gz = tar_gz(&[("x/data_batch_1.bin", vec![0; 100]), ("x/test_batch.bin", record(0, 0, 0, 0))]);
         let (_, m) = message(read_tar_gz(gz.as_slice(), "c.tar.gz"));
         assert!(m.contains("c.tar.gz/x/data_batch_1.bin") && m.contains("100 bytes"), "{m}");
+    }
+
+    #[test]
+    fn picked_files_are_read_like_the_release() {
+        let train = [record(1, 1, 2, 3), record(2, 4, 5, 6)].concat();
+        let test = record(3, 7, 8, 9);
+        let set = parse_records(&train, "t").expect("valid");
+        assert_eq!(encode_records(&set), train);
+        let bins = vec![("test_batch.bin".to_string(), test.clone()), ("data_batch_1.bin".to_string(), train.clone())];
+        let s = from_files(bins).expect("two .bin files");
+        assert_eq!((s.train.labels.clone(), s.test.labels.clone()), (vec![1, 2], vec![3]));
+        let archive = tar_gz(&[("cifar-10-batches-bin/data_batch_1.bin", train), ("cifar-10-batches-bin/test_batch.bin", test)]);
+        let s2 = from_files(vec![("cifar-10-binary.tar.gz".into(), archive)]).expect("the archive");
+        assert_eq!((s2.train, s2.test), (s.train, s.test));
+        let (e, msg) = message(from_files(vec![("data_batch_1.bin".into(), record(1, 0, 0, 0))]));
+        assert!(matches!(e, LabError::DataMissing(_)) && msg.contains("missing: the test set"), "{msg}");
+        let (_, msg) = message(from_files(vec![("cat.png".into(), vec![1, 2, 3])]));
+        assert!(msg.contains("not a CIFAR-10 file"), "{msg}");
+        let (_, msg) = message(from_files(vec![("a.bin".into(), vec![1; 10]), ("test.bin".into(), vec![1; 10])]));
+        assert!(msg.contains("truncated"), "{msg}");
     }
 
     #[test]

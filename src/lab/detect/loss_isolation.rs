@@ -13,10 +13,10 @@ use super::metrics::{DataScore, Histogram};
 use super::{Cx, DataFilter, Filtered, read_floats};
 use crate::lab::attack::TriggeredTest;
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
+use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
 use crate::lab::event::{Event, Host};
-use crate::lab::model::Model;
 use crate::lab::train::train;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,9 +83,8 @@ impl DataFilter for LossIsolation {
         // it was given); the main training loop stays untouched.
         let spec = cx.spec;
         let device = cx.device.clone();
-        device.seed(spec.seed);
         let train_device = device.clone().autodiff();
-        let model = Model::new(spec.model, spec.dims(), &train_device);
+        let model = fresh_model(spec.model, spec.dims(), spec.seed, &train_device);
         let mut short = spec.train.clone();
         short.epochs = self.epochs;
         let (c, h, w) = spec.dims();

@@ -1,0 +1,47 @@
+//! The device self-check: two honest CPU backends agree on every model; broken answers are refused.
+
+use backdoor_lab::lab::device::{SELF_CHECK_TOLERANCE, fresh_model, relative_difference, self_check};
+use backdoor_lab::lab::model::ModelKind;
+use burn::tensor::{Device, Tensor};
+
+#[allow(deprecated)] // ndarray is deprecated in burn 0.22 but is a second, independent CPU implementation.
+fn ndarray() -> Device {
+    Device::ndarray()
+}
+
+#[test]
+fn two_cpu_backends_pass_the_self_check_for_every_model() {
+    for (kind, dims) in [(ModelKind::Mlp, (1, 28, 28)), (ModelKind::Cnn, (1, 28, 28)), (ModelKind::CifarCnn, (3, 32, 32))]
+    {
+        let check = pollster::block_on(self_check(kind, dims, &ndarray()))
+            .unwrap_or_else(|e| panic!("{kind:?}: flex and ndarray disagree: {e}"));
+        assert!(check.max_rel_diff <= SELF_CHECK_TOLERANCE, "{kind:?}: {check:?}");
+    }
+}
+
+#[test]
+fn wrong_answers_are_refused() {
+    let expected = [1.0, -2.0, 0.5];
+    assert_eq!(relative_difference(&expected, &expected), 0.0);
+    assert!(relative_difference(&expected, &[1.0, -2.0, 0.5001]) < SELF_CHECK_TOLERANCE);
+    assert!(relative_difference(&expected, &[1.0, -2.0, 0.6]) > SELF_CHECK_TOLERANCE);
+    // Garbage seen on WebGPU: zeros, NaN, or a missing output.
+    assert!(relative_difference(&expected, &[0.0, 0.0, 0.0]) > SELF_CHECK_TOLERANCE);
+    assert!(relative_difference(&expected, &[1.0, f32::NAN, 0.5]).is_infinite());
+    assert!(relative_difference(&expected, &[1.0]).is_infinite());
+}
+
+#[test]
+fn fresh_models_depend_only_on_the_seed() {
+    let logits = |seed: u64, device: Device| {
+        let device = device.autodiff();
+        let model = fresh_model(ModelKind::Mlp, (1, 28, 28), seed, &device);
+        let x = Tensor::<4>::ones([2, 1, 28, 28], &device);
+        model.forward(x).into_data().try_to_vec::<f32>().expect("f32 logits")
+    };
+    let a = logits(42, Device::flex());
+    assert_eq!(a, logits(42, Device::flex()), "same seed, same weights");
+    let other = relative_difference(&a, &logits(42, ndarray()));
+    assert!(other < 1e-4, "same weights on another backend: relative difference {other}");
+    assert!(relative_difference(&a, &logits(43, Device::flex())) > 1e-2, "another seed, other weights");
+}
