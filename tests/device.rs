@@ -11,7 +11,8 @@ fn ndarray() -> Device {
 
 #[test]
 fn two_cpu_backends_pass_the_self_check_for_every_model() {
-    for (kind, dims) in [(ModelKind::Mlp, (1, 28, 28)), (ModelKind::Cnn, (1, 28, 28)), (ModelKind::CifarCnn, (3, 32, 32))]
+    for (kind, dims) in
+        [(ModelKind::Mlp, (1, 28, 28)), (ModelKind::Cnn, (1, 28, 28)), (ModelKind::CifarCnn, (3, 32, 32))]
     {
         let check = pollster::block_on(self_check(kind, dims, &ndarray()))
             .unwrap_or_else(|e| panic!("{kind:?}: flex and ndarray disagree: {e}"));

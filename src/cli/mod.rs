@@ -184,7 +184,7 @@ struct SpecArgs {
     /// Retraining: detector whose flagged samples are dropped: ac, ss, loss or truth (oracle) (default ac)
     #[arg(long)]
     retrain_by: Option<String>,
-    /// ABL: unlearning epochs (default 2)
+    /// ABL: unlearning epochs over the defender's clean set (default 5)
     #[arg(long)]
     abl_epochs: Option<String>,
     /// ABL: weight of the gradient ascent on isolated samples (default 1)

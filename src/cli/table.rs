@@ -53,11 +53,8 @@ fn repairs(s: &mut String, r: &Report) {
     if rep.is_empty() {
         return;
     }
-    let _ = writeln!(
-        s,
-        "\n  repairs ({:.1} s; defender holds {} clean training samples)",
-        rep.seconds, rep.defender_clean
-    );
+    let _ =
+        writeln!(s, "\n  repairs ({:.1} s; defender holds {} clean training samples)", rep.seconds, rep.defender_clean);
     let _ = writeln!(s, "  {:<14} {:>7} {:>7} {:>7} {:>6} {:>8}", "", "CA", "ASR", "RA", "DER", "seconds");
     let b = &rep.before;
     let pct = |x: f64| format!("{:5.1} %", 100.0 * x);
@@ -112,7 +109,11 @@ fn repairs(s: &mut String, r: &Report) {
         );
     }
     if let Some(a) = &rep.abl {
-        let _ = writeln!(s, "  abl isolated {} samples, {} of them poisoned", a.detail.isolated, a.detail.isolated_poisoned);
+        let _ = writeln!(
+            s,
+            "  abl isolated {} samples, {} of them poisoned",
+            a.detail.isolated, a.detail.isolated_poisoned
+        );
     }
     if let Some(nc) = &rep.nc_unlearn {
         let how = if nc.detail.flagged { "flagged" } else { "not flagged: smallest mask" };

@@ -76,7 +76,8 @@ pub async fn self_check(kind: ModelKind, dims: (usize, usize, usize), device: &D
             let model = fresh_model(kind, dims, 0, &device);
             let x: Tensor<4> = Tensor::from_data(TensorData::new(pixels, [CHECK_BATCH, c, h, w]), &device);
             let before = model.forward(x.clone());
-            let loss = CrossEntropyLossConfig::new().init(&device).forward(before.clone(), batch::labels(&labels, &device));
+            let loss =
+                CrossEntropyLossConfig::new().init(&device).forward(before.clone(), batch::labels(&labels, &device));
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let mut sgd: ModuleOptimizer = SgdConfig::new().init();
             let model = sgd.step(0.1, model, grads);

@@ -571,11 +571,7 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
         "ft_epochs" => repair(&mut spec.repair.ft, key, "ft")?.epochs = parse(value, key)?,
         "retrain_by" => {
             repair(&mut spec.repair.retrain, key, "retrain")?.by = RetrainBy::from_name(value).ok_or_else(|| {
-                LabError::spec(format!(
-                    "unknown retrain_by '{}' (one of {})",
-                    clip(value),
-                    RetrainBy::NAMES.join(", ")
-                ))
+                LabError::spec(format!("unknown retrain_by '{}' (one of {})", clip(value), RetrainBy::NAMES.join(", ")))
             })?
         }
         "abl_epochs" => repair(&mut spec.repair.abl, key, "abl")?.epochs = parse(value, key)?,

@@ -386,7 +386,8 @@ mod tests {
         let bins = vec![("test_batch.bin".to_string(), test.clone()), ("data_batch_1.bin".to_string(), train.clone())];
         let s = from_files(bins).expect("two .bin files");
         assert_eq!((s.train.labels.clone(), s.test.labels.clone()), (vec![1, 2], vec![3]));
-        let archive = tar_gz(&[("cifar-10-batches-bin/data_batch_1.bin", train), ("cifar-10-batches-bin/test_batch.bin", test)]);
+        let archive =
+            tar_gz(&[("cifar-10-batches-bin/data_batch_1.bin", train), ("cifar-10-batches-bin/test_batch.bin", test)]);
         let s2 = from_files(vec![("cifar-10-binary.tar.gz".into(), archive)]).expect("the archive");
         assert_eq!((s2.train, s2.test), (s.train, s.test));
         let (e, msg) = message(from_files(vec![("data_batch_1.bin".into(), record(1, 0, 0, 0))]));

@@ -271,7 +271,12 @@ impl Cx<'_> {
 impl<'a> Cx<'a> {
     /// A context for running one detector on its own (repairs reuse detectors this way); its
     /// progress is reported as `Event::Detect { detector: name }`.
-    pub fn new(input: &DetectInput<'a>, device: &'a Device, host: &'a mut dyn Host, name: &'static str) -> Result<Self> {
+    pub fn new(
+        input: &DetectInput<'a>,
+        device: &'a Device,
+        host: &'a mut dyn Host,
+        name: &'static str,
+    ) -> Result<Self> {
         Ok(Self {
             spec: input.spec,
             model: input.model.valid(),

@@ -1,6 +1,11 @@
 //! Anti-Backdoor Learning, unlearning stage (Li et al., NeurIPS 2021): isolate the training samples
 //! the model learns fastest (lowest loss after a short training: the poisoned ones), then fine-tune
-//! with gradient ascent on them (−λ·L) while keeping the loss on the rest of the training set low.
+//! with gradient ascent on them (−λ·L) while keeping the clean loss low.
+//!
+//! The clean loss is taken on the defender's clean set, not on the rest of the training set as the
+//! paper's Eq. 4 writes it: isolating 1 % recalls only ~10 % of the poison, so the rest still holds
+//! ~90 % of it and re-teaches the backdoor as fast as the ascent removes it (measured: ASR stayed
+//! 100 % on seed 0). The authors' code likewise ascends on the isolated samples alone.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +17,8 @@ use crate::lab::error::Result;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Abl {
-    /// Unlearning passes over the rest of the training set (link key `abl_epochs`).
+    /// Unlearning passes over the defender's clean set, each batch with a quarter batch of isolated
+    /// samples (link key `abl_epochs`).
     pub epochs: usize,
     /// Weight λ of the ascent on the isolated samples (link key `abl_lambda`).
     pub lambda: f64,
@@ -25,7 +31,7 @@ pub struct Abl {
 
 impl Default for Abl {
     fn default() -> Self {
-        Self { epochs: 2, lambda: 1.0, frac: 0.01, isolation_epochs: 2 }
+        Self { epochs: 5, lambda: 1.0, frac: 0.01, isolation_epochs: 2 }
     }
 }
 
@@ -66,17 +72,15 @@ impl Repair for Abl {
         let truth = cx.input.poisoned.is_poisoned();
         let train = &cx.input.poisoned.set;
         let isolated_idx: Vec<usize> = (0..flagged.len()).filter(|&i| flagged[i]).collect();
-        let rest_idx: Vec<usize> = (0..flagged.len()).filter(|&i| !flagged[i]).collect();
         let isolated = train.select(&isolated_idx);
-        let rest = train.select(&rest_idx);
         let isolated_poisoned = isolated_idx.iter().filter(|&&i| truth[i]).count();
 
         let model = cx.trainable();
         let objective = Objective::Unlearn { isolated: &isolated, weight: self.lambda, cap: ASCENT_CAP };
-        let model = fit(cx, model, Fit { set: &rest, epochs: self.epochs, objective, keep: None }).await?;
+        let model = fit(cx, model, Fit { set: &clean, epochs: self.epochs, objective, keep: None }).await?;
         Ok(Fixed {
             defended: Defended::Model(burn::module::Module::valid(&model)),
-            clean_samples: rest.len(),
+            clean_samples: clean.len(),
             detail: AblDetail { isolated: isolated_idx.len(), isolated_poisoned },
         })
     }

@@ -39,8 +39,8 @@ impl Repair for FineTuning {
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<FtDetail>> {
         let clean = cx.clean.clone();
         let model = cx.trainable();
-        let model = fit(cx, model, Fit { set: &clean, epochs: self.epochs, objective: Objective::Labels, keep: None })
-            .await?;
+        let model =
+            fit(cx, model, Fit { set: &clean, epochs: self.epochs, objective: Objective::Labels, keep: None }).await?;
         Ok(Fixed { defended: Defended::Model(model.valid()), clean_samples: clean.len(), detail: FtDetail {} })
     }
 }

@@ -301,7 +301,11 @@ impl<'a> RepairInput<'a> {
 pub enum Defended {
     Model(Model),
     /// The model, with the evaluation inputs the filter rejected (clean test set, triggered set).
-    Filtered { model: Model, rejected_clean: Vec<bool>, rejected_triggered: Vec<bool> },
+    Filtered {
+        model: Model,
+        rejected_clean: Vec<bool>,
+        rejected_triggered: Vec<bool>,
+    },
 }
 
 /// What a repair returns: the repaired classifier, how much clean data it used, its details.
@@ -481,8 +485,10 @@ pub async fn fit(cx: &mut Cx<'_>, mut model: Model, job: Fit<'_>) -> Result<Mode
                     ce.forward(logits, batch::labels(&y, &device))
                 }
                 Objective::Soft { probs, temperature } => {
-                    let p: Vec<f32> =
-                        chunk.iter().flat_map(|&i| probs[i * NUM_CLASSES..(i + 1) * NUM_CLASSES].iter().copied()).collect();
+                    let p: Vec<f32> = chunk
+                        .iter()
+                        .flat_map(|&i| probs[i * NUM_CLASSES..(i + 1) * NUM_CLASSES].iter().copied())
+                        .collect();
                     let p = Tensor::<2>::from_data(TensorData::new(p, [chunk.len(), NUM_CLASSES]), &device);
                     let logp = log_softmax(logits / *temperature, 1);
                     (p * logp).sum_dim(1).mean().neg() * (temperature * temperature)
@@ -504,7 +510,9 @@ pub async fn fit(cx: &mut Cx<'_>, mut model: Model, job: Fit<'_>) -> Result<Mode
                     } else {
                         let onehot: Vec<f32> = iso
                             .iter()
-                            .flat_map(|&i| (0..NUM_CLASSES).map(move |c| f32::from(u8::from(c == isolated.labels[i] as usize))))
+                            .flat_map(|&i| {
+                                (0..NUM_CLASSES).map(move |c| f32::from(u8::from(c == isolated.labels[i] as usize)))
+                            })
                             .collect();
                         let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [iso.len(), NUM_CLASSES]), &device);
                         let logp = log_softmax(model.forward(batch::images(isolated, &iso, &device)), 1);
@@ -513,7 +521,9 @@ pub async fn fit(cx: &mut Cx<'_>, mut model: Model, job: Fit<'_>) -> Result<Mode
                     }
                 }
             };
-            let value = f64::from(loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?);
+            let value = f64::from(
+                loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?,
+            );
             if !value.is_finite() {
                 return Err(LabError::spec(format!(
                     "{}: fine-tuning diverged (loss {value} in epoch {epoch}); lower the learning rate",
@@ -578,17 +588,8 @@ pub async fn run_all(
     let before = Baseline { clean_acc: m.clean_acc, asr: m.asr, robust_acc: m.robust_acc };
     let clean_indices = defender_clean_indices(input.poisoned, chosen.defender_clean, input.spec.seed);
     let clean = input.poisoned.set.select(&clean_indices);
-    let mut cx = Cx {
-        spec: input.spec,
-        model,
-        input,
-        clean,
-        clean_indices,
-        device,
-        host,
-        repair: "",
-        picture_seconds: 0.0,
-    };
+    let mut cx =
+        Cx { spec: input.spec, model, input, clean, clean_indices, device, host, repair: "", picture_seconds: 0.0 };
     let mut report = RepairReport { before, defender_clean: cx.clean.len(), ..RepairReport::default() };
     report.fp = one(&mut cx, "fp", chosen.fp.as_ref(), &report.before).await?;
     report.ft = one(&mut cx, "ft", chosen.ft.as_ref(), &report.before).await?;

@@ -69,7 +69,10 @@ impl Repair for NcUnlearn {
             Some(c) => (c, true),
             None => {
                 let all: Vec<u8> = (0..report.mask_l1.len() as u8).collect();
-                let c = all.into_iter().min_by(by_norm).ok_or_else(|| LabError::Device("Neural Cleanse returned no masks".into()))?;
+                let c = all
+                    .into_iter()
+                    .min_by(by_norm)
+                    .ok_or_else(|| LabError::Device("Neural Cleanse returned no masks".into()))?;
                 (c, false)
             }
         };
