@@ -111,8 +111,8 @@ fn repairs(s: &mut String, r: &Report) {
     if let Some(a) = &rep.abl {
         let _ = writeln!(
             s,
-            "  abl isolated {} samples, {} of them poisoned",
-            a.detail.isolated, a.detail.isolated_poisoned
+            "  abl isolated {} samples, {} of them poisoned ({} of those truly of the target class)",
+            a.detail.isolated, a.detail.isolated_poisoned, a.detail.isolated_true_target
         );
     }
     if let Some(nc) = &rep.nc_unlearn {

@@ -60,6 +60,10 @@ pub struct AblDetail {
     /// Samples isolated, and how many of them were poisoned (ground truth, for the picture).
     pub isolated: usize,
     pub isolated_poisoned: usize,
+    /// Isolated poisoned samples whose true label already was the target (a stamped zero labelled
+    /// 0): both content and trigger say "target", so they have the lowest loss of all, and ascent
+    /// on them teaches little about the trigger on other classes.
+    pub isolated_true_target: usize,
 }
 
 impl Repair for Abl {
@@ -74,6 +78,9 @@ impl Repair for Abl {
         let isolated_idx: Vec<usize> = (0..flagged.len()).filter(|&i| flagged[i]).collect();
         let isolated = train.select(&isolated_idx);
         let isolated_poisoned = isolated_idx.iter().filter(|&&i| truth[i]).count();
+        let target = cx.spec.attack.target_label;
+        let true_labels = &cx.input.poisoned.true_labels;
+        let isolated_true_target = isolated_idx.iter().filter(|&&i| truth[i] && true_labels[i] == target).count();
 
         let model = cx.trainable();
         let objective = Objective::Unlearn { isolated: &isolated, weight: self.lambda, cap: ASCENT_CAP };
@@ -81,7 +88,7 @@ impl Repair for Abl {
         Ok(Fixed {
             defended: Defended::Model(burn::module::Module::valid(&model)),
             clean_samples: clean.len(),
-            detail: AblDetail { isolated: isolated_idx.len(), isolated_poisoned },
+            detail: AblDetail { isolated: isolated_idx.len(), isolated_poisoned, isolated_true_target },
         })
     }
 }
