@@ -8,6 +8,9 @@ use backdoor_lab::lab::detect::{
     ActivationClustering, DetectSpec, LossIsolation, NeuralCleanse, Occlusion, SpectralSignatures, Strip,
 };
 use backdoor_lab::lab::model::ModelKind;
+use backdoor_lab::lab::repair::{
+    Abl, Distill, FinePruning, FineTuning, NcUnlearn, RepairSpec, Retrain, RetrainBy, StripFilter,
+};
 use backdoor_lab::lab::spec::OptimizerKind;
 use backdoor_lab::lab::{ExperimentSpec, LabError};
 use base64::Engine;
@@ -71,6 +74,37 @@ fn detect() -> impl Strategy<Value = DetectSpec> {
     })
 }
 
+fn repair() -> impl Strategy<Value = RepairSpec> {
+    let fp = prop::option::of(
+        (1u32..=50, 0usize..=200).prop_map(|(d, ft_epochs)| FinePruning { max_drop: d as f64 / 100.0, ft_epochs }),
+    );
+    let ft = prop::option::of((1usize..=200).prop_map(|epochs| FineTuning { epochs }));
+    let by = prop_oneof![Just(RetrainBy::Ac), Just(RetrainBy::Ss), Just(RetrainBy::Loss), Just(RetrainBy::Truth)];
+    let retrain = prop::option::of(by.prop_map(|by| Retrain { by }));
+    let abl = prop::option::of((1usize..=50, 1u32..=1000, 1u32..=50, 1usize..=20).prop_map(|(epochs, l, f, iso)| {
+        Abl { epochs, lambda: l as f64 / 10.0, frac: f as f64 / 100.0, isolation_epochs: iso }
+    }));
+    let nc = prop::option::of(
+        (1usize..=200, 1u32..=100).prop_map(|(epochs, share)| NcUnlearn { epochs, share: share as f64 / 100.0 }),
+    );
+    let distill = prop::option::of(
+        (1usize..=500, 1u32..=1000).prop_map(|(epochs, t)| Distill { epochs, temperature: t as f64 / 10.0 }),
+    );
+    let strip_filter = prop::option::of((2usize..=500).prop_map(|n| StripFilter { n }));
+    (prop_oneof![Just(400usize), 10usize..=100_000], fp, ft, retrain, abl, nc, distill, strip_filter).prop_map(
+        |(defender_clean, fp, ft, retrain, abl, nc_unlearn, distill, strip_filter)| RepairSpec {
+            defender_clean,
+            fp,
+            ft,
+            retrain,
+            abl,
+            nc_unlearn,
+            distill,
+            strip_filter,
+        },
+    )
+}
+
 fn spec() -> impl Strategy<Value = ExperimentSpec> {
     let method = prop_oneof![
         Just(AttackMethod::None),
@@ -88,6 +122,7 @@ fn spec() -> impl Strategy<Value = ExperimentSpec> {
         prop_oneof![Just(ModelKind::Mlp), Just(ModelKind::Cnn), Just(ModelKind::CifarCnn)],
         (any::<bool>(), 1u32..1000, 1usize..512, 1usize..50, 0u32..99, 0u32..10),
         detect(),
+        repair(),
     )
         .prop_map(
             |(
@@ -99,6 +134,7 @@ fn spec() -> impl Strategy<Value = ExperimentSpec> {
                 model,
                 (adam, lr, bs, ep, mom, wd),
                 detect,
+                repair,
             )| {
                 let mut s = ExperimentSpec::defaults(dataset);
                 s.seed = seed;
@@ -120,6 +156,7 @@ fn spec() -> impl Strategy<Value = ExperimentSpec> {
                 s.train.momentum = mom as f64 / 100.0;
                 s.train.weight_decay = wd as f64 * 1e-4;
                 s.detect = detect;
+                s.repair = repair;
                 s
             },
         )
@@ -250,4 +287,31 @@ fn detector_keys_round_trip_and_say_what_is_wrong() {
     assert!(err("detect=loss&loss_frac=0").contains("loss_frac 0"));
     assert!(err("detect=occlusion&occ_patch=4&occ_stride=5").contains("occ_stride 5"));
     assert!(err("detect=ac&ac_size=0.9").contains("ac_size 0.9"));
+}
+
+#[test]
+fn repair_keys_round_trip_and_say_what_is_wrong() {
+    let s =
+        ExperimentSpec::from_link("v=1&repair=nc_unlearn,fp&nc_epochs=2&fp_ft_epochs=0&defender_clean=200").unwrap();
+    assert_eq!(s.repair.chosen(), vec!["fp", "nc_unlearn"]);
+    assert_eq!((s.repair.nc_unlearn.as_ref().unwrap().epochs, s.repair.fp.as_ref().unwrap().ft_epochs), (2, 0));
+    assert_eq!(s.to_link(), "v=1&repair=fp,nc_unlearn&defender_clean=200&fp_ft_epochs=0&nc_epochs=2");
+    let all = ExperimentSpec::from_link("v=1&repair=fp,ft,retrain,abl,nc_unlearn,distill,strip_filter").unwrap();
+    assert_eq!(all.repair, RepairSpec::all());
+    assert_eq!(ExperimentSpec::from_link("v=1&repair=none").unwrap(), ExperimentSpec::default());
+    let r = ExperimentSpec::from_link("v=1&repair=retrain&retrain_by=truth").unwrap();
+    assert_eq!(r.repair.retrain.as_ref().unwrap().by, RetrainBy::Truth);
+    assert_eq!(ExperimentSpec::from_link(&r.to_link()).unwrap(), r);
+    // A spec without repairs serialises as before (no `repair` key), and old JSON decodes unchanged.
+    assert!(!ExperimentSpec::default().to_json().contains("repair"));
+    assert!(err("repair=fp,magic").contains("unknown repair 'magic'"));
+    assert!(err("ft_epochs=3").contains("only when ft is chosen"));
+    assert!(err("repair=ft&ft_epochs=0").contains("ft_epochs 0 must be between"));
+    assert!(err("repair=retrain&retrain_by=oracle").contains("unknown retrain_by 'oracle'"));
+    assert!(err("repair=abl&abl_frac=0.9").contains("abl_frac 0.9"));
+    assert!(err("repair=nc_unlearn&nc_share=0").contains("nc_share 0"));
+    assert!(err("repair=distill&distill_t=0").contains("distill_t 0"));
+    assert!(err("repair=strip_filter&sf_n=1").contains("sf_n 1"));
+    assert!(err("repair=fp&fp_drop=0.9").contains("fp_drop 0.9"));
+    assert!(err("repair=ft&defender_clean=5").contains("defender_clean 5"));
 }

@@ -166,6 +166,51 @@ struct SpecArgs {
     /// Occlusion: triggered inputs averaged.
     #[arg(long)]
     occ_inputs: Option<String>,
+    /// Repairs to run after detection, comma-separated: fp, ft, retrain, abl, nc_unlearn, distill, strip_filter (or none)
+    #[arg(long)]
+    repair: Option<String>,
+    /// Clean training samples the defender holds for repairs (default 400)
+    #[arg(long)]
+    defender_clean: Option<String>,
+    /// Fine-pruning: largest drop of the defender's clean accuracy pruning may cost (default 0.04)
+    #[arg(long)]
+    fp_drop: Option<String>,
+    /// Fine-pruning: fine-tuning epochs after pruning (default 10)
+    #[arg(long)]
+    fp_ft_epochs: Option<String>,
+    /// Fine-tuning: epochs on the defender's clean set (default 10)
+    #[arg(long)]
+    ft_epochs: Option<String>,
+    /// Retraining: detector whose flagged samples are dropped: ac, ss, loss or truth (oracle) (default ac)
+    #[arg(long)]
+    retrain_by: Option<String>,
+    /// ABL: unlearning epochs over the defender's clean set (default 5)
+    #[arg(long)]
+    abl_epochs: Option<String>,
+    /// ABL: weight of the gradient ascent on isolated samples (default 1)
+    #[arg(long)]
+    abl_lambda: Option<String>,
+    /// ABL: share of the training set isolated (default 0.01)
+    #[arg(long)]
+    abl_frac: Option<String>,
+    /// ABL: epochs of the isolation training (default 2)
+    #[arg(long)]
+    abl_iso_epochs: Option<String>,
+    /// NC unlearning: fine-tuning epochs (default 10)
+    #[arg(long)]
+    nc_epochs: Option<String>,
+    /// NC unlearning: share of the clean set stamped with the reversed trigger (default 0.2)
+    #[arg(long)]
+    nc_share: Option<String>,
+    /// Distillation: student epochs on the defender's clean set (default 30)
+    #[arg(long)]
+    distill_epochs: Option<String>,
+    /// Distillation: softmax temperature (default 4)
+    #[arg(long)]
+    distill_t: Option<String>,
+    /// STRIP filter: overlays per input (default 20)
+    #[arg(long)]
+    sf_n: Option<String>,
 }
 
 impl SpecArgs {
@@ -188,7 +233,7 @@ impl SpecArgs {
         let seed = self.seed.map(|s| s.to_string());
         let train = self.train_size.map(|s| s.to_string());
         let test = self.test_size.map(|s| s.to_string());
-        let flags: [(&str, &Option<String>); 37] = [
+        let flags: [(&str, &Option<String>); 52] = [
             ("data", &self.dataset),
             ("attack", &self.attack),
             ("trigger", &self.trigger),
@@ -226,6 +271,21 @@ impl SpecArgs {
             ("occ_patch", &self.occ_patch),
             ("occ_stride", &self.occ_stride),
             ("occ_inputs", &self.occ_inputs),
+            ("repair", &self.repair),
+            ("defender_clean", &self.defender_clean),
+            ("fp_drop", &self.fp_drop),
+            ("fp_ft_epochs", &self.fp_ft_epochs),
+            ("ft_epochs", &self.ft_epochs),
+            ("retrain_by", &self.retrain_by),
+            ("abl_epochs", &self.abl_epochs),
+            ("abl_lambda", &self.abl_lambda),
+            ("abl_frac", &self.abl_frac),
+            ("abl_iso_epochs", &self.abl_iso_epochs),
+            ("nc_epochs", &self.nc_epochs),
+            ("nc_share", &self.nc_share),
+            ("distill_epochs", &self.distill_epochs),
+            ("distill_t", &self.distill_t),
+            ("sf_n", &self.sf_n),
         ];
         let pairs: Vec<(&str, &str)> = flags.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
         base.with_overrides(&pairs)
@@ -377,6 +437,15 @@ impl Host for CliHost {
                     self.bar.reset();
                     self.bar.set_length(*total as u64);
                     self.bar.set_prefix(format!("detect {detector}"));
+                    self.bar.set_message("");
+                }
+                self.bar.set_position(*done as u64);
+            }
+            Event::Repair { repair, done, total } => {
+                if *done <= 1 || self.bar.length() != Some(*total as u64) {
+                    self.bar.reset();
+                    self.bar.set_length(*total as u64);
+                    self.bar.set_prefix(format!("repair {repair}"));
                     self.bar.set_message("");
                 }
                 self.bar.set_position(*done as u64);

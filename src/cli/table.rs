@@ -43,7 +43,94 @@ pub fn render(r: &Report) -> String {
         r.device, r.seconds.train, r.train_samples_per_second, r.seconds.total
     );
     detection(&mut s, r);
+    repairs(&mut s, r);
     s
+}
+
+/// The repair section: the suspect model, then each repair's CA, ASR, RA, DER and cost.
+fn repairs(s: &mut String, r: &Report) {
+    let rep = &r.repair;
+    if rep.is_empty() {
+        return;
+    }
+    let _ =
+        writeln!(s, "\n  repairs ({:.1} s; defender holds {} clean training samples)", rep.seconds, rep.defender_clean);
+    let _ = writeln!(s, "  {:<14} {:>7} {:>7} {:>7} {:>6} {:>8}", "", "CA", "ASR", "RA", "DER", "seconds");
+    let b = &rep.before;
+    let pct = |x: f64| format!("{:5.1} %", 100.0 * x);
+    let _ = writeln!(
+        s,
+        "  {:<14} {:>7} {:>7} {:>7} {:>6} {:>8}",
+        "before",
+        pct(b.clean_acc),
+        pct(b.asr),
+        pct(b.robust_acc),
+        "",
+        ""
+    );
+    for row in rep.rows() {
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>7} {:>7} {:>7} {:>6.3} {:>8.1}",
+            row.name,
+            pct(row.clean_acc),
+            pct(row.asr),
+            pct(row.robust_acc),
+            row.der,
+            row.seconds
+        );
+    }
+    if let Some(fp) = &rep.fp {
+        let _ = writeln!(
+            s,
+            "  fine-pruning pruned {} of {} units ({:.0} %): CA {} ASR {} before fine-tuning",
+            fp.detail.pruned,
+            fp.detail.units,
+            100.0 * fp.detail.pruned_fraction,
+            pct(fp.detail.pruned_clean_acc).trim(),
+            pct(fp.detail.pruned_asr).trim()
+        );
+        let curve: Vec<String> = fp
+            .detail
+            .curve
+            .iter()
+            .map(|p| format!("{:.0}%:{:.0}/{:.0}", 100.0 * p.fraction, 100.0 * p.clean_acc, 100.0 * p.asr))
+            .collect();
+        let _ = writeln!(s, "  fine-pruning curve (pruned: CA/ASR %) {}", curve.join(" "));
+    }
+    if let Some(rt) = &rep.retrain {
+        let _ = writeln!(
+            s,
+            "  retrain (by {}) dropped {} samples, {} of them poisoned; {} poisoned left",
+            rt.params.by.name(),
+            rt.detail.removed,
+            rt.detail.removed_poisoned,
+            rt.detail.remaining_poisoned
+        );
+    }
+    if let Some(a) = &rep.abl {
+        let _ = writeln!(
+            s,
+            "  abl isolated {} samples, {} of them poisoned ({} of those truly of the target class)",
+            a.detail.isolated, a.detail.isolated_poisoned, a.detail.isolated_true_target
+        );
+    }
+    if let Some(nc) = &rep.nc_unlearn {
+        let how = if nc.detail.flagged { "flagged" } else { "not flagged: smallest mask" };
+        let _ = writeln!(
+            s,
+            "  nc_unlearn unlearned class {} ({how}, anomaly index {:.1}), {} images stamped",
+            nc.detail.class, nc.detail.anomaly_index, nc.detail.stamped
+        );
+    }
+    if let Some(f) = &rep.strip_filter {
+        let _ = writeln!(
+            s,
+            "  strip_filter rejects {:.1} % of clean and {:.1} % of triggered test inputs",
+            100.0 * f.detail.rejected_clean,
+            100.0 * f.detail.rejected_triggered
+        );
+    }
 }
 
 /// The detection section: one line per detector that ran.

@@ -1,5 +1,5 @@
 //! Evaluation: predictions in batches, and the metrics every run and repair reports (CA, ASR, RA,
-//! per-class accuracy, confusion matrix), computed by one code path for every model.
+//! per-class accuracy, confusion matrix), computed by one code path for every model, repaired or not.
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
@@ -28,6 +28,10 @@ pub async fn predict(model: &Model, set: &ImageSet, device: &Device) -> Result<V
     Ok(out)
 }
 
+/// The "prediction" of an input a run-time filter rejected (STRIP): never a class, so it counts as
+/// wrong for CA and RA and as not the target for ASR.
+pub const REJECTED: u8 = u8::MAX;
+
 /// Fraction of `pred` equal to `truth` (0 for empty input).
 pub fn accuracy(pred: &[u8], truth: &[u8]) -> f64 {
     if pred.is_empty() {
@@ -55,16 +59,16 @@ impl Metrics {
     /// Metrics from predictions on the clean and the triggered test sets.
     pub fn from_predictions(test: &ImageSet, clean_pred: &[u8], triggered: &TriggeredTest, trig_pred: &[u8]) -> Self {
         let mut confusion = vec![vec![0u32; NUM_CLASSES]; NUM_CLASSES];
-        for (&t, &p) in test.labels.iter().zip(clean_pred) {
+        // Rejected inputs have no predicted class: they appear in no column, and lower per-class CA.
+        for (&t, &p) in test.labels.iter().zip(clean_pred).filter(|&(_, &p)| (p as usize) < NUM_CLASSES) {
             confusion[t as usize][p as usize] += 1;
         }
+        let class_sizes: Vec<usize> =
+            (0..NUM_CLASSES).map(|c| test.labels.iter().filter(|&&t| t as usize == c).count()).collect();
         let per_class_acc = confusion
             .iter()
             .enumerate()
-            .map(|(c, row)| {
-                let n: u32 = row.iter().sum();
-                if n == 0 { 0.0 } else { row[c] as f64 / n as f64 }
-            })
+            .map(|(c, row)| if class_sizes[c] == 0 { 0.0 } else { row[c] as f64 / class_sizes[c] as f64 })
             .collect();
         Self {
             clean_acc: accuracy(clean_pred, &test.labels),

@@ -18,6 +18,8 @@ pub enum Stage {
     Evaluate,
     /// The chosen backdoor detectors run.
     Detect,
+    /// The chosen repairs run, each evaluated like the original model.
+    Repair,
 }
 
 /// Metrics after one epoch.
@@ -43,6 +45,9 @@ pub enum Event {
     Epoch(EpochRecord),
     /// A detector made progress: `done` of `total` steps (its own unit: optimisation steps, batches, inputs).
     Detect { detector: String, done: usize, total: usize },
+    /// A repair made progress: `done` of `total` steps of its current phase (batches, units pruned,
+    /// inputs screened; a nested detector's own steps).
+    Repair { repair: String, done: usize, total: usize },
 }
 
 /// What long work needs from whoever runs it: a clock, somewhere to send events (and learn of a

@@ -7,7 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::lab::data::NUM_CLASSES;
@@ -155,5 +155,89 @@ impl Model {
     /// Logits: [batch, channels, height, width] → [batch, 10].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.head(self.features(x))
+    }
+
+    /// Units of the layer fine-pruning prunes: the last convolution's channels, or the last hidden
+    /// layer's units for the MLP (which has no convolution).
+    pub fn prunable_units(&self) -> usize {
+        match self {
+            Self::Mlp(_) => FEATURES,
+            Self::Cnn(m) => m.conv2.weight.shape()[0],
+            Self::CifarCnn(m) => m.conv3.weight.shape()[0],
+        }
+    }
+
+    /// Mean activation (after ReLU, before pooling) of each prunable unit for each input.
+    ///
+    /// # Shapes
+    /// - input: [batch, channels, height, width]
+    /// - output: [batch, prunable_units]
+    pub fn prunable_activity(&self, x: Tensor<4>) -> Tensor<2> {
+        let spatial_mean = |a: Tensor<4>| a.flatten::<3>(2, 3).mean_dim(2).flatten::<2>(1, 2);
+        match self {
+            Self::Mlp(_) => self.features(x),
+            Self::Cnn(m) => {
+                let x = m.pool.forward(relu(m.conv1.forward(x)));
+                spatial_mean(relu(m.conv2.forward(x))) // [batch, 32]
+            }
+            Self::CifarCnn(m) => {
+                let x = m.pool.forward(relu(m.conv1.forward(x)));
+                let x = m.pool.forward(relu(m.conv2.forward(x)));
+                spatial_mean(relu(m.conv3.forward(x))) // [batch, 64]
+            }
+        }
+    }
+
+    /// This model with the prunable units whose `keep` flag is false silenced: their filter (or
+    /// weight column) and bias are zeroed, so after the ReLU they output 0 for every input. Applied
+    /// again after each fine-tuning step, it keeps pruned units pruned.
+    pub fn pruned(self, keep: &[bool]) -> Self {
+        let device = match &self {
+            Self::Mlp(m) => m.fc2.weight.device(),
+            Self::Cnn(m) => m.conv2.weight.device(),
+            Self::CifarCnn(m) => m.conv3.weight.device(),
+        };
+        let values: Vec<f32> = keep.iter().map(|&k| f32::from(u8::from(k))).collect();
+        let n = values.len();
+        let mask = Tensor::<1>::from_data(TensorData::new(values, [n]), &device);
+        // Masked values are no longer leaves of the graph: detach and restore the gradient flag.
+        let zero_conv = |conv: &mut Conv2d| {
+            let m4 = mask.clone().reshape([n, 1, 1, 1]);
+            conv.weight = conv.weight.clone().map(|w| {
+                let grad = w.is_require_grad();
+                (w * m4).detach().set_require_grad(grad)
+            });
+            conv.bias = conv.bias.take().map(|b| {
+                b.map(|b| {
+                    let grad = b.is_require_grad();
+                    (b * mask.clone()).detach().set_require_grad(grad)
+                })
+            });
+        };
+        match self {
+            Self::Mlp(mut m) => {
+                // Linear weights are [in, out]: a unit is a column.
+                let m2 = mask.clone().reshape([1, n]);
+                m.fc2.weight = m.fc2.weight.map(|w| {
+                    let grad = w.is_require_grad();
+                    (w * m2).detach().set_require_grad(grad)
+                });
+                m.fc2.bias = m.fc2.bias.map(|b| {
+                    b.map(|b| {
+                        let grad = b.is_require_grad();
+                        (b * mask.clone()).detach().set_require_grad(grad)
+                    })
+                });
+                Self::Mlp(m)
+            }
+            Self::Cnn(mut m) => {
+                zero_conv(&mut m.conv2);
+                Self::Cnn(m)
+            }
+            Self::CifarCnn(mut m) => {
+                zero_conv(&mut m.conv3);
+                Self::CifarCnn(m)
+            }
+        }
     }
 }

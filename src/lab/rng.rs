@@ -15,6 +15,8 @@ pub enum Stream {
     Augment = 6,
     /// Detectors' own draws (clean-image pools, overlays, subsamples).
     Detect = 7,
+    /// Repairs' own draws (the defender's clean set, shuffles, stamped subsets).
+    Repair = 8,
 }
 
 /// A deterministic generator for one stream of one seed.

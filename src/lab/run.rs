@@ -1,4 +1,5 @@
-//! The pipeline: spec → split → poison → train (with per-epoch CA/ASR) → evaluate → detect (if chosen) → report.
+//! The pipeline: spec → split → poison → train (with per-epoch CA/ASR) → evaluate → detect (if chosen)
+//! → repair (if chosen) → report.
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use crate::lab::error::{LabError, Result};
 use crate::lab::eval::{Metrics, predict};
 use crate::lab::event::{EpochRecord, Event, Host, Stage};
 use crate::lab::model::Model;
+use crate::lab::repair::{self, RepairInput, RepairReport};
 use crate::lab::spec::ExperimentSpec;
 use crate::lab::train::train;
 
@@ -24,6 +26,9 @@ pub struct StageSeconds {
     /// All chosen detectors together (0 when none ran).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub detect: f64,
+    /// All chosen repairs together (0 when none ran).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repair: f64,
     pub total: f64,
 }
 
@@ -64,6 +69,9 @@ pub struct Report {
     /// What the spec's detectors found; absent when none was chosen.
     #[serde(default, skip_serializing_if = "DetectReport::is_empty")]
     pub detect: DetectReport,
+    /// What the spec's repairs achieved against the suspect model; absent when none was chosen.
+    #[serde(default, skip_serializing_if = "RepairReport::is_empty")]
+    pub repair: RepairReport,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -147,6 +155,16 @@ pub async fn run(
         seconds.detect = host.now() - t;
         found
     };
+    let repair = if spec.repair.is_empty() {
+        RepairReport::default()
+    } else {
+        stage(Stage::Repair, host)?;
+        let t = host.now();
+        let input = RepairInput { spec, model: &model, poisoned: &poisoned, test: &split.test, triggered: &triggered };
+        let fixed = repair::run_all(&spec.repair, &input, device, host).await?;
+        seconds.repair = host.now() - t;
+        fixed
+    };
     seconds.total = host.now() - t0;
 
     let target = spec.attack.target_label;
@@ -168,6 +186,7 @@ pub async fn run(
         examples,
         version: env!("CARGO_PKG_VERSION").to_string(),
         detect,
+        repair,
     };
     Ok(Outcome { report, model, split, poisoned, triggered })
 }

@@ -17,6 +17,7 @@ use crate::lab::detect::{
 };
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::ModelKind;
+use crate::lab::repair::{Abl, Distill, FinePruning, FineTuning, NcUnlearn, RepairSpec, RetrainBy, StripFilter};
 
 /// The spec format this build writes; links and files of another version are refused.
 pub const SPEC_VERSION: u32 = 1;
@@ -67,6 +68,9 @@ pub struct ExperimentSpec {
     /// Backdoor detectors to run after evaluation (none by default, and then absent from JSON).
     #[serde(default, skip_serializing_if = "DetectSpec::is_empty")]
     pub detect: DetectSpec,
+    /// Repairs to run after detection (none by default, and then absent from JSON).
+    #[serde(default, skip_serializing_if = "RepairSpec::is_default")]
+    pub repair: RepairSpec,
 }
 
 impl Default for ExperimentSpec {
@@ -97,6 +101,7 @@ impl ExperimentSpec {
                 weight_decay: 0.0,
             },
             detect: DetectSpec::default(),
+            repair: RepairSpec::default(),
         }
     }
 
@@ -150,7 +155,8 @@ impl ExperimentSpec {
         if !(t.weight_decay.is_finite() && (0.0..1.0).contains(&t.weight_decay)) {
             return fail(format!("weight_decay {} must be in [0, 1)", t.weight_decay));
         }
-        self.detect.validate()
+        self.detect.validate()?;
+        self.repair.validate()
     }
 
     pub fn to_json(&self) -> String {
@@ -317,6 +323,64 @@ impl ExperimentSpec {
                 put("occ_inputs", &p.inputs);
             }
         }
+        let r = &self.repair;
+        if !r.is_empty() {
+            put("repair", &r.chosen().join(","));
+        }
+        if r.defender_clean != RepairSpec::default().defender_clean {
+            put("defender_clean", &r.defender_clean);
+        }
+        if let Some(p) = &r.fp {
+            let b = FinePruning::default();
+            if p.max_drop != b.max_drop {
+                put("fp_drop", &p.max_drop);
+            }
+            if p.ft_epochs != b.ft_epochs {
+                put("fp_ft_epochs", &p.ft_epochs);
+            }
+        }
+        if let Some(p) = r.ft.as_ref().filter(|p| p.epochs != FineTuning::default().epochs) {
+            put("ft_epochs", &p.epochs);
+        }
+        if let Some(p) = r.retrain.as_ref().filter(|p| p.by != RetrainBy::default()) {
+            put("retrain_by", &p.by.name());
+        }
+        if let Some(p) = &r.abl {
+            let b = Abl::default();
+            if p.epochs != b.epochs {
+                put("abl_epochs", &p.epochs);
+            }
+            if p.lambda != b.lambda {
+                put("abl_lambda", &p.lambda);
+            }
+            if p.frac != b.frac {
+                put("abl_frac", &p.frac);
+            }
+            if p.isolation_epochs != b.isolation_epochs {
+                put("abl_iso_epochs", &p.isolation_epochs);
+            }
+        }
+        if let Some(p) = &r.nc_unlearn {
+            let b = NcUnlearn::default();
+            if p.epochs != b.epochs {
+                put("nc_epochs", &p.epochs);
+            }
+            if p.share != b.share {
+                put("nc_share", &p.share);
+            }
+        }
+        if let Some(p) = &r.distill {
+            let b = Distill::default();
+            if p.epochs != b.epochs {
+                put("distill_epochs", &p.epochs);
+            }
+            if p.temperature != b.temperature {
+                put("distill_t", &p.temperature);
+            }
+        }
+        if let Some(p) = r.strip_filter.as_ref().filter(|p| p.n != StripFilter::default().n) {
+            put("sf_n", &p.n);
+        }
         out
     }
 
@@ -418,6 +482,9 @@ impl ExperimentSpec {
         if let Some(names) = get("detect") {
             self.detect.choose(names)?;
         }
+        if let Some(names) = get("repair") {
+            self.repair.choose(names)?;
+        }
         for &(key, value) in pairs {
             apply_pair(&mut self, key, value)?;
         }
@@ -429,7 +496,7 @@ impl ExperimentSpec {
 /// Applies one `key=value` of a link to `spec`.
 fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
     match key {
-        "v" | "data" | "attack" | "trigger" | "detect" => {}
+        "v" | "data" | "attack" | "trigger" | "detect" | "repair" => {}
         "seed" => spec.seed = parse(value, key)?,
         "train" => spec.data.train_size = parse(value, key)?,
         "test" => spec.data.test_size = parse(value, key)?,
@@ -498,6 +565,24 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
         "occ_patch" => chosen(&mut spec.detect.occlusion, key, "occlusion")?.patch = parse(value, key)?,
         "occ_stride" => chosen(&mut spec.detect.occlusion, key, "occlusion")?.stride = parse(value, key)?,
         "occ_inputs" => chosen(&mut spec.detect.occlusion, key, "occlusion")?.inputs = parse(value, key)?,
+        "defender_clean" => spec.repair.defender_clean = parse(value, key)?,
+        "fp_drop" => repair(&mut spec.repair.fp, key, "fp")?.max_drop = parse(value, key)?,
+        "fp_ft_epochs" => repair(&mut spec.repair.fp, key, "fp")?.ft_epochs = parse(value, key)?,
+        "ft_epochs" => repair(&mut spec.repair.ft, key, "ft")?.epochs = parse(value, key)?,
+        "retrain_by" => {
+            repair(&mut spec.repair.retrain, key, "retrain")?.by = RetrainBy::from_name(value).ok_or_else(|| {
+                LabError::spec(format!("unknown retrain_by '{}' (one of {})", clip(value), RetrainBy::NAMES.join(", ")))
+            })?
+        }
+        "abl_epochs" => repair(&mut spec.repair.abl, key, "abl")?.epochs = parse(value, key)?,
+        "abl_lambda" => repair(&mut spec.repair.abl, key, "abl")?.lambda = parse(value, key)?,
+        "abl_frac" => repair(&mut spec.repair.abl, key, "abl")?.frac = parse(value, key)?,
+        "abl_iso_epochs" => repair(&mut spec.repair.abl, key, "abl")?.isolation_epochs = parse(value, key)?,
+        "nc_epochs" => repair(&mut spec.repair.nc_unlearn, key, "nc_unlearn")?.epochs = parse(value, key)?,
+        "nc_share" => repair(&mut spec.repair.nc_unlearn, key, "nc_unlearn")?.share = parse(value, key)?,
+        "distill_epochs" => repair(&mut spec.repair.distill, key, "distill")?.epochs = parse(value, key)?,
+        "distill_t" => repair(&mut spec.repair.distill, key, "distill")?.temperature = parse(value, key)?,
+        "sf_n" => repair(&mut spec.repair.strip_filter, key, "strip_filter")?.n = parse(value, key)?,
         other => {
             return Err(LabError::spec(format!("unknown link key '{}'", clip(other))));
         }
@@ -509,6 +594,12 @@ fn apply_pair(spec: &mut ExperimentSpec, key: &str, value: &str) -> Result<()> {
 fn chosen<'a, T>(slot: &'a mut Option<T>, key: &str, name: &str) -> Result<&'a mut T> {
     slot.as_mut()
         .ok_or_else(|| LabError::spec(format!("link key '{key}' applies only when {name} is chosen (detect={name})")))
+}
+
+/// The parameters of repair `name` that link key `key` edits; the repair must be chosen.
+fn repair<'a, T>(slot: &'a mut Option<T>, key: &str, name: &str) -> Result<&'a mut T> {
+    slot.as_mut()
+        .ok_or_else(|| LabError::spec(format!("link key '{key}' applies only when {name} is chosen (repair={name})")))
 }
 
 /// The patch trigger that link key `key` edits.

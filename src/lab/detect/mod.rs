@@ -268,6 +268,31 @@ impl Cx<'_> {
     }
 }
 
+impl<'a> Cx<'a> {
+    /// A context for running one detector on its own (repairs reuse detectors this way); its
+    /// progress is reported as `Event::Detect { detector: name }`.
+    pub fn new(
+        input: &DetectInput<'a>,
+        device: &'a Device,
+        host: &'a mut dyn Host,
+        name: &'static str,
+    ) -> Result<Self> {
+        Ok(Self {
+            spec: input.spec,
+            model: input.model.valid(),
+            train: &input.poisoned.set,
+            test: input.test,
+            triggered: input.triggered,
+            trigger: input.spec.attack.trigger(input.spec.dims(), input.spec.seed)?,
+            truth: input.poisoned.is_poisoned(),
+            device,
+            host,
+            detector: name,
+            features: None,
+        })
+    }
+}
+
 /// Reads a float tensor back to the host, asynchronously (a synchronous read panics on WebGPU).
 pub async fn read_floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
     let data = t.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?;

@@ -1,0 +1,641 @@
+//! Backdoor repairs, one file each, behind one small trait: each takes the suspect model and what a
+//! defender holds (a small clean set, the training data it was given, the detectors) and returns a
+//! repaired classifier, evaluated by exactly the code path of the original model (`Metrics`), with
+//! BackdoorBench's defense-effectiveness rating (DER).
+//!
+//! The defender's clean data is a seeded subset of the training samples the attack left untouched
+//! (the reference's "400 clean training samples"): the test split stays evaluation-only, so no repair
+//! ever trains on an image it is measured on, and the before-repair baseline is measured on the
+//! same test images as every repair.
+
+pub mod abl;
+pub mod distill;
+pub mod fine_pruning;
+pub mod fine_tuning;
+pub mod nc_unlearn;
+pub mod retrain;
+pub mod strip_filter;
+
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+pub use abl::{Abl, AblDetail};
+pub use distill::{Distill, DistillDetail};
+pub use fine_pruning::{CurvePoint, FinePruning, FpDetail};
+pub use fine_tuning::{FineTuning, FtDetail};
+pub use nc_unlearn::{NcDetail, NcUnlearn};
+pub use retrain::{Retrain, RetrainBy, RetrainDetail};
+pub use strip_filter::{StripDetail, StripFilter};
+
+use crate::lab::attack::{Poisoned, TriggeredTest};
+use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
+use crate::lab::detect::{self, DetectInput};
+use crate::lab::error::{LabError, Result};
+use crate::lab::eval::{Metrics, REJECTED, predict};
+use crate::lab::event::{Event, Host};
+use crate::lab::model::Model;
+use crate::lab::rng::{LabRng, Stream};
+use crate::lab::spec::ExperimentSpec;
+use crate::lab::train::optimizer;
+
+/// The repairs a spec chose, each with its parameters (`None` = not chosen), and the size of the
+/// defender's clean set they share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepairSpec {
+    /// Clean training samples the defender holds (link key `defender_clean`).
+    pub defender_clean: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fp: Option<FinePruning>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ft: Option<FineTuning>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrain: Option<Retrain>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abl: Option<Abl>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nc_unlearn: Option<NcUnlearn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distill: Option<Distill>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strip_filter: Option<StripFilter>,
+}
+
+/// The reference's defender: 400 clean training samples.
+pub const DEFAULT_DEFENDER_CLEAN: usize = 400;
+
+impl Default for RepairSpec {
+    fn default() -> Self {
+        Self {
+            defender_clean: DEFAULT_DEFENDER_CLEAN,
+            fp: None,
+            ft: None,
+            retrain: None,
+            abl: None,
+            nc_unlearn: None,
+            distill: None,
+            strip_filter: None,
+        }
+    }
+}
+
+impl RepairSpec {
+    /// Link names of the repairs, in the order they run and appear in links and reports.
+    pub const NAMES: [&'static str; 7] = ["fp", "ft", "retrain", "abl", "nc_unlearn", "distill", "strip_filter"];
+
+    /// No repair chosen.
+    pub fn is_empty(&self) -> bool {
+        self.chosen().is_empty()
+    }
+
+    /// Nothing differs from the default (the spec's JSON then leaves the section out).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Names of the chosen repairs, in `NAMES` order.
+    pub fn chosen(&self) -> Vec<&'static str> {
+        let on = [
+            self.fp.is_some(),
+            self.ft.is_some(),
+            self.retrain.is_some(),
+            self.abl.is_some(),
+            self.nc_unlearn.is_some(),
+            self.distill.is_some(),
+            self.strip_filter.is_some(),
+        ];
+        Self::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    }
+
+    /// Every repair with its default parameters (registry tests, "run all" buttons).
+    pub fn all() -> Self {
+        Self {
+            defender_clean: DEFAULT_DEFENDER_CLEAN,
+            fp: Some(FinePruning::default()),
+            ft: Some(FineTuning::default()),
+            retrain: Some(Retrain::default()),
+            abl: Some(Abl::default()),
+            nc_unlearn: Some(NcUnlearn::default()),
+            distill: Some(Distill::default()),
+            strip_filter: Some(StripFilter::default()),
+        }
+    }
+
+    /// Chooses exactly the repairs `names` (comma-separated link names; empty or `none` for none),
+    /// keeping the parameters of those already chosen.
+    pub fn choose(&mut self, names: &str) -> Result<()> {
+        let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none").collect();
+        if let Some(bad) = names.iter().find(|n| !Self::NAMES.contains(n)) {
+            return Err(LabError::spec(format!("unknown repair '{bad}' (one of {})", Self::NAMES.join(", "))));
+        }
+        let wants = |n: &str| names.contains(&n);
+        fn keep<T: Default>(slot: &mut Option<T>, on: bool) {
+            *slot = if on { slot.take().or_else(|| Some(T::default())) } else { None };
+        }
+        keep(&mut self.fp, wants("fp"));
+        keep(&mut self.ft, wants("ft"));
+        keep(&mut self.retrain, wants("retrain"));
+        keep(&mut self.abl, wants("abl"));
+        keep(&mut self.nc_unlearn, wants("nc_unlearn"));
+        keep(&mut self.distill, wants("distill"));
+        keep(&mut self.strip_filter, wants("strip_filter"));
+        Ok(())
+    }
+
+    /// Checks every chosen repair's parameters; messages name the link key and the range.
+    pub fn validate(&self) -> Result<()> {
+        if !(10..=100_000).contains(&self.defender_clean) {
+            return Err(LabError::spec(format!(
+                "defender_clean {} must be between 10 and 100000",
+                self.defender_clean
+            )));
+        }
+        let checks: [Option<std::result::Result<(), String>>; 7] = [
+            self.fp.as_ref().map(FinePruning::validate),
+            self.ft.as_ref().map(FineTuning::validate),
+            self.retrain.as_ref().map(Retrain::validate),
+            self.abl.as_ref().map(Abl::validate),
+            self.nc_unlearn.as_ref().map(NcUnlearn::validate),
+            self.distill.as_ref().map(Distill::validate),
+            self.strip_filter.as_ref().map(StripFilter::validate),
+        ];
+        checks.into_iter().flatten().collect::<std::result::Result<(), String>>().map_err(LabError::spec)
+    }
+}
+
+/// BackdoorBench's defense-effectiveness rating: [max(0, ΔASR) − max(0, ΔCA) + 1] / 2 with
+/// ΔX = X before − X after. 1 = backdoor gone at no cost, 0.5 = nothing changed, 0 = all CA lost.
+pub fn der(before: &Baseline, clean_acc: f64, asr: f64) -> f64 {
+    let d_asr = (before.asr - asr).max(0.0);
+    let d_ca = (before.clean_acc - clean_acc).max(0.0);
+    (d_asr - d_ca + 1.0) / 2.0
+}
+
+/// The suspect model before any repair, measured on the same test images as every repair.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub clean_acc: f64,
+    pub asr: f64,
+    pub robust_acc: f64,
+}
+
+/// What one repair achieved and cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repaired<P, D> {
+    pub clean_acc: f64,
+    pub asr: f64,
+    pub robust_acc: f64,
+    pub der: f64,
+    /// Wall time of the repair itself (without its final evaluation or ground-truth pictures).
+    pub seconds: f64,
+    /// Clean samples the repair used (the defender's set, or the training samples it kept).
+    pub clean_samples: usize,
+    pub params: P,
+    #[serde(flatten)]
+    pub detail: D,
+}
+
+/// What the chosen repairs achieved, as written to REPORT.json under `repair`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RepairReport {
+    /// The suspect model, measured by the same code path and on the same images as the repairs.
+    pub before: Baseline,
+    /// Size of the defender's clean set.
+    pub defender_clean: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fp: Option<Repaired<FinePruning, FpDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ft: Option<Repaired<FineTuning, FtDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrain: Option<Repaired<Retrain, RetrainDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abl: Option<Repaired<Abl, AblDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nc_unlearn: Option<Repaired<NcUnlearn, NcDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distill: Option<Repaired<Distill, DistillDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strip_filter: Option<Repaired<StripFilter, StripDetail>>,
+    /// Wall time of all repairs together, seconds.
+    pub seconds: f64,
+}
+
+/// One row of the comparison table: a repair's name and its effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub name: &'static str,
+    pub clean_acc: f64,
+    pub asr: f64,
+    pub robust_acc: f64,
+    pub der: f64,
+    pub seconds: f64,
+}
+
+impl RepairReport {
+    pub fn is_empty(&self) -> bool {
+        self.rows().is_empty()
+    }
+
+    /// The repairs that ran, in `RepairSpec::NAMES` order (for tables and bar charts).
+    pub fn rows(&self) -> Vec<Row> {
+        fn row<P, D>(name: &'static str, r: &Option<Repaired<P, D>>) -> Option<Row> {
+            r.as_ref().map(|r| Row {
+                name,
+                clean_acc: r.clean_acc,
+                asr: r.asr,
+                robust_acc: r.robust_acc,
+                der: r.der,
+                seconds: r.seconds,
+            })
+        }
+        [
+            row("fp", &self.fp),
+            row("ft", &self.ft),
+            row("retrain", &self.retrain),
+            row("abl", &self.abl),
+            row("nc_unlearn", &self.nc_unlearn),
+            row("distill", &self.distill),
+            row("strip_filter", &self.strip_filter),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// What a repair may use: the suspect model, the training set it was trained on (as the defender
+/// received it), and the test split with its triggered copies, which only the evaluation reads. The
+/// ground truth (`poisoned.poisoned`) picks the defender's clean set and scores pictures, never
+/// decisions (except `retrain_by=truth`, an oracle shown for comparison).
+pub struct RepairInput<'a> {
+    pub spec: &'a ExperimentSpec,
+    pub model: &'a Model,
+    pub poisoned: &'a Poisoned,
+    pub test: &'a ImageSet,
+    pub triggered: &'a TriggeredTest,
+}
+
+impl<'a> RepairInput<'a> {
+    /// The input of a finished run.
+    pub fn of(outcome: &'a crate::lab::run::Outcome) -> Self {
+        Self {
+            spec: &outcome.report.spec,
+            model: &outcome.model,
+            poisoned: &outcome.poisoned,
+            test: &outcome.split.test,
+            triggered: &outcome.triggered,
+        }
+    }
+}
+
+/// A repaired classifier: a model, or a model behind a run-time input filter.
+pub enum Defended {
+    Model(Model),
+    /// The model, with the evaluation inputs the filter rejected (clean test set, triggered set).
+    Filtered {
+        model: Model,
+        rejected_clean: Vec<bool>,
+        rejected_triggered: Vec<bool>,
+    },
+}
+
+/// What a repair returns: the repaired classifier, how much clean data it used, its details.
+pub struct Fixed<D> {
+    pub defended: Defended,
+    pub clean_samples: usize,
+    pub detail: D,
+}
+
+/// A backdoor repair.
+#[allow(async_fn_in_trait)] // the lab runs on one thread (the browser worker): no Send bound needed
+pub trait Repair {
+    type Detail;
+    async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<Self::Detail>>;
+}
+
+/// A repair's working context.
+pub struct Cx<'a> {
+    pub spec: &'a ExperimentSpec,
+    /// The suspect model without autodiff.
+    pub model: Model,
+    pub input: &'a RepairInput<'a>,
+    /// The defender's clean set and the training indices it was taken from.
+    pub clean: ImageSet,
+    pub clean_indices: Vec<usize>,
+    /// The plain (non-autodiff) device.
+    pub device: &'a Device,
+    host: &'a mut dyn Host,
+    repair: &'static str,
+    /// Time spent on ground-truth pictures (not a cost of the defense).
+    picture_seconds: f64,
+}
+
+impl<'a> Cx<'a> {
+    /// Reports progress of the running repair and lets the host run (and cancel).
+    pub async fn progress(&mut self, done: usize, total: usize) -> Result<()> {
+        let event = Event::Repair { repair: self.repair.to_string(), done, total };
+        if self.host.emit(&event).is_break() {
+            return Err(LabError::Cancelled);
+        }
+        self.host.pause().await;
+        Ok(())
+    }
+
+    pub fn now(&self) -> f64 {
+        self.host.now()
+    }
+
+    /// A random stream for this repair, derived from the spec's seed.
+    pub fn rng(&self) -> LabRng {
+        let salt = self.repair.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        LabRng::new(self.spec.seed ^ salt, Stream::Repair)
+    }
+
+    /// The suspect model on an autodiff device, ready to train.
+    pub fn trainable(&self) -> Model {
+        self.model.clone().fork(&self.device.clone().autodiff()).train()
+    }
+
+    /// Runs a detector with `test` as its clean images (the defender's set, never the evaluation
+    /// images), relaying its progress as this repair's.
+    pub async fn detector<T>(
+        &mut self,
+        name: &'static str,
+        test: &ImageSet,
+        run: impl AsyncFnOnce(&mut detect::Cx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let input = DetectInput {
+            spec: self.spec,
+            model: self.input.model,
+            poisoned: self.input.poisoned,
+            test,
+            triggered: self.input.triggered,
+        };
+        let mut relay = Relay { inner: &mut *self.host, repair: self.repair, total: 0 };
+        let mut dcx = detect::Cx::new(&input, self.device, &mut relay, name)?;
+        run(&mut dcx).await
+    }
+
+    /// Evaluates `model` on the test images (ground truth, for pictures); the time is not charged
+    /// to the repair.
+    pub async fn measure_for_picture(&mut self, model: &Model) -> Result<Metrics> {
+        let t = self.host.now();
+        let m = Metrics::measure(model, self.input.test, self.input.triggered, self.device).await?;
+        self.picture_seconds += self.host.now() - t;
+        Ok(m)
+    }
+
+    /// Excludes `seconds` spent on pictures from the repair's cost.
+    pub fn charge_to_picture(&mut self, seconds: f64) {
+        self.picture_seconds += seconds;
+    }
+
+    /// Share of the defender's clean set `model` classifies right (the defender's own yardstick).
+    pub async fn defender_accuracy(&self, model: &Model) -> Result<f64> {
+        let pred = predict(model, &self.clean, self.device).await?;
+        Ok(crate::lab::eval::accuracy(&pred, &self.clean.labels))
+    }
+
+    /// A host that turns the batches of a nested training of `total` batches into this repair's
+    /// progress events.
+    pub fn relay(&mut self, total: usize) -> Relay<'_> {
+        Relay { inner: &mut *self.host, repair: self.repair, total }
+    }
+}
+
+/// Relays nested work (training loops, detectors) as `Event::Repair` progress; their epoch events
+/// stay inside (they would draw the run's own curves).
+pub struct Relay<'a> {
+    inner: &'a mut dyn Host,
+    repair: &'static str,
+    /// Batches of the nested training (detectors report their own totals).
+    total: usize,
+}
+
+impl Host for Relay<'_> {
+    fn now(&self) -> f64 {
+        self.inner.now()
+    }
+    fn emit(&mut self, event: &Event) -> ControlFlow<()> {
+        let (done, total) = match event {
+            Event::Batch { epoch, batch, batches, .. } => ((epoch - 1) * batches + batch, self.total),
+            Event::Detect { done, total, .. } => (*done, *total),
+            _ => return ControlFlow::Continue(()),
+        };
+        self.inner.emit(&Event::Repair { repair: self.repair.to_string(), done, total })
+    }
+    fn pause(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        self.inner.pause()
+    }
+}
+
+/// What a fine-tuning loop minimises on each batch of its set.
+pub enum Objective<'s> {
+    /// Cross-entropy on the set's labels.
+    Labels,
+    /// Cross-entropy against a teacher's probabilities at `temperature` (`probs`: NUM_CLASSES per
+    /// sample of the set), scaled by T² as Hinton et al. do so gradients keep their size.
+    Soft { probs: &'s [f32], temperature: f64 },
+    /// Labels on the set minus `weight` × the loss on `isolated` (a batch of it with every batch),
+    /// each isolated sample's loss capped at `cap`: ascent stops there instead of diverging.
+    Unlearn { isolated: &'s ImageSet, weight: f64, cap: f64 },
+}
+
+/// A fine-tuning job: `epochs` passes over `set` with the spec's optimiser, learning rate and batch
+/// size; `keep` (fine-pruning) silences pruned units again after every step.
+pub struct Fit<'s> {
+    pub set: &'s ImageSet,
+    pub epochs: usize,
+    pub objective: Objective<'s>,
+    pub keep: Option<&'s [bool]>,
+}
+
+/// Runs `fit` on `model` (on an autodiff device), reporting every batch as progress.
+pub async fn fit(cx: &mut Cx<'_>, mut model: Model, job: Fit<'_>) -> Result<Model> {
+    let t = &cx.spec.train;
+    let mut optim = optimizer(t);
+    let device = cx.device.clone().autodiff();
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let mut rng = cx.rng();
+    let set = job.set;
+    if set.is_empty() {
+        return Err(LabError::spec(format!("{}: nothing to train on", cx.repair)));
+    }
+    let batches = set.len().div_ceil(t.batch_size);
+    let total = batches * job.epochs;
+    let mut iso_order: Vec<usize> = Vec::new();
+    let mut done = 0;
+    for epoch in 1..=job.epochs {
+        let order = rng.permutation(set.len());
+        for chunk in order.chunks(t.batch_size) {
+            let x = batch::images(set, chunk, &device);
+            let logits = model.forward(x);
+            let loss = match &job.objective {
+                Objective::Labels => {
+                    let y: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
+                    ce.forward(logits, batch::labels(&y, &device))
+                }
+                Objective::Soft { probs, temperature } => {
+                    let p: Vec<f32> = chunk
+                        .iter()
+                        .flat_map(|&i| probs[i * NUM_CLASSES..(i + 1) * NUM_CLASSES].iter().copied())
+                        .collect();
+                    let p = Tensor::<2>::from_data(TensorData::new(p, [chunk.len(), NUM_CLASSES]), &device);
+                    let logp = log_softmax(logits / *temperature, 1);
+                    (p * logp).sum_dim(1).mean().neg() * (temperature * temperature)
+                }
+                Objective::Unlearn { isolated, weight, cap } => {
+                    let y: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
+                    let clean = ce.forward(logits, batch::labels(&y, &device));
+                    // A quarter batch of isolated samples with every batch, cycling through them.
+                    let k = (t.batch_size / 4).clamp(1, isolated.len().max(1));
+                    let mut iso = Vec::with_capacity(k);
+                    while iso.len() < k && !isolated.is_empty() {
+                        if iso_order.is_empty() {
+                            iso_order = rng.permutation(isolated.len());
+                        }
+                        iso.extend(iso_order.pop());
+                    }
+                    if iso.is_empty() {
+                        clean
+                    } else {
+                        let onehot: Vec<f32> = iso
+                            .iter()
+                            .flat_map(|&i| {
+                                (0..NUM_CLASSES).map(move |c| f32::from(u8::from(c == isolated.labels[i] as usize)))
+                            })
+                            .collect();
+                        let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [iso.len(), NUM_CLASSES]), &device);
+                        let logp = log_softmax(model.forward(batch::images(isolated, &iso, &device)), 1);
+                        let per_sample = (logp * onehot).sum_dim(1).neg().clamp_max(*cap); // [k, 1]
+                        clean - per_sample.mean() * *weight
+                    }
+                }
+            };
+            let value = f64::from(
+                loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?,
+            );
+            if !value.is_finite() {
+                return Err(LabError::spec(format!(
+                    "{}: fine-tuning diverged (loss {value} in epoch {epoch}); lower the learning rate",
+                    cx.repair
+                )));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(t.lr, model, grads);
+            if let Some(keep) = job.keep {
+                model = model.pruned(keep);
+            }
+            done += 1;
+            cx.progress(done, total).await?;
+        }
+    }
+    Ok(model)
+}
+
+/// The defender's clean set: `n` training samples the attack left untouched, chosen with the seed.
+pub fn defender_clean_indices(poisoned: &Poisoned, n: usize, seed: u64) -> Vec<usize> {
+    let flags = poisoned.is_poisoned();
+    let untouched: Vec<usize> = (0..flags.len()).filter(|&i| !flags[i]).collect();
+    LabRng::new(seed, Stream::Repair).choose_sorted(&untouched, n.min(untouched.len()))
+}
+
+/// Measures `defended` on the test images: one code path for the original and every repair
+/// (`Metrics::from_predictions` on the model's predictions; a filter's rejections become `REJECTED`).
+pub async fn evaluate(
+    defended: &Defended,
+    test: &ImageSet,
+    triggered: &TriggeredTest,
+    device: &Device,
+) -> Result<Metrics> {
+    let (model, rejected) = match defended {
+        Defended::Model(m) => (m, None),
+        Defended::Filtered { model, rejected_clean, rejected_triggered } => {
+            (model, Some((rejected_clean, rejected_triggered)))
+        }
+    };
+    let mut clean = predict(model, test, device).await?;
+    let mut trig = predict(model, &triggered.set, device).await?;
+    if let Some((rc, rt)) = rejected {
+        clean.iter_mut().zip(rc).filter(|(_, r)| **r).for_each(|(p, _)| *p = REJECTED);
+        trig.iter_mut().zip(rt).filter(|(_, r)| **r).for_each(|(p, _)| *p = REJECTED);
+    }
+    Ok(Metrics::from_predictions(test, &clean, triggered, &trig))
+}
+
+/// Runs the repairs `chosen` on a trained model, reporting `Event::Repair` progress; `run` calls it
+/// after detection and the browser worker calls it on its own after a run.
+pub async fn run_all(
+    chosen: &RepairSpec,
+    input: &RepairInput<'_>,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Result<RepairReport> {
+    chosen.validate()?;
+    let start = host.now();
+    let model = input.model.valid();
+    let original = Defended::Model(model.clone());
+    let m = evaluate(&original, input.test, input.triggered, device).await?;
+    let before = Baseline { clean_acc: m.clean_acc, asr: m.asr, robust_acc: m.robust_acc };
+    let clean_indices = defender_clean_indices(input.poisoned, chosen.defender_clean, input.spec.seed);
+    let clean = input.poisoned.set.select(&clean_indices);
+    let mut cx =
+        Cx { spec: input.spec, model, input, clean, clean_indices, device, host, repair: "", picture_seconds: 0.0 };
+    let mut report = RepairReport { before, defender_clean: cx.clean.len(), ..RepairReport::default() };
+    report.fp = one(&mut cx, "fp", chosen.fp.as_ref(), &report.before).await?;
+    report.ft = one(&mut cx, "ft", chosen.ft.as_ref(), &report.before).await?;
+    report.retrain = one(&mut cx, "retrain", chosen.retrain.as_ref(), &report.before).await?;
+    report.abl = one(&mut cx, "abl", chosen.abl.as_ref(), &report.before).await?;
+    report.nc_unlearn = one(&mut cx, "nc_unlearn", chosen.nc_unlearn.as_ref(), &report.before).await?;
+    report.distill = one(&mut cx, "distill", chosen.distill.as_ref(), &report.before).await?;
+    report.strip_filter = one(&mut cx, "strip_filter", chosen.strip_filter.as_ref(), &report.before).await?;
+    report.seconds = cx.host.now() - start;
+    Ok(report)
+}
+
+/// Runs one repair (if chosen), evaluates what it returns and rates it against `before`.
+async fn one<R: Repair + Clone>(
+    cx: &mut Cx<'_>,
+    name: &'static str,
+    repair: Option<&R>,
+    before: &Baseline,
+) -> Result<Option<Repaired<R, R::Detail>>> {
+    let Some(repair) = repair else { return Ok(None) };
+    cx.repair = name;
+    cx.picture_seconds = 0.0;
+    cx.progress(0, 1).await?;
+    let t = cx.host.now();
+    let fixed = repair.repair(cx).await?;
+    let seconds = cx.host.now() - t - cx.picture_seconds;
+    let m = evaluate(&fixed.defended, cx.input.test, cx.input.triggered, cx.device).await?;
+    Ok(Some(Repaired {
+        clean_acc: m.clean_acc,
+        asr: m.asr,
+        robust_acc: m.robust_acc,
+        der: der(before, m.clean_acc, m.asr),
+        seconds,
+        clean_samples: fixed.clean_samples,
+        params: repair.clone(),
+        detail: fixed.detail,
+    }))
+}
+
+/// Predicted class probabilities of `model` over `set` at `temperature`, NUM_CLASSES per sample.
+pub async fn probabilities(model: &Model, set: &ImageSet, temperature: f64, device: &Device) -> Result<Vec<f32>> {
+    let all: Vec<usize> = (0..set.len()).collect();
+    let mut out = Vec::with_capacity(set.len() * NUM_CLASSES);
+    for chunk in all.chunks(crate::lab::eval::EVAL_BATCH) {
+        let logits = model.forward(batch::images(set, chunk, device)) / temperature;
+        out.extend(detect::read_floats(burn::tensor::activation::softmax(logits, 1)).await?);
+    }
+    Ok(out)
+}

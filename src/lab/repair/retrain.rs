@@ -1,0 +1,122 @@
+//! Retraining on sanitized data (the repair of Activation Clustering, Chen et al. 2018, and Spectral
+//! Signatures, Tran et al., NeurIPS 2018): drop the training samples a data-level detector flagged
+//! and train a fresh model with the spec's own settings.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Cx, Defended, Fixed, Repair};
+use crate::lab::attack::TriggeredTest;
+use crate::lab::data::ImageSet;
+use crate::lab::detect::{DataFilter, LossIsolation};
+use crate::lab::device::fresh_model;
+use crate::lab::error::Result;
+use crate::lab::train::train;
+
+/// Which detector decides what to drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrainBy {
+    /// Activation Clustering (with the spec's `ac` parameters when detection chose it).
+    #[default]
+    Ac,
+    /// Spectral Signatures.
+    Ss,
+    /// Loss-based isolation (ABL stage 1).
+    Loss,
+    /// The attack's ground truth: not a defense, an oracle showing what a perfect detector buys.
+    Truth,
+}
+
+impl RetrainBy {
+    pub const NAMES: [&'static str; 4] = ["ac", "ss", "loss", "truth"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ac => "ac",
+            Self::Ss => "ss",
+            Self::Loss => "loss",
+            Self::Truth => "truth",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "ac" => Self::Ac,
+            "ss" => Self::Ss,
+            "loss" => Self::Loss,
+            "truth" => Self::Truth,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retrain {
+    /// The detector whose flags are dropped (link key `retrain_by`).
+    pub by: RetrainBy,
+}
+
+impl Retrain {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetrainDetail {
+    /// Training samples dropped, and how many of them were poisoned (ground truth, for the picture).
+    pub removed: usize,
+    pub removed_poisoned: usize,
+    /// Poisoned samples left in the retraining set.
+    pub remaining_poisoned: usize,
+}
+
+impl Repair for Retrain {
+    type Detail = RetrainDetail;
+
+    async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<RetrainDetail>> {
+        let spec = cx.spec;
+        let input = cx.input;
+        let truth = input.poisoned.is_poisoned();
+        // Detectors see the defender's clean set as their clean images, never the test split.
+        let clean = cx.clean.clone();
+        let flagged = match self.by {
+            RetrainBy::Ac => {
+                let d = spec.detect.ac.clone().unwrap_or_default();
+                cx.detector("ac", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
+            }
+            RetrainBy::Ss => {
+                let d = spec.detect.ss.clone().unwrap_or_default();
+                cx.detector("ss", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
+            }
+            RetrainBy::Loss => {
+                let d: LossIsolation = spec.detect.loss.clone().unwrap_or_default();
+                cx.detector("loss", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
+            }
+            RetrainBy::Truth => truth.clone(),
+        };
+        let kept: Vec<usize> = (0..flagged.len()).filter(|&i| !flagged[i]).collect();
+        let set = input.poisoned.set.select(&kept);
+        let removed = flagged.iter().filter(|&&f| f).count();
+        let removed_poisoned = flagged.iter().zip(&truth).filter(|&(&f, &t)| f && t).count();
+        let remaining_poisoned = truth.iter().filter(|&&t| t).count() - removed_poisoned;
+
+        let train_device = cx.device.clone().autodiff();
+        let model = fresh_model(spec.model, spec.dims(), spec.seed, &train_device);
+        let (c, h, w) = spec.dims();
+        // No per-epoch evaluation: empty test sets cost nothing.
+        let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
+        let total = set.len().div_ceil(spec.train.batch_size) * spec.train.epochs;
+        let device = cx.device.clone();
+        let mut relay = cx.relay(total);
+        let (model, _) =
+            train(model, &set, &spec.train, spec.seed, &train_device, &none.set, &none, &device, &mut relay).await?;
+        Ok(Fixed {
+            defended: Defended::Model(burn::module::Module::valid(&model)),
+            // The samples the defender believes clean (`remaining_poisoned` says how many were not).
+            clean_samples: set.len(),
+            detail: RetrainDetail { removed, removed_poisoned, remaining_poisoned },
+        })
+    }
+}
