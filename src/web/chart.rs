@@ -1,6 +1,7 @@
-//! Training charts drawn with plotters into SVG strings.
+//! Charts (training, detection, repair) drawn with plotters into SVG strings.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::lab::detect::Histogram;
 use crate::lab::event::EpochRecord;
@@ -137,6 +138,75 @@ pub fn class_bars(title: &str, values: &[f64], threshold: f64, flagged: &[u8]) -
             Rectangle::new([(k as f64 - 0.35, 0.0), (k as f64 + 0.35, v)], colour.mix(0.7).filled())
         }))?;
         c.draw_series(DashedLineSeries::new(vec![(-0.5, threshold), (n as f64 - 0.5, threshold)], 6, 4, BLACK.into()))?;
+        Ok(())
+    })
+}
+
+/// Clean accuracy and attack success rate (percent) of the suspect model and of each repair, as
+/// pairs of bars.
+pub fn repair_bars(rows: &[(String, f64, f64)]) -> String {
+    svg((560, 260), |root| {
+        let n = rows.len().max(1);
+        // Names go under the bars, in a band below zero (plotters puts numeric ticks where it likes).
+        let mut c = ChartBuilder::on(root)
+            .caption("CA and ASR (%) before and after each repair", ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(8)
+            .y_label_area_size(40)
+            .build_cartesian_2d(-0.5..n as f64 - 0.5, -10.0..100.0)?;
+        c.configure_mesh()
+            .x_labels(0)
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|y| if *y < 0.0 { String::new() } else { format!("{y:.0}") })
+            .y_labels(6)
+            .disable_x_mesh()
+            .draw()?;
+        let centred = TextStyle::from(("sans-serif", 12)).pos(Pos::new(HPos::Center, VPos::Center));
+        c.draw_series(rows.iter().enumerate().map(|(i, r)| Text::new(r.0.clone(), (i as f64, -5.0), centred.clone())))?;
+        for (k, colour, name) in [(0usize, GREEN, "CA"), (1, RED, "ASR")] {
+            let bars = rows.iter().enumerate().map(|(i, r)| {
+                let (v, left) = if k == 0 { (r.1, i as f64 - 0.38) } else { (r.2, i as f64 + 0.02) };
+                Rectangle::new([(left, 0.0), (left + 0.36, v)], colour.mix(0.75).filled())
+            });
+            c.draw_series(bars)?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.mix(0.75).filled()));
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Fine-pruning: CA and ASR (percent) against the share of units pruned, the stopping point dashed,
+/// and the result after fine-tuning as two stars at that point.
+pub fn pruning_curve(points: &[(f64, f64, f64)], stop: f64, after: (f64, f64)) -> String {
+    svg((420, 260), |root| {
+        let mut c = ChartBuilder::on(root)
+            .caption("fine-pruning: CA and ASR (%) vs units pruned", ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0.0..100.0, 0.0..100.0)?;
+        c.configure_mesh().x_desc("units pruned (%)").x_labels(6).y_labels(6).draw()?;
+        for (colour, name, pick) in [(GREEN, "CA", 1usize), (RED, "ASR", 2)] {
+            let line: Vec<(f64, f64)> =
+                points.iter().map(|p| (100.0 * p.0, if pick == 1 { p.1 } else { p.2 })).collect();
+            c.draw_series(LineSeries::new(line, colour.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+        }
+        c.draw_series(DashedLineSeries::new(vec![(100.0 * stop, 0.0), (100.0 * stop, 100.0)], 6, 4, BLACK.into()))?;
+        c.draw_series(
+            [(after.0, GREEN), (after.1, RED)]
+                .map(|(v, colour)| TriangleMarker::new((100.0 * stop, v), 6, colour.filled())),
+        )?
+        .label("after fine-tuning")
+        .legend(|(x, y)| TriangleMarker::new((x + 6, y), 5, BLACK.filled()));
+        c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
         Ok(())
     })
 }

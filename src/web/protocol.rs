@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::lab::data::DatasetKind;
 use crate::lab::detect::{DetectReport, DetectSpec};
 use crate::lab::event::Event;
+use crate::lab::repair::{RepairReport, RepairSpec};
 use crate::lab::run::Report;
 use crate::lab::spec::ExperimentSpec;
 
@@ -36,6 +37,8 @@ pub enum ToWorker {
     LoadData { dataset: DatasetKind },
     /// Run detectors on the model of the last finished run (no retraining).
     Detect { detect: DetectSpec },
+    /// Run repairs on the model of the last finished run (no retraining of the suspect model).
+    Repair { repair: RepairSpec },
 }
 
 /// Worker → page.
@@ -74,6 +77,10 @@ pub enum FromWorker {
     /// What on-demand detectors found on the last run's model.
     Detected {
         report: Box<DetectReport>,
+    },
+    /// What on-demand repairs achieved on the last run's model.
+    Repaired {
+        report: Box<RepairReport>,
     },
     /// A dataset could not be loaded (not shipped, or the picked files are not CIFAR-10).
     DataFailed {

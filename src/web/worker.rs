@@ -18,6 +18,7 @@ use crate::lab::detect::{self, DetectInput, DetectSpec};
 use crate::lab::device::self_check;
 use crate::lab::event::{Event, Host, Stage};
 use crate::lab::model::ModelKind;
+use crate::lab::repair::{self, RepairInput, RepairSpec};
 use crate::lab::{ExperimentSpec, LabError, run};
 
 /// Where the page serves the MNIST bundle, relative to the worker script.
@@ -89,7 +90,7 @@ enum Gpu {
 }
 
 struct State {
-    /// The last finished run, its device and the device's name, kept for detection on demand.
+    /// The last finished run, its device and the device's name, kept for detection and repair on demand.
     last: Option<Rc<(run::Outcome, Device, &'static str)>>,
     mnist: Option<Rc<DataSource>>,
     cifar: Option<Rc<DataSource>>,
@@ -288,23 +289,52 @@ async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: Experi
     });
 }
 
-/// Runs `detect` on the last run's model, on the device it was trained on.
-async fn detect_last(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, detect: DetectSpec) {
+/// Work on the last run's model that the page asks for after training.
+enum OnDemand {
+    Detect(DetectSpec),
+    Repair(RepairSpec),
+}
+
+/// Runs `job` on the last run's model, on the device it was trained on.
+async fn on_last_model(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, job: OnDemand) {
     let last = state.borrow().last.clone();
     let result = match last {
-        None => Err(LabError::spec("train a model first: detectors inspect the last trained model")),
+        None => Err(LabError::spec("train a model first: detectors and repairs work on the last trained model")),
         Some(last) => {
             let (outcome, device, _) = &*last;
             let mut host = WorkerHost { cancel, last_pause: now() };
-            detect::run_all(&detect, &DetectInput::of(outcome), device, &mut host).await
+            match job {
+                OnDemand::Detect(detect) => detect::run_all(&detect, &DetectInput::of(outcome), device, &mut host)
+                    .await
+                    .map(|report| FromWorker::Detected { report: Box::new(report) }),
+                OnDemand::Repair(repair) => repair::run_all(&repair, &RepairInput::of(outcome), device, &mut host)
+                    .await
+                    .map(|report| FromWorker::Repaired { report: Box::new(report) }),
+            }
         }
     };
     state.borrow_mut().busy = false;
     post(&match result {
-        Ok(report) => FromWorker::Detected { report: Box::new(report) },
+        Ok(message) => message,
         Err(LabError::Cancelled) => FromWorker::Cancelled,
         Err(e) => FromWorker::Failed { message: e.to_string() },
     });
+}
+
+/// Marks the worker busy; false (and the page told) if it already was: one job at a time.
+fn claim(state: &RefCell<State>) -> bool {
+    if std::mem::replace(&mut state.borrow_mut().busy, true) {
+        post(&FromWorker::Failed { message: "a run is already in progress".into() });
+        return false;
+    }
+    true
+}
+
+fn start_on_demand(state: &Rc<RefCell<State>>, cancel: &Rc<Cell<bool>>, job: OnDemand) {
+    if claim(state) {
+        cancel.set(false);
+        spawn_local(on_last_model(state.clone(), cancel.clone(), job));
+    }
 }
 
 /// Installs the message handler and announces the device.
@@ -344,22 +374,15 @@ pub fn start() {
                 }
                 Ok(ToWorker::LoadData { dataset: DatasetKind::Mnist }) => {}
                 Ok(ToWorker::Run { spec, device }) => {
-                    if std::mem::replace(&mut state.borrow_mut().busy, true) {
-                        post(&FromWorker::Failed { message: "a run is already in progress".into() });
+                    if !claim(&state) {
                         return;
                     }
                     cancel.set(false);
                     spawn_local(run_one(state.clone(), cancel.clone(), spec, device));
                 }
                 Ok(ToWorker::Cancel) => cancel.set(true),
-                Ok(ToWorker::Detect { detect }) => {
-                    if std::mem::replace(&mut state.borrow_mut().busy, true) {
-                        post(&FromWorker::Failed { message: "a run is already in progress".into() });
-                        return;
-                    }
-                    cancel.set(false);
-                    spawn_local(detect_last(state.clone(), cancel.clone(), detect));
-                }
+                Ok(ToWorker::Detect { detect }) => start_on_demand(&state, &cancel, OnDemand::Detect(detect)),
+                Ok(ToWorker::Repair { repair }) => start_on_demand(&state, &cancel, OnDemand::Repair(repair)),
                 Err(err) => post(&FromWorker::Failed { message: format!("bad message from the page: {err}") }),
             }
         })

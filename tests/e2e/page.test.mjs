@@ -162,3 +162,36 @@ test('detectors run after training and on demand, and show their verdicts', asyn
   assert.equal(await lab.text('detect-strip'), strip, 'earlier verdicts stay');
   await lab.context.close();
 });
+
+test('repairs run after training and on demand, measured like the original model', async () => {
+  const lab = await openLab('#v=1&train=3000&test=500&epochs=2&seed=3&repair=distill');
+  await lab.ready();
+  assert.equal(await lab.page.locator('input[data-repair="distill"]').isChecked(), true);
+  await lab.id('run').click();
+  await lab.status('done');
+  const cell = async (row, metric) =>
+    parseFloat(await lab.page.locator(`[data-testid="repair-${row}"] [data-metric="${metric}"]`).textContent());
+  const row = async (name) => ({ ca: await cell(name, 'clean_acc'), asr: await cell(name, 'asr') });
+  const before = await row('before');
+  const distill = await row('distill');
+  console.log(`repair in the page: before CA ${before.ca} ASR ${before.asr}; distillation CA ${distill.ca} ASR ${distill.asr}`);
+  // The suspect model in the repair table is the model of the Results step, measured by the same code.
+  assert.equal(before.ca, parseFloat(await lab.text('clean-acc')));
+  assert.equal(before.asr, parseFloat(await lab.text('asr')));
+  assert.ok(before.asr >= 80, `the backdoor was not learned (ASR ${before.asr})`);
+  assert.ok(distill.asr <= 20, `distillation left ASR at ${distill.asr}`);
+  assert.ok(distill.ca >= before.ca - 10, `distillation cost too much CA: ${distill.ca} vs ${before.ca}`);
+  // A repair chosen after training runs on the kept model, without retraining it.
+  await lab.page.locator('input[data-repair="strip_filter"]').check();
+  assert.match(await lab.id('link').inputValue(), /repair=distill,strip_filter/);
+  const t0 = await lab.now();
+  await lab.id('run-repair').click();
+  await lab.page.waitForSelector('[data-testid="repair-strip_filter"]', { timeout: 300_000 });
+  await lab.status('done');
+  const filtered = await row('strip_filter');
+  console.log(`STRIP filter in the page (${((await lab.now() - t0) / 1000).toFixed(1)} s): CA ${filtered.ca} ASR ${filtered.asr}`);
+  assert.ok(filtered.asr < before.asr, `the STRIP filter did not lower ASR (${filtered.asr})`);
+  assert.deepEqual(await row('before'), before, 'the suspect model is unchanged');
+  assert.deepEqual(lab.consoleErrors, []);
+  await lab.context.close();
+});

@@ -238,6 +238,7 @@ pub struct Row {
     pub robust_acc: f64,
     pub der: f64,
     pub seconds: f64,
+    pub clean_samples: usize,
 }
 
 impl RepairReport {
@@ -255,6 +256,7 @@ impl RepairReport {
                 robust_acc: r.robust_acc,
                 der: r.der,
                 seconds: r.seconds,
+                clean_samples: r.clean_samples,
             })
         }
         [
