@@ -195,3 +195,57 @@ test('repairs run after training and on demand, measured like the original model
   assert.deepEqual(lab.consoleErrors, []);
   await lab.context.close();
 });
+
+// The CIFAR-10 subset beside the clone (../shared) is what CI has; a machine without it skips this test.
+const CIFAR_DIR = path.resolve(import.meta.dirname, '../../../shared/data/cifar10');
+const hasCifar = fs.existsSync(path.join(CIFAR_DIR, 'train_subset.bin'));
+
+test('CIFAR-10: shipped with the site and trained on; read locally from picked files when the site lacks it',
+  { skip: !hasCifar && 'no CIFAR-10 subset in ../shared/data/cifar10' }, async () => {
+    const lab = await openLab('#v=1&data=cifar10&model=cifar_cnn&train=2000&test=500&epochs=2&seed=1');
+    await lab.ready();
+    await lab.page.waitForFunction(
+      () => /shipped with this site/.test(document.querySelector('[data-testid="cifar-status"]')?.textContent), null,
+      { timeout: 60_000 });
+    const start = await lab.now();
+    await lab.id('run').click();
+    await lab.status('done', 600_000);
+    const ca = parseFloat(await lab.text('clean-acc'));
+    const asr = parseFloat(await lab.text('asr'));
+    console.log(`browser CIFAR-10 run: CA ${ca} %, ASR ${asr} %, ${((await lab.now() - start) / 1000).toFixed(1)} s`);
+    assert.ok(ca >= 25, `CIFAR-10 CA ${ca} (chance is 10)`);
+    assert.ok(asr >= 50, `CIFAR-10 ASR ${asr}`);
+    assert.deepEqual(lab.consoleErrors, []);
+    await lab.context.close();
+
+    // Without the shipped files the page says so and reads the user's own files, here and nowhere else.
+    const own = await browser.newContext();
+    await own.route('**/data/cifar10/**', (route) => route.fulfill({ status: 404, body: '' }));
+    const page = await own.newPage();
+    const requests = [];
+    page.on('request', (r) => requests.push(r.url()));
+    await page.goto(`${origin}/#v=1&data=cifar10&model=cifar_cnn`);
+    const status = page.locator('[data-testid="cifar-status"]');
+    const picker = page.locator('[data-testid="cifar-file"]');
+    await picker.waitFor({ timeout: 120_000 });
+    const missing = (await status.textContent()).trim();
+    console.log(`CIFAR-10 not shipped: ${missing}`);
+    assert.match(missing, /CIFAR-10/);
+    // Running without data fails with a reason rather than hanging.
+    await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+    await page.locator('[data-testid="run"]').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'failed', null, { timeout: 60_000 });
+    const error = (await page.locator('[data-testid="error"]').textContent()).trim();
+    console.log(`Run without CIFAR-10: ${error}`);
+    assert.match(error, /CIFAR-10/);
+    // A wrong file is refused with a reason, and the picker stays.
+    await picker.setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await page.waitForFunction(() => /not a CIFAR-10 file/.test(document.querySelector('[data-testid="cifar-status"]')?.textContent));
+    await picker.setInputFiles([path.join(CIFAR_DIR, 'train_subset.bin'), path.join(CIFAR_DIR, 'test_subset.bin')]);
+    await page.waitForFunction(
+      () => /CIFAR-10 from train_subset.bin \+ test_subset.bin/.test(document.querySelector('[data-testid="cifar-status"]')?.textContent),
+      null, { timeout: 60_000 });
+    const uploads = requests.filter((u) => !u.startsWith(origin) || u.includes('subset'));
+    assert.deepEqual(uploads, [], 'the picked files never leave the page');
+    await own.close();
+  });
