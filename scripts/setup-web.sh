@@ -13,18 +13,40 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
+# The two build tools compile from crates.io. Their release profiles ask for fat LTO with one codegen
+# unit, which on 2 cores costs trunk alone 13 minutes; the tools only orchestrate the build, so they
+# are built without LTO, in parallel units, and both at once (each one's serial link overlaps the other).
+tool_profile=(env CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16)
+pids=()
+logs=()
+install() { # name, then cargo install's arguments
+  local log
+  log=$(mktemp)
+  say "installing $1 (a few minutes)"
+  "${tool_profile[@]}" cargo install "${@:2}" >"$log" 2>&1 &
+  pids+=($!)
+  logs+=("$log")
+}
+
 # trunk 0.22 needs a newer rustc than 1.95; 0.21.14 is the last that builds here.
 if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
-  say "installing trunk 0.21.14 (about 6 minutes)"
-  cargo install --locked trunk@0.21.14
+  install "trunk 0.21.14" --locked trunk@0.21.14
 fi
 
 wbg=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wbg" ]; then
-  say "installing wasm-bindgen-cli $wbg"
   # Not --locked: its lockfile pins a webpki-roots release the registry here lacks.
-  cargo install wasm-bindgen-cli@"$wbg"
+  install "wasm-bindgen-cli $wbg" wasm-bindgen-cli@"$wbg"
 fi
+
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    tail -n 40 "${logs[$i]}" >&2
+    echo "installing a build tool failed (its log is above)" >&2
+    exit 1
+  fi
+  rm -f "${logs[$i]}"
+done
 
 if [ "${1:-}" = "--browser" ]; then
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
