@@ -159,7 +159,7 @@ def main():
         rs = [(s, reports[(name, s)]) for s in seeds]
         print(f"\n### {name}: `{SUITES[name]}&seed=S`\n")
         print(report_models(name, rs))
-        if any(r["detect"] for _, r in rs):
+        if any(r.get("detect") for _, r in rs):
             print()
             print(report_detect(name, rs))
         if any(r.get("repair") for _, r in rs):
