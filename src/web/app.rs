@@ -1130,7 +1130,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     }
     if let Some(ss) = d.ss {
         let s = &ss.score;
-        let verdict = format!(
+        let mut verdict = format!(
             "Removed {} samples (top 1.5·ε = {:.0} % of each class): precision {} %, recall {} %, F1 {:.2}; in-class AUROC {}.",
             s.flagged,
             150.0 * ss.params.eps,
@@ -1139,6 +1139,13 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
             s.f1,
             ss.in_class_auroc.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into())
         );
+        if share >= 0.45 {
+            // The same reason Activation Clustering fails here, seen from the score's side.
+            verdict.push_str(&format!(
+                " Here the poison is {} % of class {target}: the class mean lies about halfway between the poisoned and the clean images, a little nearer the poisoned majority, so the score (squared distance from the mean along the top direction) ranks the clean images as far out as the poisoned ones or further: an in-class AUROC near or below 0.5 is what this rule gives at this poisoning rate.",
+                pct0(share)
+            ));
+        }
         cards.push(view! {
             <DetectCard name="ss" verdict=verdict seconds=ss.seconds>
                 <div class="chart" inner_html=chart::histogram(&format!("class {target}: outlier score"), "score", &ss.target_histogram, "poisoned")></div>
