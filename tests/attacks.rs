@@ -2,7 +2,7 @@
 //! test over every attack variant.
 
 use backdoor_lab::lab::attack::{
-    AttackMethod, AttackSpec, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition, PatchTrigger,
+    AttackMethod, AttackSpec, CleanLabel, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition, PatchTrigger,
     Trigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::ImageSet;
@@ -128,7 +128,7 @@ fn triggered_test_excludes_the_target_class() {
 fn clean_label_touches_only_target_class_and_keeps_labels() {
     let set = synthetic(1000, (3, 32, 32));
     let spec = AttackSpec {
-        method: AttackMethod::CleanLabel { trigger: TriggerSpec::Patch(PatchTrigger::default()) },
+        method: AttackMethod::CleanLabel(CleanLabel { trigger: TriggerSpec::Patch(PatchTrigger::default()) }),
         ..badnets(0.05, 7)
     };
     let p = spec.poison(&set, 9).unwrap();
@@ -144,7 +144,8 @@ fn clean_label_touches_only_target_class_and_keeps_labels() {
 /// and the selection has the requested size.
 #[test]
 fn registry_every_attack_behaves() {
-    let methods = AttackMethod::NAMES.map(|n| AttackMethod::default_named(n).expect("every listed name builds"));
+    let methods: Vec<AttackMethod> =
+        AttackMethod::NAMES.iter().map(|n| AttackMethod::default_named(n).expect("every listed name builds")).collect();
     for dims in [(1, 28, 28), (3, 32, 32)] {
         let set = synthetic(400, dims);
         for method in &methods {
@@ -153,7 +154,7 @@ fn registry_every_attack_behaves() {
             let b = spec.poison(&set, 11).unwrap();
             assert_eq!(a.set, b.set, "{method:?} is deterministic");
             assert_eq!(a.poisoned, b.poisoned);
-            let expected = if matches!(method, AttackMethod::None) { 0 } else { 20 };
+            let expected = if matches!(method, AttackMethod::None(_)) { 0 } else { 20 };
             assert_eq!(a.poisoned.len(), expected, "{method:?}");
             let flags = a.is_poisoned();
             for i in 0..set.len() {

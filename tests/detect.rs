@@ -85,7 +85,7 @@ fn registry_every_detector_runs_reports_progress_and_seconds() {
     for name in DetectSpec::NAMES {
         let mut spec = DetectSpec::default();
         spec.choose(name).unwrap();
-        assert_eq!(spec.chosen(), vec![name]);
+        assert_eq!(spec.chosen(), vec![*name]);
     }
 }
 

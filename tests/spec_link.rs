@@ -1,7 +1,8 @@
 //! The spec's JSON and link codecs: lossless round trips, and clear errors (never panics) on bad input.
 
 use backdoor_lab::lab::attack::{
-    AttackMethod, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition, PatchTrigger, TriggerSpec,
+    AttackMethod, Badnets, BlendPattern, BlendTrigger, Blended, CleanLabel, LabelPolicy, NoAttack, PatchPattern,
+    PatchPosition, PatchTrigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::DatasetKind;
 use backdoor_lab::lab::detect::{
@@ -107,11 +108,11 @@ fn repair() -> impl Strategy<Value = RepairSpec> {
 
 fn spec() -> impl Strategy<Value = ExperimentSpec> {
     let method = prop_oneof![
-        Just(AttackMethod::None),
-        patch().prop_map(|patch| AttackMethod::Badnets { patch }),
-        blend().prop_map(|blend| AttackMethod::Blended { blend }),
-        patch().prop_map(|p| AttackMethod::CleanLabel { trigger: TriggerSpec::Patch(p) }),
-        blend().prop_map(|b| AttackMethod::CleanLabel { trigger: TriggerSpec::Blend(b) }),
+        Just(AttackMethod::None(NoAttack {})),
+        patch().prop_map(|patch| AttackMethod::Badnets(Badnets { patch })),
+        blend().prop_map(|blend| AttackMethod::Blended(Blended { blend })),
+        patch().prop_map(|p| AttackMethod::CleanLabel(CleanLabel { trigger: TriggerSpec::Patch(p) })),
+        blend().prop_map(|b| AttackMethod::CleanLabel(CleanLabel { trigger: TriggerSpec::Blend(b) })),
     ];
     (
         prop_oneof![Just(DatasetKind::Mnist), Just(DatasetKind::Cifar10)],
@@ -140,7 +141,7 @@ fn spec() -> impl Strategy<Value = ExperimentSpec> {
                 s.seed = seed;
                 s.data.train_size = train;
                 s.data.test_size = test;
-                s.attack.label_policy = if all && !matches!(method, AttackMethod::CleanLabel { .. }) {
+                s.attack.label_policy = if all && !matches!(method, AttackMethod::CleanLabel(_)) {
                     LabelPolicy::AllToAll
                 } else {
                     LabelPolicy::AllToOne
@@ -204,7 +205,7 @@ fn err(link: &str) -> String {
 fn default_link_is_short_and_readable() {
     assert_eq!(ExperimentSpec::default().to_link(), "v=1");
     let mut s = ExperimentSpec::default();
-    s.attack.method = AttackMethod::Blended { blend: BlendTrigger { alpha: 0.3, pattern: BlendPattern::Noise } };
+    s.attack.method = AttackMethod::Blended(Blended { blend: BlendTrigger { alpha: 0.3, pattern: BlendPattern::Noise } });
     s.train.epochs = 3;
     assert_eq!(s.to_link(), "v=1&attack=blended&alpha=0.3&epochs=3");
     assert_eq!(ExperimentSpec::from_link("").unwrap(), ExperimentSpec::default());
@@ -215,16 +216,17 @@ fn malformed_links_say_what_is_wrong() {
     assert!(err("v=2").contains("unknown link version 2"));
     assert!(err("v=x").contains("not a valid number"));
     assert!(err("attack=trojan").contains("unknown attack 'trojan'"));
-    assert!(err("data=imagenet").contains("unknown dataset"));
-    assert!(err("rate=1.5").contains("poison_rate 1.5 must be between 0 and 0.9"));
-    assert!(err("rate=NaN").contains("poison_rate"));
-    assert!(err("target=10").contains("target_label 10"));
+    assert!(err("data=imagenet").contains("unknown data 'imagenet' (one of mnist or cifar10)"));
+    assert!(err("rate=1.5").contains("rate 1.5 must be between 0 and 0.9"));
+    assert!(err("rate=NaN").contains("rate NaN must be between 0 and 0.9"));
+    assert!(err("target=10").contains("target 10 must be between 0 and 9"));
     assert!(err("target=-1").contains("not a valid number"));
     assert!(err("epochs=0").contains("epochs 0"));
-    assert!(err("patch=40").contains("patch size 40"));
+    assert!(err("patch=40").contains("patch 40 must be between 1 and 32"));
+    assert!(err("patch=30").contains("patch size 30 must be between 1 and 28"));
     assert!(err("pos=27,27&patch=3").contains("does not fit"));
     assert!(err("pos=up").contains("patch position"));
-    assert!(err("alpha=0.5").contains("applies to blend triggers"));
+    assert!(err("alpha=0.5").contains("applies only to attack=blended or clean_label (not to attack=badnets)"));
     assert!(err("attack=blended&alpha=0").contains("alpha 0 must be in (0, 1]"));
     assert!(err("attack=blended&blend=AAAA").contains("blend image has 3 bytes"));
     assert!(err("attack=blended&blend=!!").contains("base64"));
@@ -314,4 +316,44 @@ fn repair_keys_round_trip_and_say_what_is_wrong() {
     assert!(err("repair=strip_filter&sf_n=1").contains("sf_n 1"));
     assert!(err("repair=fp&fp_drop=0.9").contains("fp_drop 0.9"));
     assert!(err("repair=ft&defender_clean=5").contains("defender_clean 5"));
+}
+
+/// Writes the frozen link corpus (tests/corpus/links.json) from the specs this build generates:
+/// `FREEZE_CORPUS=1 cargo test --release --test spec_link freeze_link_corpus -- --ignored`.
+/// It was run once, before parameters moved into tables; tests/corpus.rs checks every later build
+/// against it, so a renamed key or a changed default fails there.
+#[test]
+#[ignore]
+fn freeze_link_corpus() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    if std::env::var_os("FREEZE_CORPUS").is_none() {
+        return;
+    }
+    let mut runner =
+        TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let mut specs: Vec<ExperimentSpec> = (0..300).map(|_| spec().new_tree(&mut runner).unwrap().current()).collect();
+    // Short, realistic links too: one or two changes from the defaults, as people write them.
+    for link in [
+        "v=1",
+        "v=1&attack=blended&alpha=0.3&epochs=3",
+        "v=1&data=cifar10",
+        "v=1&data=cifar10&attack=clean_label&trigger=blend&alpha=0.5",
+        "v=1&attack=none&detect=nc,ac,ss,strip,loss,occlusion",
+        "v=1&attack=clean_label&rate=0.05&pattern=checker&pos=center",
+        "v=1&policy=all_to_all&pos=3,4&patch=5&margin=0",
+        "v=1&model=mlp&opt=sgd&lr=0.01&momentum=0.5&wd=0.0005&batch=32",
+        "v=1&repair=fp,ft,retrain,abl,nc_unlearn,distill,strip_filter",
+        "v=1&repair=retrain&retrain_by=truth&defender_clean=200",
+        "v=1&detect=nc&nc_steps=20&repair=nc_unlearn&nc_epochs=2",
+        "v=1&train=1000&test=200&epochs=1&seed=3&detect=nc,ac,ss,strip,loss,occlusion&nc_steps=20&strip_n=10&strip_inputs=50",
+    ] {
+        specs.push(ExperimentSpec::from_link(link).unwrap());
+    }
+    let corpus: Vec<serde_json::Value> = specs
+        .iter()
+        .map(|s| serde_json::json!({ "link": s.to_link(), "json": s.to_json() }))
+        .collect();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/links.json");
+    std::fs::write(path, serde_json::to_string_pretty(&corpus).unwrap() + "\n").unwrap();
 }

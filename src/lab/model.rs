@@ -23,25 +23,11 @@ pub enum ModelKind {
     CifarCnn,
 }
 
-impl ModelKind {
-    pub const NAMES: [&'static str; 3] = ["mlp", "cnn", "cifar_cnn"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Mlp => "mlp",
-            Self::Cnn => "cnn",
-            Self::CifarCnn => "cifar_cnn",
-        }
-    }
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "mlp" => Self::Mlp,
-            "cnn" => Self::Cnn,
-            "cifar_cnn" => Self::CifarCnn,
-            _ => return None,
-        })
-    }
-}
+crate::named_enum!(ModelKind {
+    Mlp = "mlp" / "MLP",
+    Cnn = "cnn" / "reference CNN",
+    CifarCnn = "cifar_cnn" / "small VGG-style CNN",
+});
 
 /// Width of every model's penultimate layer.
 pub const FEATURES: usize = 128;

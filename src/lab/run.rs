@@ -160,7 +160,14 @@ pub async fn run(
     } else {
         stage(Stage::Repair, host)?;
         let t = host.now();
-        let input = RepairInput { spec, model: &model, poisoned: &poisoned, test: &split.test, triggered: &triggered };
+        let input = RepairInput {
+            spec,
+            model: &model,
+            poisoned: &poisoned,
+            test: &split.test,
+            triggered: &triggered,
+            detected: &detect,
+        };
         let fixed = repair::run_all(&spec.repair, &input, device, host).await?;
         seconds.repair = host.now() - t;
         fixed

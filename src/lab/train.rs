@@ -14,7 +14,40 @@ use crate::lab::eval::Metrics;
 use crate::lab::event::{EpochRecord, Event, Host};
 use crate::lab::model::Model;
 use crate::lab::rng::{LabRng, Stream};
-use crate::lab::spec::{OptimizerKind, TrainSpec};
+use crate::lab::params::{choice, float, int};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+crate::named_enum!(OptimizerKind {
+    Adam = "adam" / "Adam",
+    Sgd = "sgd" / "SGD",
+});
+
+crate::params! {
+    /// Training hyper-parameters (the defaults are MNIST's; `ExperimentSpec::defaults` gives CIFAR-10 more epochs).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TrainSpec {
+        /// The optimiser: Adam or SGD.
+        pub optimizer: OptimizerKind = OptimizerKind::Adam, choice("opt", OptimizerKind::CHOICES).flag("optimizer").label("optimizer");
+        /// Learning rate.
+        pub lr: f64 = 1e-3, float("lr", 0.0, 10.0).open_min().label("learning rate");
+        /// Mini-batch size.
+        pub batch_size: usize = 64, int("batch", 1, 8192).flag("batch-size").label("batch size");
+        /// Passes over the training set.
+        pub epochs: usize = 5, int("epochs", 1, 500).label("epochs");
+        /// SGD momentum (ignored by Adam).
+        pub momentum: f64 = 0.9, float("momentum", 0.0, 1.0).open_max().label("momentum");
+        /// L2 weight decay.
+        pub weight_decay: f64 = 0.0, float("wd", 0.0, 1.0).open_max().flag("weight-decay").label("weight decay");
+    }
+}
 
 pub fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
     let decay = (spec.weight_decay > 0.0).then(|| WeightDecayConfig::new(spec.weight_decay as f32));

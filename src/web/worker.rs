@@ -92,6 +92,8 @@ enum Gpu {
 struct State {
     /// The last finished run, its device and the device's name, kept for detection and repair on demand.
     last: Option<Rc<(run::Outcome, Device, &'static str)>>,
+    /// Detectors run on demand on the last model (repairs then use their verdicts).
+    detected: Option<detect::DetectReport>,
     mnist: Option<Rc<DataSource>>,
     cifar: Option<Rc<DataSource>>,
     busy: bool,
@@ -281,7 +283,10 @@ async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: Experi
     post(&match result {
         Ok((outcome, device, name)) => {
             let report = Box::new(outcome.report.clone());
-            state.borrow_mut().last = Some(Rc::new((outcome, device, name)));
+            let mut state = state.borrow_mut();
+            state.last = Some(Rc::new((outcome, device, name)));
+            state.detected = None;
+            drop(state);
             FromWorker::Done { report }
         }
         Err(LabError::Cancelled) => FromWorker::Cancelled,
@@ -304,12 +309,20 @@ async fn on_last_model(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, job: O
             let (outcome, device, _) = &*last;
             let mut host = WorkerHost { cancel, last_pause: now() };
             match job {
-                OnDemand::Detect(detect) => detect::run_all(&detect, &DetectInput::of(outcome), device, &mut host)
-                    .await
-                    .map(|report| FromWorker::Detected { report: Box::new(report) }),
-                OnDemand::Repair(repair) => repair::run_all(&repair, &RepairInput::of(outcome), device, &mut host)
-                    .await
-                    .map(|report| FromWorker::Repaired { report: Box::new(report) }),
+                OnDemand::Detect(detect) => {
+                    detect::run_all(&detect, &DetectInput::of(outcome), device, &mut host).await.map(|report| {
+                        state.borrow_mut().detected = Some(report.clone());
+                        FromWorker::Detected { report: Box::new(report) }
+                    })
+                }
+                OnDemand::Repair(repair) => {
+                    // Detectors run on demand after training count as the run's detection step.
+                    let detected = state.borrow().detected.clone().unwrap_or_else(|| outcome.report.detect.clone());
+                    let input = RepairInput { detected: &detected, ..RepairInput::of(outcome) };
+                    repair::run_all(&repair, &input, device, &mut host)
+                        .await
+                        .map(|report| FromWorker::Repaired { report: Box::new(report) })
+                }
             }
         }
     };
@@ -344,6 +357,7 @@ pub fn start() {
     let _ = console_log::init_with_level(log::Level::Warn);
     let state = Rc::new(RefCell::new(State {
         last: None,
+        detected: None,
         mnist: None,
         cifar: None,
         busy: false,

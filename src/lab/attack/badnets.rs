@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TriggerRng;
+use super::{Attack, Selection, TriggerRng, TriggerSpec};
+use crate::lab::params::{Hint, Kind, LinkValue, ParamInfo, choice, clip, int, other, table_params};
 
 /// Where the patch sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,20 +33,78 @@ pub enum PatchPattern {
     Random,
 }
 
-/// A square patch of `size`×`size` pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PatchTrigger {
-    pub size: usize,
-    pub position: PatchPosition,
-    /// Distance in pixels from the image border for the corner positions.
-    pub margin: usize,
-    pub pattern: PatchPattern,
+crate::named_enum!(PatchPattern {
+    White = "white" / "white",
+    Checkerboard = "checker" / "checkerboard",
+    Random = "random" / "random",
+});
+
+crate::params! {
+    /// A square patch of `size`×`size` pixels.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PatchTrigger {
+        /// Side of the square patch, pixels.
+        pub size: usize = 3, int("patch", 1, 32).flag("patch-size").label("patch size");
+        /// Where the patch sits: a corner (br, bl, tr, tl), the center, or X,Y of its top-left pixel.
+        pub position: PatchPosition = PatchPosition::BottomRight,
+            other("pos", Kind::Position, Hint::Text).flag("patch-position").label("position");
+        /// Distance in pixels from the image border for the corner positions.
+        pub margin: usize = 1, int("margin", 0, 31).flag("patch-margin").label("margin");
+        /// What the patch looks like.
+        pub pattern: PatchPattern = PatchPattern::White, choice("pattern", PatchPattern::CHOICES).flag("patch-pattern").label("pattern");
+    }
 }
 
-impl Default for PatchTrigger {
-    fn default() -> Self {
-        Self { size: 3, position: PatchPosition::BottomRight, margin: 1, pattern: PatchPattern::White }
+/// The BadNets attack: the patch on a share of the training images, relabelled to the target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Badnets {
+    pub patch: PatchTrigger,
+}
+
+crate::delegate_params!(Badnets, patch);
+
+impl Attack for Badnets {
+    const TITLE: &'static str = "BadNets patch";
+    const EXPLAIN: &'static str =
+        "BadNets (Gu et al., 2017): stamp a small patch on some training images and relabel them as the target.";
+    fn every_param() -> Vec<&'static ParamInfo> {
+        table_params::<PatchTrigger>()
+    }
+    fn trigger_spec(&self) -> Option<TriggerSpec> {
+        Some(TriggerSpec::Patch(self.patch))
+    }
+    fn selection(&self) -> Selection {
+        Selection::AnySample
+    }
+}
+
+/// `br`, `bl`, `tr`, `tl`, `center` or `X,Y`.
+impl LinkValue for PatchPosition {
+    fn to_link(&self) -> String {
+        match self {
+            Self::BottomRight => "br".into(),
+            Self::BottomLeft => "bl".into(),
+            Self::TopRight => "tr".into(),
+            Self::TopLeft => "tl".into(),
+            Self::Center => "center".into(),
+            Self::Xy { x, y } => format!("{x},{y}"),
+        }
+    }
+    fn from_link(value: &str) -> Result<Self, String> {
+        Ok(match value {
+            "br" => Self::BottomRight,
+            "bl" => Self::BottomLeft,
+            "tr" => Self::TopRight,
+            "tl" => Self::TopLeft,
+            "center" => Self::Center,
+            xy => {
+                let bad = || format!("patch position '{}' must be {}", clip(xy), Kind::Position.describe());
+                let (x, y) = xy.split_once(',').ok_or_else(bad)?;
+                Self::Xy { x: x.trim().parse().map_err(|_| bad())?, y: y.trim().parse().map_err(|_| bad())? }
+            }
+        })
     }
 }
 

@@ -4,7 +4,8 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::TriggerRng;
+use super::{Attack, Selection, TriggerRng, TriggerSpec};
+use crate::lab::params::{Hint, Kind, LinkValue, ParamInfo, float, other, table_params};
 
 /// The image blended in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,17 +18,51 @@ pub enum BlendPattern {
     Image { pixels: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BlendTrigger {
-    /// Blend strength α in (0, 1].
-    pub alpha: f32,
-    pub pattern: BlendPattern,
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct BlendTrigger {
+        /// Blend strength α: x' = (1 − α)·x + α·pattern.
+        pub alpha: f32 = 0.2, float("alpha", 0.0, 1.0).open_min().label("blend α").hint(Hint::Slider);
+        /// The image blended in: noise drawn from the seed, or base64url pixels (the CLI reads a raw 8-bit file:
+        /// channels×height×width bytes or one grey plane).
+        pub pattern: BlendPattern = BlendPattern::Noise, other("blend", Kind::Image, Hint::Text).flag("blend-image").label("blend image");
+    }
 }
 
-impl Default for BlendTrigger {
-    fn default() -> Self {
-        Self { alpha: 0.2, pattern: BlendPattern::Noise }
+/// `noise`, or the image's base64url pixels.
+impl LinkValue for BlendPattern {
+    fn to_link(&self) -> String {
+        match self {
+            Self::Noise => "noise".into(),
+            Self::Image { pixels } => pixels.clone(),
+        }
+    }
+    fn from_link(value: &str) -> Result<Self, String> {
+        Ok(if value == "noise" { Self::Noise } else { Self::Image { pixels: value.to_string() } })
+    }
+}
+
+/// The blended attack: the pattern mixed into a share of the training images, relabelled to the target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blended {
+    pub blend: BlendTrigger,
+}
+
+crate::delegate_params!(Blended, blend);
+
+impl Attack for Blended {
+    const TITLE: &'static str = "Blended";
+    const EXPLAIN: &'static str = "Blended (Chen et al., 2017): mix a faint full-image pattern into some images, x' = (1−α)·x + α·pattern, and relabel them.";
+    fn every_param() -> Vec<&'static ParamInfo> {
+        table_params::<BlendTrigger>()
+    }
+    fn trigger_spec(&self) -> Option<TriggerSpec> {
+        Some(TriggerSpec::Blend(self.blend.clone()))
+    }
+    fn selection(&self) -> Selection {
+        Selection::AnySample
     }
 }
 

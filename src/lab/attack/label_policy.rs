@@ -14,6 +14,11 @@ pub enum LabelPolicy {
     AllToAll,
 }
 
+crate::named_enum!(LabelPolicy {
+    AllToOne = "all_to_one" / "all-to-one",
+    AllToAll = "all_to_all" / "all-to-all (y → y+1)",
+});
+
 impl LabelPolicy {
     /// The label the attacker wants for an input whose true label is `label`.
     pub fn target(self, label: u8, target_label: u8) -> u8 {

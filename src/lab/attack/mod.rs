@@ -6,66 +6,147 @@ pub mod badnets;
 pub mod blended;
 pub mod clean_label;
 pub mod label_policy;
+pub mod none;
 pub mod selection;
 pub mod trigger;
 
 use serde::{Deserialize, Serialize};
 
-pub use badnets::{PatchPattern, PatchPosition, PatchTrigger};
-pub use blended::{BlendPattern, BlendTrigger};
+pub use badnets::{Badnets, PatchPattern, PatchPosition, PatchTrigger};
+pub use blended::{BlendPattern, BlendTrigger, Blended};
+pub use clean_label::CleanLabel;
 pub use label_policy::LabelPolicy;
+pub use none::NoAttack;
 pub use trigger::{Trigger, TriggerSpec};
 
-use crate::lab::data::ImageSet;
+use crate::lab::data::{ImageSet, NUM_CLASSES};
 use crate::lab::error::{LabError, Result};
+use crate::lab::params::{Family, Hint, Kind, MethodInfo, Param, ParamInfo, Params, choice, float, int, other};
 use crate::lab::rng::{LabRng, Stream};
 
 /// The random stream triggers draw their patterns from.
 pub(crate) type TriggerRng = LabRng;
 
-/// The attack method and its own parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AttackMethod {
-    /// No poisoning; ASR is still measured with the default BadNets patch, as a control.
-    None,
-    /// BadNets (Gu et al., 2017): patch + relabel.
-    Badnets { patch: PatchTrigger },
-    /// Blended (Chen et al., 2017): alpha-blended pattern + relabel.
-    Blended { blend: BlendTrigger },
-    /// Clean-label (Turner et al., 2019): trigger on target-class samples, labels unchanged.
-    CleanLabel { trigger: TriggerSpec },
+/// Which training samples an attack poisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// None: the clean control.
+    Nothing,
+    /// Any sample, relabelled by the label policy (dirty label).
+    AnySample,
+    /// Samples of the target class only, labels kept (clean label).
+    TargetClass,
+}
+
+/// One attack: its own file declares its parameters, words and behaviour; one line in `attacks!`
+/// below registers it.
+pub trait Attack: Params + Default + Clone {
+    /// The name a student reads.
+    const TITLE: &'static str;
+    /// One sentence on the attack, with its paper.
+    const EXPLAIN: &'static str;
+    /// Every parameter the attack may use, whichever trigger it has now (CLI flags, docs).
+    fn every_param() -> Vec<&'static ParamInfo>;
+    /// The trigger that poisons; `None` poisons nothing.
+    fn trigger_spec(&self) -> Option<TriggerSpec>;
+    fn selection(&self) -> Selection;
+}
+
+/// The registry: `"link_name" => Variant(Type)`, in the order menus list them. The link name is
+/// also the JSON `kind`.
+macro_rules! attacks {
+    ($($name:literal => $variant:ident($ty:ty)),+ $(,)?) => {
+        /// The attack method and its own parameters.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum AttackMethod {
+            $(#[serde(rename = $name)] $variant($ty),)+
+        }
+
+        impl AttackMethod {
+            /// Link names, in registry order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+            /// Every attack's words and parameters.
+            pub const REGISTRY: &'static [MethodInfo] = &[$(MethodInfo {
+                name: $name,
+                title: <$ty as Attack>::TITLE,
+                explain: <$ty as Attack>::EXPLAIN,
+                params: <$ty as Attack>::every_param,
+            }),+];
+
+            pub fn name(&self) -> &'static str {
+                match self { $(Self::$variant(_) => $name,)+ }
+            }
+            /// The method named `name` with default parameters.
+            pub fn default_named(name: &str) -> Option<Self> {
+                match name { $($name => Some(Self::$variant(<$ty>::default())),)+ _ => None }
+            }
+            fn inner(&self) -> &dyn Params {
+                match self { $(Self::$variant(a) => a,)+ }
+            }
+            fn inner_mut(&mut self) -> &mut dyn Params {
+                match self { $(Self::$variant(a) => a,)+ }
+            }
+            fn poisoning_trigger(&self) -> Option<TriggerSpec> {
+                match self { $(Self::$variant(a) => a.trigger_spec(),)+ }
+            }
+            pub fn selection(&self) -> Selection {
+                match self { $(Self::$variant(a) => a.selection(),)+ }
+            }
+        }
+    };
+}
+
+attacks! {
+    "none" => None(NoAttack),
+    "badnets" => Badnets(Badnets),
+    "blended" => Blended(Blended),
+    "clean_label" => CleanLabel(CleanLabel),
+}
+
+impl Default for AttackMethod {
+    fn default() -> Self {
+        Self::Badnets(Badnets::default())
+    }
 }
 
 impl AttackMethod {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Badnets { .. } => "badnets",
-            Self::Blended { .. } => "blended",
-            Self::CleanLabel { .. } => "clean_label",
-        }
-    }
-    /// The trigger used to poison (and, for `None`, to measure ASR).
+    /// The trigger used to poison (and, for no attack, to measure ASR: the default BadNets patch).
     pub fn trigger_spec(&self) -> TriggerSpec {
-        match self {
-            Self::None => TriggerSpec::Patch(PatchTrigger::default()),
-            Self::Badnets { patch } => TriggerSpec::Patch(*patch),
-            Self::Blended { blend } => TriggerSpec::Blend(blend.clone()),
-            Self::CleanLabel { trigger } => trigger.clone(),
-        }
+        self.poisoning_trigger().unwrap_or_else(|| TriggerSpec::Patch(PatchTrigger::default()))
     }
-    /// The method named `name` with default parameters.
-    pub fn default_named(name: &str) -> Option<Self> {
-        Some(match name {
-            "none" => Self::None,
-            "badnets" => Self::Badnets { patch: PatchTrigger::default() },
-            "blended" => Self::Blended { blend: BlendTrigger::default() },
-            "clean_label" => Self::CleanLabel { trigger: clean_label::default_trigger() },
-            _ => return None,
+    /// This attack's registry entry.
+    pub fn info(&self) -> &'static MethodInfo {
+        let name = self.name();
+        Self::REGISTRY.iter().find(|m| m.name == name).expect("every attack is registered")
+    }
+}
+
+impl Params for AttackMethod {
+    fn params(&self) -> Vec<&'static ParamInfo> {
+        self.inner().params()
+    }
+    fn get(&self, key: &str) -> Option<String> {
+        self.inner().get(key)
+    }
+    /// A key of another attack says which attacks it belongs to.
+    fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
+        if let Some(done) = self.inner_mut().set(key, value) {
+            return Some(done);
+        }
+        let owners: Vec<&str> =
+            Self::REGISTRY.iter().filter(|m| (m.params)().iter().any(|p| p.key == key)).map(|m| m.name).collect();
+        (!owners.is_empty()).then(|| {
+            Err(format!(
+                "link key '{key}' applies only to attack={} (not to attack={})",
+                owners.join(" or "),
+                self.name()
+            ))
         })
     }
-    pub const NAMES: [&'static str; 4] = ["none", "badnets", "blended", "clean_label"];
+    fn validate(&self) -> std::result::Result<(), String> {
+        self.inner().validate()
+    }
 }
 
 /// A whole attack: method, poisoning rate, target and label policy.
@@ -81,12 +162,92 @@ pub struct AttackSpec {
 
 impl Default for AttackSpec {
     fn default() -> Self {
-        Self {
-            method: AttackMethod::Badnets { patch: PatchTrigger::default() },
-            poison_rate: 0.1,
-            target_label: 0,
-            label_policy: LabelPolicy::AllToOne,
+        Self { method: AttackMethod::default(), poison_rate: 0.1, target_label: 0, label_policy: LabelPolicy::AllToOne }
+    }
+}
+
+/// The parameters every attack shares, before the method's own.
+const COMMON: &[Param<AttackSpec>] = &[
+    Param {
+        info: other("attack", Kind::Method(Family::Attack), Hint::Select)
+            .selector()
+            .label("attack")
+            .doc("The attack: how the training data is poisoned."),
+        get: |a| a.method.name().to_string(),
+        // Naming the current attack keeps its parameters; another one starts from its defaults.
+        set: |a, v| {
+            if v != a.method.name() {
+                a.method = AttackMethod::default_named(v).ok_or_else(|| format!("unknown attack '{v}'"))?;
+            }
+            Ok(())
+        },
+    },
+    crate::lens!(
+        float("rate", 0.0, 0.9)
+            .flag("poison-rate")
+            .label("poisoning rate ρ")
+            .doc("Poisoning rate ρ = |Dp| / (|Dc| + |Dp|): the share of training samples poisoned."),
+        poison_rate
+    ),
+    crate::lens!(
+        int("target", 0, NUM_CLASSES as i128 - 1)
+            .flag("target-label")
+            .label("target label")
+            .doc("The label the attacker wants triggered inputs to get."),
+        target_label
+    ),
+    crate::lens!(
+        choice("policy", LabelPolicy::CHOICES)
+            .flag("label-policy")
+            .label("label policy")
+            .doc("Which label a poisoned sample gets: the target (all_to_one) or y+1 mod 10 (all_to_all)."),
+        label_policy
+    ),
+];
+
+impl AttackSpec {
+    /// Every parameter of every attack, each key once (CLI flags, docs).
+    pub fn every_param() -> Vec<&'static ParamInfo> {
+        let mut out: Vec<&'static ParamInfo> = COMMON.iter().map(|p| &p.info).collect();
+        for m in AttackMethod::REGISTRY {
+            for p in (m.params)() {
+                if !out.iter().any(|q| q.key == p.key) {
+                    out.push(p);
+                }
+            }
         }
+        out
+    }
+}
+
+impl Params for AttackSpec {
+    fn params(&self) -> Vec<&'static ParamInfo> {
+        let mut out: Vec<&'static ParamInfo> = COMMON.iter().map(|p| &p.info).collect();
+        out.extend(self.method.params());
+        out
+    }
+    fn get(&self, key: &str) -> Option<String> {
+        match COMMON.iter().find(|p| p.info.key == key) {
+            Some(p) => Some((p.get)(self)),
+            None => self.method.get(key),
+        }
+    }
+    fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
+        match COMMON.iter().find(|p| p.info.key == key) {
+            Some(p) => Some((p.set)(self, value).map_err(|reason| {
+                if matches!(p.info.kind, Kind::Method(_)) { p.info.unknown(value) } else { p.info.unparsable(value, reason) }
+            })),
+            None => self.method.set(key, value),
+        }
+    }
+    fn validate(&self) -> std::result::Result<(), String> {
+        for p in COMMON {
+            p.info.check(&(p.get)(self))?;
+        }
+        if self.method.selection() == Selection::TargetClass && self.label_policy != LabelPolicy::AllToOne {
+            return Err(format!("{} keeps labels, so it needs label_policy all_to_one", self.method.name()));
+        }
+        self.method.validate()
     }
 }
 
@@ -132,12 +293,10 @@ impl AttackSpec {
         let dims = (train.channels, train.height, train.width);
         let trigger = self.trigger(dims, seed)?;
         let mut rng = LabRng::new(seed, Stream::Selection);
-        let (indices, relabel) = match &self.method {
-            AttackMethod::None => (Vec::new(), false),
-            AttackMethod::Badnets { .. } | AttackMethod::Blended { .. } => {
-                (selection::any_samples(train.len(), self.poison_rate, &mut rng), true)
-            }
-            AttackMethod::CleanLabel { .. } => {
+        let (indices, relabel) = match self.method.selection() {
+            Selection::Nothing => (Vec::new(), false),
+            Selection::AnySample => (selection::any_samples(train.len(), self.poison_rate, &mut rng), true),
+            Selection::TargetClass => {
                 if self.label_policy != LabelPolicy::AllToOne {
                     return Err(LabError::spec("clean-label keeps labels, so it needs the all_to_one policy"));
                 }

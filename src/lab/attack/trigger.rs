@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::badnets::PatchTrigger;
 use super::blended::{BlendTrigger, blend};
 use crate::lab::error::{LabError, Result};
+use crate::lab::params::{ParamInfo, Params};
 use crate::lab::rng::{LabRng, Stream};
 
 /// Which trigger, with its parameters.
@@ -13,6 +14,34 @@ use crate::lab::rng::{LabRng, Stream};
 pub enum TriggerSpec {
     Patch(PatchTrigger),
     Blend(BlendTrigger),
+}
+
+/// A trigger's parameters are those of its family.
+impl Params for TriggerSpec {
+    fn params(&self) -> Vec<&'static ParamInfo> {
+        match self {
+            Self::Patch(p) => p.params(),
+            Self::Blend(b) => b.params(),
+        }
+    }
+    fn get(&self, key: &str) -> Option<String> {
+        match self {
+            Self::Patch(p) => p.get(key),
+            Self::Blend(b) => b.get(key),
+        }
+    }
+    fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
+        match self {
+            Self::Patch(p) => p.set(key, value),
+            Self::Blend(b) => b.set(key, value),
+        }
+    }
+    fn validate(&self) -> std::result::Result<(), String> {
+        match self {
+            Self::Patch(p) => p.validate(),
+            Self::Blend(b) => b.validate(),
+        }
+    }
 }
 
 /// A trigger ready to stamp images of one shape.

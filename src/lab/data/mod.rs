@@ -26,12 +26,6 @@ impl DatasetKind {
             Self::Cifar10 => (3, 32, 32),
         }
     }
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Mnist => "mnist",
-            Self::Cifar10 => "cifar10",
-        }
-    }
     pub fn class_names(self) -> [&'static str; 10] {
         match self {
             Self::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
@@ -39,6 +33,11 @@ impl DatasetKind {
         }
     }
 }
+
+crate::named_enum!(DatasetKind {
+    Mnist = "mnist" / "MNIST",
+    Cifar10 = "cifar10" / "CIFAR-10",
+});
 
 /// Number of classes of every dataset the lab knows.
 pub const NUM_CLASSES: usize = 10;

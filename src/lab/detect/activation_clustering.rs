@@ -3,45 +3,27 @@
 //! Its known blind spot: when poison outnumbers the clean samples of the target class, the smaller
 //! cluster is the clean one.
 
+use crate::lab::params::{Hint, float, int};
 use serde::{Deserialize, Serialize};
 
 use super::linalg::{centre, covariance, project, silhouette, top_eigen, two_means};
 use super::metrics::DataScore;
-use super::{Cx, DataFilter, Filtered};
+use super::{Detector, Cx, DataFilter, Filtered};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::error::Result;
 use crate::lab::model::FEATURES;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ActivationClustering {
-    /// PCA dimensions before clustering (the paper's 10).
-    pub dims: usize,
-    /// The smaller cluster is flagged only below this share of its class (the paper's 35 %).
-    pub max_share: f64,
-    /// ... and only with at least this silhouette: Kaufman & Rousseeuw's 0.25, below which a split
-    /// has no substantial structure.
-    pub min_silhouette: f64,
-}
-
-impl Default for ActivationClustering {
-    fn default() -> Self {
-        Self { dims: 10, max_share: 0.35, min_silhouette: 0.25 }
-    }
-}
-
-impl ActivationClustering {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(2..=FEATURES).contains(&self.dims) {
-            return Err(format!("ac_dims {} must be between 2 and {FEATURES}", self.dims));
-        }
-        if !(self.max_share.is_finite() && self.max_share > 0.0 && self.max_share <= 0.5) {
-            return Err(format!("ac_size {} must be in (0, 0.5]", self.max_share));
-        }
-        if !(self.min_silhouette.is_finite() && (-1.0..=1.0).contains(&self.min_silhouette)) {
-            return Err(format!("ac_sil {} must be between -1 and 1", self.min_silhouette));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct ActivationClustering {
+        /// PCA dimensions before clustering (the paper's 10).
+        pub dims: usize = 10, int("ac_dims", 2, FEATURES as i128).label("PCA dimensions");
+        /// The smaller cluster is flagged only below this share of its class (the paper's 35 %).
+        pub max_share: f64 = 0.35, float("ac_size", 0.0, 0.5).open_min().label("largest flagged share").hint(Hint::Percent);
+        /// ... and only with at least this silhouette: Kaufman & Rousseeuw's 0.25, below which a split
+        /// has no substantial structure.
+        pub min_silhouette: f64 = 0.25, float("ac_sil", -1.0, 1.0).flag("ac-silhouette").label("smallest silhouette");
     }
 }
 
@@ -159,4 +141,15 @@ impl DataFilter for ActivationClustering {
 /// Two decimals are plenty for a scatter and keep the report small.
 fn round2(x: f64) -> f32 {
     ((x * 100.0).round() / 100.0) as f32
+}
+
+impl Detector for ActivationClustering {
+    const TITLE: &'static str = "Activation Clustering";
+    const EXPLAIN: &'static str = "Activation Clustering (Chen et al., 2018) splits each class's penultimate activations in two; a small, well-separated cluster is flagged as poison.";
+    type Report = AcReport;
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<AcReport> {
+        let t = cx.now();
+        let f = self.filter(cx).await?;
+        Ok(AcReport::new(self, f, &cx.truth, cx.now() - t))
+    }
 }

@@ -2,6 +2,7 @@
 //! learned faster than the clean task, so after a short training the poisoned samples have the
 //! lowest loss; isolate the lowest-loss fraction.
 
+use crate::lab::params::{Hint, float, int};
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
@@ -10,7 +11,7 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{DataScore, Histogram};
-use super::{Cx, DataFilter, Filtered, read_floats};
+use super::{Detector, Cx, DataFilter, Filtered, read_floats};
 use crate::lab::attack::TriggeredTest;
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
 use crate::lab::device::fresh_model;
@@ -19,30 +20,14 @@ use crate::lab::eval::EVAL_BATCH;
 use crate::lab::event::{Event, Host};
 use crate::lab::train::train;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LossIsolation {
-    /// Share of the training set isolated (lowest loss first).
-    pub frac: f64,
-    /// Epochs of the fresh short training whose per-sample losses are read.
-    pub epochs: usize,
-}
-
-impl Default for LossIsolation {
-    fn default() -> Self {
-        Self { frac: 0.01, epochs: 2 }
-    }
-}
-
-impl LossIsolation {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(self.frac.is_finite() && self.frac > 0.0 && self.frac <= 0.5) {
-            return Err(format!("loss_frac {} must be in (0, 0.5]", self.frac));
-        }
-        if !(1..=20).contains(&self.epochs) {
-            return Err(format!("loss_epochs {} must be between 1 and 20", self.epochs));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct LossIsolation {
+        /// Share of the training set isolated (lowest loss first).
+        pub frac: f64 = 0.01, float("loss_frac", 0.0, 0.5).open_min().label("share isolated").hint(Hint::Percent);
+        /// Epochs of the fresh short training whose per-sample losses are read.
+        pub epochs: usize = 2, int("loss_epochs", 1, 20).label("training epochs");
     }
 }
 
@@ -143,5 +128,16 @@ impl Host for Relay<'_> {
     }
     fn pause(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
         self.inner.pause()
+    }
+}
+
+impl Detector for LossIsolation {
+    const TITLE: &'static str = "Loss-based isolation";
+    const EXPLAIN: &'static str = "Loss-based isolation (Anti-Backdoor Learning, Li et al., NeurIPS 2021): a backdoor is learned faster than the task, so after a short training the poisoned samples have the lowest loss.";
+    type Report = LossReport;
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<LossReport> {
+        let t = cx.now();
+        let f = self.filter(cx).await?;
+        Ok(LossReport::new(self, f, &cx.truth, cx.now() - t))
     }
 }

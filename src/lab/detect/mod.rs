@@ -29,131 +29,197 @@ pub use strip::{Strip, StripReport};
 use crate::lab::attack::{Poisoned, Trigger, TriggeredTest};
 use crate::lab::data::{ImageSet, batch};
 use crate::lab::error::{LabError, Result};
+use crate::lab::params::{Family, Hint, Kind, MethodInfo, ParamInfo, Params, Table, clip, other, table_params};
 use crate::lab::eval::EVAL_BATCH;
 use crate::lab::event::{Event, Host};
 use crate::lab::model::{FEATURES, Model};
 use crate::lab::rng::{LabRng, Stream};
 use crate::lab::spec::ExperimentSpec;
 
-/// The detectors a spec chose, each with its parameters (`None` = not chosen).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DetectSpec {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nc: Option<NeuralCleanse>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ac: Option<ActivationClustering>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ss: Option<SpectralSignatures>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub strip: Option<Strip>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub loss: Option<LossIsolation>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub occlusion: Option<Occlusion>,
+/// One detector: its own file declares its parameters (`params!`), words and run; one line in
+/// `detectors!` below registers it.
+#[allow(async_fn_in_trait)] // the lab runs on one thread (the browser worker): no Send bound needed
+pub trait Detector: Table + Params + Default + Clone {
+    /// The name a student reads.
+    const TITLE: &'static str;
+    /// One sentence on the method, with its paper.
+    const EXPLAIN: &'static str;
+    /// What it found, as written to REPORT.json.
+    type Report;
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<Self::Report>;
+}
+
+/// The detectors to run, a comma list of link names.
+const DETECT: ParamInfo = other("detect", Kind::Methods(Family::Detector), Hint::Checkboxes)
+    .selector()
+    .label("detectors")
+    .doc("Detectors to run after training, comma-separated (or none).");
+
+/// The registry: `link_name: Type`, in the order detectors run and appear in links and reports.
+/// The link name is also the key in the spec's JSON and in REPORT.json.
+macro_rules! detectors {
+    ($($name:ident: $ty:ty),+ $(,)?) => {
+        /// The detectors a spec chose, each with its parameters (`None` = not chosen).
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct DetectSpec {
+            $(#[serde(skip_serializing_if = "Option::is_none")] pub $name: Option<$ty>,)+
+        }
+
+        /// What the chosen detectors found, as written to REPORT.json under `detect`.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct DetectReport {
+            $(#[serde(skip_serializing_if = "Option::is_none")] pub $name: Option<<$ty as Detector>::Report>,)+
+            /// Wall time of all detectors together, seconds.
+            #[serde(skip_serializing_if = "is_zero")]
+            pub seconds: f64,
+        }
+
+        impl DetectSpec {
+            /// Link names of the detectors, in the order they run and appear in links.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
+            /// Every detector's words and parameters.
+            pub const REGISTRY: &'static [MethodInfo] = &[$(MethodInfo {
+                name: stringify!($name),
+                title: <$ty as Detector>::TITLE,
+                explain: <$ty as Detector>::EXPLAIN,
+                params: table_params::<$ty>,
+            }),+];
+
+            /// Names of the chosen detectors, in `NAMES` order.
+            pub fn chosen(&self) -> Vec<&'static str> {
+                let mut out = Vec::new();
+                $(if self.$name.is_some() { out.push(stringify!($name)); })+
+                out
+            }
+
+            /// Every detector with its default parameters (for registry tests and "run all" buttons).
+            pub fn all() -> Self {
+                Self { $($name: Some(<$ty>::default()),)+ }
+            }
+
+            fn keep_only(&mut self, names: &[&str]) {
+                $(keep(&mut self.$name, names.contains(&stringify!($name)));)+
+            }
+
+            /// The chosen detectors' parameters, in `NAMES` order.
+            fn chosen_params(&self) -> Vec<&dyn Params> {
+                let mut out: Vec<&dyn Params> = Vec::new();
+                $(if let Some(d) = &self.$name { out.push(d); })+
+                out
+            }
+
+            fn chosen_params_mut(&mut self) -> Vec<&mut dyn Params> {
+                let mut out: Vec<&mut dyn Params> = Vec::new();
+                $(if let Some(d) = &mut self.$name { out.push(d); })+
+                out
+            }
+        }
+
+        impl DetectReport {
+            pub fn is_empty(&self) -> bool {
+                true $(&& self.$name.is_none())+
+            }
+        }
+
+        /// Runs the detectors `chosen` on a trained model, reporting `Event::Detect` progress; the browser
+        /// worker calls this on its own to run detection on demand after training.
+        pub async fn run_all(
+            chosen: &DetectSpec,
+            input: &DetectInput<'_>,
+            device: &Device,
+            host: &mut dyn Host,
+        ) -> Result<DetectReport> {
+            chosen.validate().map_err(LabError::spec)?;
+            let start = host.now();
+            let mut cx = Cx::new(input, device, host, "")?;
+            let mut report = DetectReport::default();
+            $(if let Some(d) = &chosen.$name {
+                cx.detector = stringify!($name);
+                report.$name = Some(d.detect(&mut cx).await?);
+            })+
+            report.seconds = cx.host.now() - start;
+            Ok(report)
+        }
+    };
+}
+
+detectors! {
+    nc: NeuralCleanse,
+    ac: ActivationClustering,
+    ss: SpectralSignatures,
+    strip: Strip,
+    loss: LossIsolation,
+    occlusion: Occlusion,
+}
+
+/// Chooses or drops one method of a spec section, keeping the parameters of one already chosen.
+pub(crate) fn keep<T: Default>(slot: &mut Option<T>, on: bool) {
+    *slot = if on { slot.take().or_else(|| Some(T::default())) } else { None };
+}
+
+/// Splits a comma list of method names (`none` or empty for none), refusing names not in `known`.
+pub(crate) fn method_list<'a>(names: &'a str, known: &[&str], what: &str) -> Result<Vec<&'a str>> {
+    let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none").collect();
+    if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
+        return Err(LabError::spec(format!("unknown {what} '{}' (one of {})", clip(bad), known.join(", "))));
+    }
+    Ok(names)
 }
 
 impl DetectSpec {
-    /// Link names of the detectors, in the order they run and appear in links.
-    pub const NAMES: [&'static str; 6] = ["nc", "ac", "ss", "strip", "loss", "occlusion"];
-
     pub fn is_empty(&self) -> bool {
         self.chosen().is_empty()
-    }
-
-    /// Names of the chosen detectors, in `NAMES` order.
-    pub fn chosen(&self) -> Vec<&'static str> {
-        let on = [
-            self.nc.is_some(),
-            self.ac.is_some(),
-            self.ss.is_some(),
-            self.strip.is_some(),
-            self.loss.is_some(),
-            self.occlusion.is_some(),
-        ];
-        Self::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
-    }
-
-    /// Every detector with its default parameters (for registry tests and "run all" buttons).
-    pub fn all() -> Self {
-        Self {
-            nc: Some(NeuralCleanse::default()),
-            ac: Some(ActivationClustering::default()),
-            ss: Some(SpectralSignatures::default()),
-            strip: Some(Strip::default()),
-            loss: Some(LossIsolation::default()),
-            occlusion: Some(Occlusion::default()),
-        }
     }
 
     /// Chooses exactly the detectors `names` (comma-separated link names; empty or `none` for none),
     /// keeping the parameters of those already chosen.
     pub fn choose(&mut self, names: &str) -> Result<()> {
-        let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none").collect();
-        if let Some(bad) = names.iter().find(|n| !Self::NAMES.contains(n)) {
-            return Err(LabError::spec(format!("unknown detector '{bad}' (one of {})", Self::NAMES.join(", "))));
-        }
-        let wants = |n: &str| names.contains(&n);
-        fn keep<T: Default>(slot: &mut Option<T>, on: bool) {
-            *slot = if on { slot.take().or_else(|| Some(T::default())) } else { None };
-        }
-        keep(&mut self.nc, wants("nc"));
-        keep(&mut self.ac, wants("ac"));
-        keep(&mut self.ss, wants("ss"));
-        keep(&mut self.strip, wants("strip"));
-        keep(&mut self.loss, wants("loss"));
-        keep(&mut self.occlusion, wants("occlusion"));
+        let names = method_list(names, Self::NAMES, "detector")?;
+        self.keep_only(&names);
         Ok(())
-    }
-
-    /// Checks every chosen detector's parameters; messages name the link key and the range.
-    pub fn validate(&self) -> Result<()> {
-        let checks: [Option<std::result::Result<(), String>>; 6] = [
-            self.nc.as_ref().map(NeuralCleanse::validate),
-            self.ac.as_ref().map(ActivationClustering::validate),
-            self.ss.as_ref().map(SpectralSignatures::validate),
-            self.strip.as_ref().map(Strip::validate),
-            self.loss.as_ref().map(LossIsolation::validate),
-            self.occlusion.as_ref().map(Occlusion::validate),
-        ];
-        checks.into_iter().flatten().collect::<std::result::Result<(), String>>().map_err(LabError::spec)
     }
 }
 
-/// What the chosen detectors found, as written to REPORT.json under `detect`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DetectReport {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nc: Option<NcReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ac: Option<AcReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ss: Option<SsReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub strip: Option<StripReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub loss: Option<LossReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub occlusion: Option<OcclusionReport>,
-    /// Wall time of all detectors together, seconds.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub seconds: f64,
+impl Params for DetectSpec {
+    fn params(&self) -> Vec<&'static ParamInfo> {
+        let mut out = vec![&DETECT];
+        out.extend(self.chosen_params().into_iter().flat_map(|d| d.params()));
+        out
+    }
+    fn get(&self, key: &str) -> Option<String> {
+        if key == DETECT.key {
+            return Some(self.chosen().join(","));
+        }
+        self.chosen_params().into_iter().find_map(|d| d.get(key))
+    }
+    /// A key of a detector that is not chosen says which one to choose.
+    fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
+        if key == DETECT.key {
+            return Some(self.choose(value).map_err(|e| e.to_string()));
+        }
+        if let Some(done) = self.chosen_params_mut().into_iter().find_map(|d| d.set(key, value)) {
+            return Some(done);
+        }
+        let owner = Self::REGISTRY.iter().find(|m| (m.params)().iter().any(|p| p.key == key))?;
+        let name = owner.name;
+        Some(Err(format!("link key '{key}' applies only when {name} is chosen (detect={name})")))
+    }
+    fn validate(&self) -> std::result::Result<(), String> {
+        self.chosen_params().into_iter().try_for_each(|d| d.validate())
+    }
+}
+
+/// Every detector parameter and the choice of detectors, each key once (CLI flags, docs).
+pub fn every_param() -> Vec<&'static ParamInfo> {
+    let mut out = vec![&DETECT];
+    out.extend(DetectSpec::REGISTRY.iter().flat_map(|m| (m.params)()));
+    out
 }
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
-}
-
-impl DetectReport {
-    pub fn is_empty(&self) -> bool {
-        self.nc.is_none()
-            && self.ac.is_none()
-            && self.ss.is_none()
-            && self.strip.is_none()
-            && self.loss.is_none()
-            && self.occlusion.is_none()
-    }
 }
 
 /// Model inspection: looks at the trained model itself (and a few clean images).
@@ -238,6 +304,11 @@ impl Cx<'_> {
         Ok(())
     }
 
+    /// The host's clock, seconds: each detector times itself.
+    pub fn now(&self) -> f64 {
+        self.host.now()
+    }
+
     /// Forwards any host event (used to relay a nested training loop).
     pub fn host(&mut self) -> &mut dyn Host {
         self.host
@@ -297,73 +368,4 @@ impl<'a> Cx<'a> {
 pub async fn read_floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
     let data = t.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?;
     data.try_into_vec::<f32>().map_err(|e| LabError::Device(format!("{e:?}")))
-}
-
-/// Runs the detectors `chosen` on a trained model, reporting `Event::Detect` progress; the browser
-/// worker calls this on its own to run detection on demand after training.
-pub async fn run_all(
-    chosen: &DetectSpec,
-    input: &DetectInput<'_>,
-    device: &Device,
-    host: &mut dyn Host,
-) -> Result<DetectReport> {
-    chosen.validate()?;
-    let start = host.now();
-    let trigger = input.spec.attack.trigger(input.spec.dims(), input.spec.seed)?;
-    let truth = input.poisoned.is_poisoned();
-    let mut cx = Cx {
-        spec: input.spec,
-        model: input.model.valid(),
-        train: &input.poisoned.set,
-        test: input.test,
-        triggered: input.triggered,
-        trigger,
-        truth: truth.clone(),
-        device,
-        host,
-        detector: "",
-        features: None,
-    };
-    let mut report = DetectReport::default();
-    if let Some(d) = &chosen.nc {
-        let t = begin(&mut cx, "nc");
-        let mut r = d.inspect(&mut cx).await?;
-        r.seconds = cx.host.now() - t;
-        report.nc = Some(r);
-    }
-    if let Some(d) = &chosen.ac {
-        let t = begin(&mut cx, "ac");
-        let f = d.filter(&mut cx).await?;
-        report.ac = Some(AcReport::new(d, f, &truth, cx.host.now() - t));
-    }
-    if let Some(d) = &chosen.ss {
-        let t = begin(&mut cx, "ss");
-        let f = d.filter(&mut cx).await?;
-        report.ss =
-            Some(SsReport::new(d, f, &truth, &cx.train.labels, input.spec.attack.target_label, cx.host.now() - t));
-    }
-    if let Some(d) = &chosen.strip {
-        let t = begin(&mut cx, "strip");
-        let mut r = d.screen(&mut cx).await?;
-        r.seconds = cx.host.now() - t;
-        report.strip = Some(r);
-    }
-    if let Some(d) = &chosen.loss {
-        let t = begin(&mut cx, "loss");
-        let f = d.filter(&mut cx).await?;
-        report.loss = Some(LossReport::new(d, f, &truth, cx.host.now() - t));
-    }
-    if let Some(d) = &chosen.occlusion {
-        let t = begin(&mut cx, "occlusion");
-        let mut r = d.inspect(&mut cx).await?;
-        r.seconds = cx.host.now() - t;
-        report.occlusion = Some(r);
-    }
-    report.seconds = cx.host.now() - start;
-    Ok(report)
-}
-
-fn begin(cx: &mut Cx<'_>, name: &'static str) -> f64 {
-    cx.detector = name;
-    cx.host.now()
 }

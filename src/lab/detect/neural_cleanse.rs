@@ -2,30 +2,27 @@
 //! pattern that send clean images to it; a class whose mask is anomalously small (MAD anomaly index
 //! above 2, on the small side) is the target of a backdoor.
 
+use crate::lab::params::{float, int};
 use burn::tensor::activation::{log_softmax, sigmoid};
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{anomaly_indices, median};
-use super::{Cx, ModelInspector, read_floats};
+use super::{Detector, Cx, ModelInspector, read_floats};
 use crate::lab::data::{NUM_CLASSES, batch};
 use crate::lab::error::Result;
 
-/// Parameters: a defender's generic budget, not tuned to any attack.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NeuralCleanse {
-    /// Most optimisation steps (all classes optimised together); stops earlier once no mask shrinks.
-    pub steps: usize,
-    /// Clean images per class per step.
-    pub batch: usize,
-    /// Adam step size on the mask and pattern logits.
-    pub lr: f64,
-}
-
-impl Default for NeuralCleanse {
-    fn default() -> Self {
-        Self { steps: 300, batch: 16, lr: 0.1 }
+crate::params! {
+    /// Parameters: a defender's generic budget, not tuned to any attack.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct NeuralCleanse {
+        /// Most optimisation steps (all classes optimised together); stops earlier once no mask shrinks.
+        pub steps: usize = 300, int("nc_steps", 10, 5000).label("optimisation steps");
+        /// Clean images per class per step (10 classes × this many images per pass).
+        pub batch: usize = 16, int("nc_batch", 1, 50).label("images per class");
+        /// Adam step size on the mask and pattern logits.
+        pub lr: f64 = 0.1, float("nc_lr", 0.0, 1.0).open_min().label("step size");
     }
 }
 
@@ -41,24 +38,6 @@ const PATIENCE: usize = 10;
 const SMOOTHING: f64 = 0.8;
 /// Stop when no class's best mask shrank by 1 % for this many steps.
 const EARLY_STOP: usize = 60;
-
-impl NeuralCleanse {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(10..=5000).contains(&self.steps) {
-            return Err(format!("nc_steps {} must be between 10 and 5000", self.steps));
-        }
-        if !(1..=50).contains(&self.batch) {
-            return Err(format!(
-                "nc_batch {} must be between 1 and 50 (10 classes × batch images per pass)",
-                self.batch
-            ));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
-            return Err(format!("nc_lr {} must be in (0, 1]", self.lr));
-        }
-        Ok(())
-    }
-}
 
 /// What Neural Cleanse found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -268,5 +247,17 @@ impl Adam {
         let m_hat = self.m.clone() / (1.0 - b1.powi(t as i32));
         let v_hat = self.v.clone() / (1.0 - b2.powi(t as i32));
         p - m_hat / (v_hat.sqrt() + eps) * lr
+    }
+}
+
+impl Detector for NeuralCleanse {
+    const TITLE: &'static str = "Neural Cleanse";
+    const EXPLAIN: &'static str = "Neural Cleanse (Wang et al., S&P 2019) searches, for every class, the smallest patch that sends clean images to it; a class reachable by an unusually small patch (anomaly index > 2) is a backdoor target.";
+    type Report = NcReport;
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<NcReport> {
+        let t = cx.now();
+        let mut r = self.inspect(cx).await?;
+        r.seconds = cx.now() - t;
+        Ok(r)
     }
 }

@@ -2,41 +2,36 @@
 //! the dataset mean over the input and map how much the predicted class's probability drops; a
 //! backdoored model's decision hangs on the trigger, so the trigger's location lights up.
 
+use crate::lab::params::{Table, int};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, ModelInspector, read_floats};
+use super::{Detector, Cx, ModelInspector, read_floats};
 use crate::lab::data::{NUM_CLASSES, batch};
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Occlusion {
-    /// Side of the square patch, pixels.
-    pub patch: usize,
-    pub stride: usize,
-    /// Triggered test inputs averaged.
-    pub inputs: usize,
-}
-
-impl Default for Occlusion {
-    fn default() -> Self {
-        Self { patch: 4, stride: 2, inputs: 50 }
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct Occlusion {
+        /// Side of the square patch, pixels.
+        pub patch: usize = 4, int("occ_patch", 1, 16).label("patch side");
+        /// Step between patch positions, pixels (at most the patch side, so every pixel is covered).
+        pub stride: usize = 2, int("occ_stride", 1, 16).label("stride");
+        /// Triggered test inputs averaged.
+        pub inputs: usize = 50, int("occ_inputs", 1, 1000).label("inputs averaged");
     }
+    check(Self::stride_fits);
 }
 
 impl Occlusion {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(1..=16).contains(&self.patch) {
-            return Err(format!("occ_patch {} must be between 1 and 16", self.patch));
-        }
-        if !(1..=self.patch).contains(&self.stride) {
-            return Err(format!("occ_stride {} must be between 1 and occ_patch ({})", self.stride, self.patch));
-        }
-        if !(1..=1000).contains(&self.inputs) {
-            return Err(format!("occ_inputs {} must be between 1 and 1000", self.inputs));
+    /// A stride wider than the patch would leave pixels that no patch ever covers.
+    fn stride_fits(&self) -> std::result::Result<(), String> {
+        let (patch, stride) = (&Self::PARAMS[0].info, &Self::PARAMS[1].info);
+        if self.stride > self.patch {
+            return Err(format!("{} {} must be between 1 and {} ({})", stride.key, self.stride, patch.key, self.patch));
         }
         Ok(())
     }
@@ -133,5 +128,17 @@ impl ModelInspector for Occlusion {
             width: w,
             inputs: chosen.len(),
         })
+    }
+}
+
+impl Detector for Occlusion {
+    const TITLE: &'static str = "Occlusion sensitivity";
+    const EXPLAIN: &'static str = "Occlusion sensitivity greys out one small patch at a time: where hiding the patch breaks the target prediction, the trigger is.";
+    type Report = OcclusionReport;
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<OcclusionReport> {
+        let t = cx.now();
+        let mut r = self.inspect(cx).await?;
+        r.seconds = cx.now() - t;
+        Ok(r)
     }
 }

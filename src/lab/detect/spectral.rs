@@ -2,34 +2,22 @@
 //! squared projection on the top singular vector of the centred penultimate representations, and
 //! remove the top 1.5·ε of each class, ε being the defender's assumed poison-rate budget.
 
+use crate::lab::params::{Hint, float};
 use serde::{Deserialize, Serialize};
 
 use super::linalg::{centre, covariance, project, top_eigen};
 use super::metrics::{DataScore, Histogram, auroc};
-use super::{Cx, DataFilter, Filtered};
+use super::{Detector, Cx, DataFilter, Filtered};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::error::Result;
 use crate::lab::model::FEATURES;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SpectralSignatures {
-    /// ε: the poison rate the defender budgets for (an assumption, not read from the attack).
-    pub eps: f64,
-}
-
-impl Default for SpectralSignatures {
-    fn default() -> Self {
-        Self { eps: 0.1 }
-    }
-}
-
-impl SpectralSignatures {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(self.eps.is_finite() && self.eps > 0.0 && self.eps <= 0.6) {
-            return Err(format!("ss_eps {} must be in (0, 0.6] (1.5·ε of each class is removed)", self.eps));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct SpectralSignatures {
+        /// ε: the poison rate the defender budgets for (1.5·ε of each class is removed; an assumption, not read from the attack).
+        pub eps: f64 = 0.1, float("ss_eps", 0.0, 0.6).open_min().label("budget ε").hint(Hint::Percent);
     }
 }
 
@@ -113,5 +101,17 @@ impl DataFilter for SpectralSignatures {
             cx.progress(class + 1, NUM_CLASSES).await?;
         }
         Ok(Filtered { scores, flagged, picture: removed })
+    }
+}
+
+impl Detector for SpectralSignatures {
+    const TITLE: &'static str = "Spectral Signatures";
+    const EXPLAIN: &'static str = "Spectral Signatures (Tran et al., NeurIPS 2018) scores each training sample by its projection on the top singular vector of its class's representations and removes the top 1.5·ε.";
+    type Report = SsReport;
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<SsReport> {
+        let t = cx.now();
+        let f = self.filter(cx).await?;
+        let target = cx.spec.attack.target_label;
+        Ok(SsReport::new(self, f, &cx.truth, &cx.train.labels, target, cx.now() - t))
     }
 }

@@ -2,39 +2,24 @@
 //! images; a triggered input keeps its (target) prediction whatever it is mixed with, so the mean
 //! entropy of the N predictions is low. The threshold comes from clean inputs at a 1 % false-rejection rate.
 
+use crate::lab::params::int;
 use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{Histogram, auroc};
-use super::{Cx, InputFilter, read_floats};
+use super::{Detector, Cx, InputFilter, read_floats};
 use crate::lab::data::batch;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Strip {
-    /// Overlays per input (the paper's N = 100).
-    pub n: usize,
-    /// Clean and triggered test inputs screened (each).
-    pub inputs: usize,
-}
-
-impl Default for Strip {
-    fn default() -> Self {
-        Self { n: 100, inputs: 200 }
-    }
-}
-
-impl Strip {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(2..=EVAL_BATCH).contains(&self.n) {
-            return Err(format!("strip_n {} must be between 2 and {EVAL_BATCH}", self.n));
-        }
-        if !(10..=5000).contains(&self.inputs) {
-            return Err(format!("strip_inputs {} must be between 10 and 5000", self.inputs));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct Strip {
+        /// Overlays per input (the paper's N = 100).
+        pub n: usize = 100, int("strip_n", 2, EVAL_BATCH as i128).label("overlays per input");
+        /// Clean and triggered test inputs screened (each).
+        pub inputs: usize = 200, int("strip_inputs", 10, 5000).label("inputs screened");
     }
 }
 
@@ -120,5 +105,17 @@ impl InputFilter for Strip {
             triggered_inputs: candidates.len(),
             histogram: Histogram::new(&entropies, &is_triggered, BINS),
         })
+    }
+}
+
+impl Detector for Strip {
+    const TITLE: &'static str = "STRIP";
+    const EXPLAIN: &'static str = "STRIP (Gao et al., ACSAC 2019) blends an input with random clean images: a triggered input keeps its (target) prediction, so its predictions have low entropy.";
+    type Report = StripReport;
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<StripReport> {
+        let t = cx.now();
+        let mut r = self.screen(cx).await?;
+        r.seconds = cx.now() - t;
+        Ok(r)
     }
 }

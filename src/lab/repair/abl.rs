@@ -7,6 +7,7 @@
 //! ~90 % of it and re-teaches the backdoor as fast as the ascent removes it (measured: ASR stayed
 //! 100 % on seed 0). The authors' code likewise ascends on the isolated samples alone.
 
+use crate::lab::params::{Hint, float, int};
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
@@ -14,38 +15,18 @@ use crate::lab::data::NUM_CLASSES;
 use crate::lab::detect::{DataFilter, LossIsolation};
 use crate::lab::error::Result;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Abl {
-    /// Unlearning passes over the defender's clean set, each batch with a quarter batch of isolated
-    /// samples (link key `abl_epochs`).
-    pub epochs: usize,
-    /// Weight λ of the ascent on the isolated samples (link key `abl_lambda`).
-    pub lambda: f64,
-    /// Share of the training set isolated (link key `abl_frac`; the authors' 1 %).
-    pub frac: f64,
-    /// Epochs of the short isolation training (link key `abl_iso_epochs`; 2 gives precision 1.0 in
-    /// the reference).
-    pub isolation_epochs: usize,
-}
-
-impl Default for Abl {
-    fn default() -> Self {
-        Self { epochs: 5, lambda: 1.0, frac: 0.01, isolation_epochs: 2 }
-    }
-}
-
-impl Abl {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(1..=50).contains(&self.epochs) {
-            return Err(format!("abl_epochs {} must be between 1 and 50", self.epochs));
-        }
-        if !(self.lambda.is_finite() && self.lambda > 0.0 && self.lambda <= 100.0) {
-            return Err(format!("abl_lambda {} must be in (0, 100]", self.lambda));
-        }
-        LossIsolation { frac: self.frac, epochs: self.isolation_epochs }
-            .validate()
-            .map_err(|e| e.replace("loss_frac", "abl_frac").replace("loss_epochs", "abl_iso_epochs"))
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct Abl {
+        /// Unlearning epochs over the defender's clean set.
+        pub epochs: usize = 5, int("abl_epochs", 1, 50).label("unlearning epochs");
+        /// Weight of the gradient ascent on the isolated samples.
+        pub lambda: f64 = 1.0, float("abl_lambda", 0.0, 100.0).open_min().label("ascent weight λ");
+        /// Share of the training set isolated (lowest loss first).
+        pub frac: f64 = 0.01, float("abl_frac", 0.0, 0.5).open_min().label("share isolated").hint(Hint::Percent);
+        /// Epochs of the isolation training.
+        pub isolation_epochs: usize = 2, int("abl_iso_epochs", 1, 20).label("isolation epochs");
     }
 }
 
@@ -67,6 +48,8 @@ pub struct AblDetail {
 }
 
 impl Repair for Abl {
+    const TITLE: &'static str = "Anti-Backdoor Learning";
+    const EXPLAIN: &'static str = "Anti-Backdoor Learning (Li et al., NeurIPS 2021) isolates the lowest-loss samples and unlearns them by gradient ascent while keeping the clean loss low.";
     type Detail = AblDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<AblDetail>> {

@@ -2,6 +2,7 @@
 //! 2020): a fresh student learns the suspect model's softened outputs on clean data only; the trigger
 //! never appears there, so the student has nothing to copy the backdoor from.
 
+use crate::lab::params::{float, int};
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
@@ -9,30 +10,14 @@ use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit, probabilities};
 use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Distill {
-    /// Passes over the defender's clean set (link key `distill_epochs`).
-    pub epochs: usize,
-    /// Softmax temperature of teacher and student (link key `distill_t`).
-    pub temperature: f64,
-}
-
-impl Default for Distill {
-    fn default() -> Self {
-        Self { epochs: 30, temperature: 4.0 }
-    }
-}
-
-impl Distill {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(1..=500).contains(&self.epochs) {
-            return Err(format!("distill_epochs {} must be between 1 and 500", self.epochs));
-        }
-        if !(self.temperature.is_finite() && (0.1..=100.0).contains(&self.temperature)) {
-            return Err(format!("distill_t {} must be between 0.1 and 100", self.temperature));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct Distill {
+        /// Student epochs on the defender's clean set.
+        pub epochs: usize = 30, int("distill_epochs", 1, 500).label("student epochs");
+        /// Softmax temperature of the teacher's soft labels.
+        pub temperature: f64 = 4.0, float("distill_t", 0.1, 100.0).label("temperature");
     }
 }
 
@@ -43,6 +28,8 @@ pub struct DistillDetail {
 }
 
 impl Repair for Distill {
+    const TITLE: &'static str = "Distillation";
+    const EXPLAIN: &'static str = "Distillation trains a fresh student on the suspect model's soft outputs over clean data only; the trigger never appears, so the student has no reason to learn it.";
     type Detail = DistillDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<DistillDetail>> {

@@ -3,6 +3,7 @@
 //! of their mean activation on clean data until the defender's clean accuracy drops by more than
 //! `max_drop`, then fine-tune on the clean data with the pruned units kept silent.
 
+use crate::lab::params::{Hint, float, int};
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
@@ -11,31 +12,14 @@ use crate::lab::detect::read_floats;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FinePruning {
-    /// Largest drop of clean accuracy on the defender's set that pruning may cost (link key
-    /// `fp_drop`; the authors' 4 points).
-    pub max_drop: f64,
-    /// Fine-tuning passes over the defender's clean set after pruning (link key `fp_ft_epochs`).
-    pub ft_epochs: usize,
-}
-
-impl Default for FinePruning {
-    fn default() -> Self {
-        Self { max_drop: 0.04, ft_epochs: 10 }
-    }
-}
-
-impl FinePruning {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(self.max_drop.is_finite() && self.max_drop > 0.0 && self.max_drop <= 0.5) {
-            return Err(format!("fp_drop {} must be in (0, 0.5]", self.max_drop));
-        }
-        if self.ft_epochs > 200 {
-            return Err(format!("fp_ft_epochs {} must be between 0 and 200", self.ft_epochs));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct FinePruning {
+        /// Largest drop of clean accuracy on the defender's set that pruning may cost (the authors' 4 points).
+        pub max_drop: f64 = 0.04, float("fp_drop", 0.0, 0.5).open_min().label("largest CA drop").hint(Hint::Percent);
+        /// Fine-tuning passes over the defender's clean set after pruning.
+        pub ft_epochs: usize = 10, int("fp_ft_epochs", 0, 200).label("fine-tuning epochs");
     }
 }
 
@@ -71,6 +55,8 @@ pub struct FpDetail {
 const CURVE_POINTS: usize = 32;
 
 impl Repair for FinePruning {
+    const TITLE: &'static str = "Fine-pruning";
+    const EXPLAIN: &'static str = "Fine-pruning (Liu et al., RAID 2018) removes the last layer's units that clean images leave idle, where a backdoor may hide, then fine-tunes on clean data.";
     type Detail = FpDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<FpDetail>> {

@@ -1,31 +1,19 @@
 //! Fine-tuning on the defender's small clean set, the baseline every repair is compared with (Liu
 //! et al., RAID 2018, show it alone rarely removes a backdoor: the clean data never activates it).
 
+use crate::lab::params::int;
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
 use crate::lab::error::Result;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FineTuning {
-    /// Passes over the defender's clean set (link key `ft_epochs`).
-    pub epochs: usize,
-}
-
-impl Default for FineTuning {
-    fn default() -> Self {
-        Self { epochs: 10 }
-    }
-}
-
-impl FineTuning {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(1..=200).contains(&self.epochs) {
-            return Err(format!("ft_epochs {} must be between 1 and 200", self.epochs));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct FineTuning {
+        /// Epochs on the defender's clean set.
+        pub epochs: usize = 10, int("ft_epochs", 1, 200).label("epochs");
     }
 }
 
@@ -34,6 +22,8 @@ impl FineTuning {
 pub struct FtDetail {}
 
 impl Repair for FineTuning {
+    const TITLE: &'static str = "Fine-tuning";
+    const EXPLAIN: &'static str = "Fine-tuning on the defender's small clean set: the baseline every paper compares against.";
     type Detail = FtDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<FtDetail>> {

@@ -39,6 +39,7 @@ use crate::lab::attack::{Poisoned, TriggeredTest};
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
 use crate::lab::detect::{self, DetectInput};
 use crate::lab::error::{LabError, Result};
+use crate::lab::params::{Family, Hint, Kind, MethodInfo, Param, ParamInfo, Params, Table, int, other, table_params};
 use crate::lab::eval::{Metrics, REJECTED, predict};
 use crate::lab::event::{Event, Host};
 use crate::lab::model::Model;
@@ -46,51 +47,121 @@ use crate::lab::rng::{LabRng, Stream};
 use crate::lab::spec::ExperimentSpec;
 use crate::lab::train::optimizer;
 
-/// The repairs a spec chose, each with its parameters (`None` = not chosen), and the size of the
-/// defender's clean set they share.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RepairSpec {
-    /// Clean training samples the defender holds (link key `defender_clean`).
-    pub defender_clean: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fp: Option<FinePruning>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ft: Option<FineTuning>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retrain: Option<Retrain>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub abl: Option<Abl>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nc_unlearn: Option<NcUnlearn>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub distill: Option<Distill>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub strip_filter: Option<StripFilter>,
-}
+/// The repairs to run, a comma list of link names.
+const REPAIR: ParamInfo = other("repair", Kind::Methods(Family::Repair), Hint::Checkboxes)
+    .selector()
+    .label("repairs")
+    .doc("Repairs to run after detection, comma-separated (or none).");
+
+/// The size of the defender's clean set, shared by every repair (the reference's 400).
+const DEFENDER_CLEAN: Param<RepairSpec> = crate::lens!(
+    int("defender_clean", 10, 100_000)
+        .label("defender's clean images")
+        .doc("Clean training samples the defender holds for repairs."),
+    defender_clean
+);
 
 /// The reference's defender: 400 clean training samples.
 pub const DEFAULT_DEFENDER_CLEAN: usize = 400;
 
-impl Default for RepairSpec {
-    fn default() -> Self {
-        Self {
-            defender_clean: DEFAULT_DEFENDER_CLEAN,
-            fp: None,
-            ft: None,
-            retrain: None,
-            abl: None,
-            nc_unlearn: None,
-            distill: None,
-            strip_filter: None,
+/// The registry: `link_name: Type`, in the order repairs run and appear in links, reports and tables.
+/// The link name is also the key in the spec's JSON and in REPORT.json.
+macro_rules! repairs {
+    ($($name:ident: $ty:ty),+ $(,)?) => {
+        /// The repairs a spec chose, each with its parameters (`None` = not chosen), and the size of the
+        /// defender's clean set they share.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct RepairSpec {
+            /// Clean training samples the defender holds.
+            pub defender_clean: usize,
+            $(#[serde(skip_serializing_if = "Option::is_none")] pub $name: Option<$ty>,)+
         }
-    }
+
+        impl Default for RepairSpec {
+            fn default() -> Self {
+                Self { defender_clean: DEFAULT_DEFENDER_CLEAN, $($name: None,)+ }
+            }
+        }
+
+        /// What the repairs achieved, as written to REPORT.json under `repair`.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct RepairReport {
+            pub before: Baseline,
+            pub defender_clean: usize,
+            $(#[serde(skip_serializing_if = "Option::is_none")] pub $name: Option<Repaired<$ty, <$ty as Repair>::Detail>>,)+
+            pub seconds: f64,
+        }
+
+        impl RepairSpec {
+            /// Link names of the repairs, in the order they run and appear in links and reports.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
+            /// Every repair's words and parameters.
+            pub const REGISTRY: &'static [MethodInfo] = &[$(MethodInfo {
+                name: stringify!($name),
+                title: <$ty as Repair>::TITLE,
+                explain: <$ty as Repair>::EXPLAIN,
+                params: table_params::<$ty>,
+            }),+];
+
+            /// Names of the chosen repairs, in `NAMES` order.
+            pub fn chosen(&self) -> Vec<&'static str> {
+                let mut out = Vec::new();
+                $(if self.$name.is_some() { out.push(stringify!($name)); })+
+                out
+            }
+
+            /// Every repair with its default parameters (registry tests, "run all" buttons).
+            pub fn all() -> Self {
+                Self { defender_clean: DEFAULT_DEFENDER_CLEAN, $($name: Some(<$ty>::default()),)+ }
+            }
+
+            fn keep_only(&mut self, names: &[&str]) {
+                $(detect::keep(&mut self.$name, names.contains(&stringify!($name)));)+
+            }
+
+            fn chosen_params(&self) -> Vec<&dyn Params> {
+                let mut out: Vec<&dyn Params> = Vec::new();
+                $(if let Some(r) = &self.$name { out.push(r); })+
+                out
+            }
+
+            fn chosen_params_mut(&mut self) -> Vec<&mut dyn Params> {
+                let mut out: Vec<&mut dyn Params> = Vec::new();
+                $(if let Some(r) = &mut self.$name { out.push(r); })+
+                out
+            }
+        }
+
+        impl RepairReport {
+            /// The repairs that ran, in `RepairSpec::NAMES` order (for tables and bar charts).
+            pub fn rows(&self) -> Vec<Row> {
+                let mut out = Vec::new();
+                $(if let Some(r) = &self.$name { out.push(r.row(stringify!($name))); })+
+                out
+            }
+        }
+
+        /// Runs the chosen repairs in registry order.
+        async fn run_chosen(chosen: &RepairSpec, cx: &mut Cx<'_>, report: &mut RepairReport) -> Result<()> {
+            $(report.$name = one(cx, stringify!($name), chosen.$name.as_ref(), &report.before).await?;)+
+            Ok(())
+        }
+    };
+}
+
+repairs! {
+    fp: FinePruning,
+    ft: FineTuning,
+    retrain: Retrain,
+    abl: Abl,
+    nc_unlearn: NcUnlearn,
+    distill: Distill,
+    strip_filter: StripFilter,
 }
 
 impl RepairSpec {
-    /// Link names of the repairs, in the order they run and appear in links and reports.
-    pub const NAMES: [&'static str; 7] = ["fp", "ft", "retrain", "abl", "nc_unlearn", "distill", "strip_filter"];
-
     /// No repair chosen.
     pub fn is_empty(&self) -> bool {
         self.chosen().is_empty()
@@ -101,74 +172,56 @@ impl RepairSpec {
         *self == Self::default()
     }
 
-    /// Names of the chosen repairs, in `NAMES` order.
-    pub fn chosen(&self) -> Vec<&'static str> {
-        let on = [
-            self.fp.is_some(),
-            self.ft.is_some(),
-            self.retrain.is_some(),
-            self.abl.is_some(),
-            self.nc_unlearn.is_some(),
-            self.distill.is_some(),
-            self.strip_filter.is_some(),
-        ];
-        Self::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
-    }
-
-    /// Every repair with its default parameters (registry tests, "run all" buttons).
-    pub fn all() -> Self {
-        Self {
-            defender_clean: DEFAULT_DEFENDER_CLEAN,
-            fp: Some(FinePruning::default()),
-            ft: Some(FineTuning::default()),
-            retrain: Some(Retrain::default()),
-            abl: Some(Abl::default()),
-            nc_unlearn: Some(NcUnlearn::default()),
-            distill: Some(Distill::default()),
-            strip_filter: Some(StripFilter::default()),
-        }
-    }
-
     /// Chooses exactly the repairs `names` (comma-separated link names; empty or `none` for none),
     /// keeping the parameters of those already chosen.
     pub fn choose(&mut self, names: &str) -> Result<()> {
-        let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none").collect();
-        if let Some(bad) = names.iter().find(|n| !Self::NAMES.contains(n)) {
-            return Err(LabError::spec(format!("unknown repair '{bad}' (one of {})", Self::NAMES.join(", "))));
-        }
-        let wants = |n: &str| names.contains(&n);
-        fn keep<T: Default>(slot: &mut Option<T>, on: bool) {
-            *slot = if on { slot.take().or_else(|| Some(T::default())) } else { None };
-        }
-        keep(&mut self.fp, wants("fp"));
-        keep(&mut self.ft, wants("ft"));
-        keep(&mut self.retrain, wants("retrain"));
-        keep(&mut self.abl, wants("abl"));
-        keep(&mut self.nc_unlearn, wants("nc_unlearn"));
-        keep(&mut self.distill, wants("distill"));
-        keep(&mut self.strip_filter, wants("strip_filter"));
+        let names = detect::method_list(names, Self::NAMES, REPAIR.key)?;
+        self.keep_only(&names);
         Ok(())
     }
+}
 
-    /// Checks every chosen repair's parameters; messages name the link key and the range.
-    pub fn validate(&self) -> Result<()> {
-        if !(10..=100_000).contains(&self.defender_clean) {
-            return Err(LabError::spec(format!(
-                "defender_clean {} must be between 10 and 100000",
-                self.defender_clean
-            )));
-        }
-        let checks: [Option<std::result::Result<(), String>>; 7] = [
-            self.fp.as_ref().map(FinePruning::validate),
-            self.ft.as_ref().map(FineTuning::validate),
-            self.retrain.as_ref().map(Retrain::validate),
-            self.abl.as_ref().map(Abl::validate),
-            self.nc_unlearn.as_ref().map(NcUnlearn::validate),
-            self.distill.as_ref().map(Distill::validate),
-            self.strip_filter.as_ref().map(StripFilter::validate),
-        ];
-        checks.into_iter().flatten().collect::<std::result::Result<(), String>>().map_err(LabError::spec)
+impl Params for RepairSpec {
+    fn params(&self) -> Vec<&'static ParamInfo> {
+        let mut out = vec![&REPAIR, &DEFENDER_CLEAN.info];
+        out.extend(self.chosen_params().into_iter().flat_map(|r| r.params()));
+        out
     }
+    fn get(&self, key: &str) -> Option<String> {
+        if key == REPAIR.key {
+            return Some(self.chosen().join(","));
+        }
+        if key == DEFENDER_CLEAN.info.key {
+            return Some((DEFENDER_CLEAN.get)(self));
+        }
+        self.chosen_params().into_iter().find_map(|r| r.get(key))
+    }
+    /// A key of a repair that is not chosen says which one to choose.
+    fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
+        if key == REPAIR.key {
+            return Some(self.choose(value).map_err(|e| e.to_string()));
+        }
+        if key == DEFENDER_CLEAN.info.key {
+            return Some((DEFENDER_CLEAN.set)(self, value).map_err(|r| DEFENDER_CLEAN.info.unparsable(value, r)));
+        }
+        if let Some(done) = self.chosen_params_mut().into_iter().find_map(|r| r.set(key, value)) {
+            return Some(done);
+        }
+        let owner = Self::REGISTRY.iter().find(|m| (m.params)().iter().any(|p| p.key == key))?;
+        let name = owner.name;
+        Some(Err(format!("link key '{key}' applies only when {name} is chosen (repair={name})")))
+    }
+    fn validate(&self) -> std::result::Result<(), String> {
+        DEFENDER_CLEAN.info.check(&(DEFENDER_CLEAN.get)(self))?;
+        self.chosen_params().into_iter().try_for_each(|r| r.validate())
+    }
+}
+
+/// Every repair parameter, the choice of repairs and the defender's clean set, each key once.
+pub fn every_param() -> Vec<&'static ParamInfo> {
+    let mut out = vec![&REPAIR, &DEFENDER_CLEAN.info];
+    out.extend(RepairSpec::REGISTRY.iter().flat_map(|m| (m.params)()));
+    out
 }
 
 /// BackdoorBench's defense-effectiveness rating: [max(0, ΔASR) − max(0, ΔCA) + 1] / 2 with
@@ -203,33 +256,7 @@ pub struct Repaired<P, D> {
     pub detail: D,
 }
 
-/// What the chosen repairs achieved, as written to REPORT.json under `repair`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RepairReport {
-    /// The suspect model, measured by the same code path and on the same images as the repairs.
-    pub before: Baseline,
-    /// Size of the defender's clean set.
-    pub defender_clean: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fp: Option<Repaired<FinePruning, FpDetail>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ft: Option<Repaired<FineTuning, FtDetail>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retrain: Option<Repaired<Retrain, RetrainDetail>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub abl: Option<Repaired<Abl, AblDetail>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nc_unlearn: Option<Repaired<NcUnlearn, NcDetail>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub distill: Option<Repaired<Distill, DistillDetail>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub strip_filter: Option<Repaired<StripFilter, StripDetail>>,
-    /// Wall time of all repairs together, seconds.
-    pub seconds: f64,
-}
 
-/// One row of the comparison table: a repair's name and its effect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub name: &'static str,
@@ -245,32 +272,19 @@ impl RepairReport {
     pub fn is_empty(&self) -> bool {
         self.rows().is_empty()
     }
+}
 
-    /// The repairs that ran, in `RepairSpec::NAMES` order (for tables and bar charts).
-    pub fn rows(&self) -> Vec<Row> {
-        fn row<P, D>(name: &'static str, r: &Option<Repaired<P, D>>) -> Option<Row> {
-            r.as_ref().map(|r| Row {
-                name,
-                clean_acc: r.clean_acc,
-                asr: r.asr,
-                robust_acc: r.robust_acc,
-                der: r.der,
-                seconds: r.seconds,
-                clean_samples: r.clean_samples,
-            })
+impl<P, D> Repaired<P, D> {
+    fn row(&self, name: &'static str) -> Row {
+        Row {
+            name,
+            clean_acc: self.clean_acc,
+            asr: self.asr,
+            robust_acc: self.robust_acc,
+            der: self.der,
+            seconds: self.seconds,
+            clean_samples: self.clean_samples,
         }
-        [
-            row("fp", &self.fp),
-            row("ft", &self.ft),
-            row("retrain", &self.retrain),
-            row("abl", &self.abl),
-            row("nc_unlearn", &self.nc_unlearn),
-            row("distill", &self.distill),
-            row("strip_filter", &self.strip_filter),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
     }
 }
 
@@ -284,6 +298,9 @@ pub struct RepairInput<'a> {
     pub poisoned: &'a Poisoned,
     pub test: &'a ImageSet,
     pub triggered: &'a TriggeredTest,
+    /// What the detection step found on this model: a repair that needs a detector's verdict uses
+    /// it, so one question never gets two answers.
+    pub detected: &'a detect::DetectReport,
 }
 
 impl<'a> RepairInput<'a> {
@@ -295,6 +312,7 @@ impl<'a> RepairInput<'a> {
             poisoned: &outcome.poisoned,
             test: &outcome.split.test,
             triggered: &outcome.triggered,
+            detected: &outcome.report.detect,
         }
     }
 }
@@ -319,7 +337,11 @@ pub struct Fixed<D> {
 
 /// A backdoor repair.
 #[allow(async_fn_in_trait)] // the lab runs on one thread (the browser worker): no Send bound needed
-pub trait Repair {
+pub trait Repair: Table + Params + Default + Clone {
+    /// The name a student reads.
+    const TITLE: &'static str;
+    /// One sentence on the method, with its paper.
+    const EXPLAIN: &'static str;
     type Detail;
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<Self::Detail>>;
 }
@@ -582,7 +604,7 @@ pub async fn run_all(
     device: &Device,
     host: &mut dyn Host,
 ) -> Result<RepairReport> {
-    chosen.validate()?;
+    chosen.validate().map_err(LabError::spec)?;
     let start = host.now();
     let model = input.model.valid();
     let original = Defended::Model(model.clone());
@@ -593,13 +615,7 @@ pub async fn run_all(
     let mut cx =
         Cx { spec: input.spec, model, input, clean, clean_indices, device, host, repair: "", picture_seconds: 0.0 };
     let mut report = RepairReport { before, defender_clean: cx.clean.len(), ..RepairReport::default() };
-    report.fp = one(&mut cx, "fp", chosen.fp.as_ref(), &report.before).await?;
-    report.ft = one(&mut cx, "ft", chosen.ft.as_ref(), &report.before).await?;
-    report.retrain = one(&mut cx, "retrain", chosen.retrain.as_ref(), &report.before).await?;
-    report.abl = one(&mut cx, "abl", chosen.abl.as_ref(), &report.before).await?;
-    report.nc_unlearn = one(&mut cx, "nc_unlearn", chosen.nc_unlearn.as_ref(), &report.before).await?;
-    report.distill = one(&mut cx, "distill", chosen.distill.as_ref(), &report.before).await?;
-    report.strip_filter = one(&mut cx, "strip_filter", chosen.strip_filter.as_ref(), &report.before).await?;
+    run_chosen(chosen, &mut cx, &mut report).await?;
     report.seconds = cx.host.now() - start;
     Ok(report)
 }

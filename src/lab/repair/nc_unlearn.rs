@@ -2,36 +2,21 @@
 //! trigger, stamp it on 20 % of the defender's clean images under their true labels and fine-tune,
 //! so the model learns that the trigger means nothing.
 
+use crate::lab::params::{Hint, float, int};
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
 use crate::lab::detect::{ModelInspector, NcReport};
 use crate::lab::error::{LabError, Result};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NcUnlearn {
-    /// Fine-tuning passes over the defender's clean set (link key `nc_epochs`).
-    pub epochs: usize,
-    /// Share of the clean set stamped with the reversed trigger (link key `nc_share`; the paper's 20 %).
-    pub share: f64,
-}
-
-impl Default for NcUnlearn {
-    fn default() -> Self {
-        Self { epochs: 10, share: 0.2 }
-    }
-}
-
-impl NcUnlearn {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(1..=200).contains(&self.epochs) {
-            return Err(format!("nc_epochs {} must be between 1 and 200", self.epochs));
-        }
-        if !(self.share.is_finite() && self.share > 0.0 && self.share <= 1.0) {
-            return Err(format!("nc_share {} must be in (0, 1]", self.share));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct NcUnlearn {
+        /// Fine-tuning epochs.
+        pub epochs: usize = 10, int("nc_epochs", 1, 200).label("fine-tuning epochs");
+        /// Share of the clean set stamped with the reversed trigger (under true labels).
+        pub share: f64 = 0.2, float("nc_share", 0.0, 1.0).open_min().label("share stamped").hint(Hint::Percent);
     }
 }
 
@@ -48,21 +33,32 @@ pub struct NcDetail {
     pub stamped: usize,
     /// Neural Cleanse's own wall time within `seconds`.
     pub nc_seconds: f64,
+    /// The verdict and reversed trigger are the Detect step's (else Neural Cleanse ran here).
+    #[serde(default)]
+    pub from_detection: bool,
     /// Its reversed mask (height×width) and pattern (channel-planar), 0–255, for the picture.
     pub mask: Vec<u8>,
     pub pattern: Vec<u8>,
 }
 
 impl Repair for NcUnlearn {
+    const TITLE: &'static str = "Neural Cleanse unlearning";
+    const EXPLAIN: &'static str = "Neural Cleanse unlearning (Wang et al., S&P 2019) stamps the reversed trigger on clean images under their true labels and fine-tunes, so the trigger stops meaning the target.";
     type Detail = NcDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<NcDetail>> {
-        // Reversed on the defender's clean set, not on the evaluation images (the detection step's
-        // report was reversed on those, so it is not reused here).
-        let nc = cx.spec.detect.nc.clone().unwrap_or_default();
+        // The Detect step's verdict when it ran Neural Cleanse on this model, so the page gives one
+        // answer to "which class, which trigger"; else reversed here, on the defender's clean set.
         let mut clean = cx.clean.clone();
         let t = cx.now();
-        let report: NcReport = cx.detector("nc", &clean, async |dcx| nc.inspect(dcx).await).await?;
+        let (report, from_detection) = match &cx.input.detected.nc {
+            Some(found) => (found.clone(), true),
+            None => {
+                let nc = cx.spec.detect.nc.clone().unwrap_or_default();
+                let report: NcReport = cx.detector("nc", &clean, async |dcx| nc.inspect(dcx).await).await?;
+                (report, false)
+            }
+        };
         let nc_seconds = cx.now() - t;
         let by_norm = |a: &u8, b: &u8| report.mask_l1[*a as usize].total_cmp(&report.mask_l1[*b as usize]);
         let (class, flagged) = match report.flagged_classes.iter().copied().min_by(by_norm) {
@@ -101,6 +97,7 @@ impl Repair for NcUnlearn {
                 mask_l1: report.mask_l1[k],
                 stamped: count,
                 nc_seconds,
+                from_detection,
                 mask,
                 pattern,
             },

@@ -2,6 +2,7 @@
 //! Signatures, Tran et al., NeurIPS 2018): drop the training samples a data-level detector flagged
 //! and train a fresh model with the spec's own settings.
 
+use crate::lab::params::choice;
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Defended, Fixed, Repair};
@@ -27,39 +28,19 @@ pub enum RetrainBy {
     Truth,
 }
 
-impl RetrainBy {
-    pub const NAMES: [&'static str; 4] = ["ac", "ss", "loss", "truth"];
+crate::named_enum!(RetrainBy {
+    Ac = "ac" / "Activation Clustering",
+    Ss = "ss" / "Spectral Signatures",
+    Loss = "loss" / "loss-based isolation",
+    Truth = "truth" / "the true poison (oracle)",
+});
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ac => "ac",
-            Self::Ss => "ss",
-            Self::Loss => "loss",
-            Self::Truth => "truth",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "ac" => Self::Ac,
-            "ss" => Self::Ss,
-            "loss" => Self::Loss,
-            "truth" => Self::Truth,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Retrain {
-    /// The detector whose flags are dropped (link key `retrain_by`).
-    pub by: RetrainBy,
-}
-
-impl Retrain {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct Retrain {
+        /// The detector whose flagged samples are dropped (truth: the oracle).
+        pub by: RetrainBy = RetrainBy::Ac, choice("retrain_by", RetrainBy::CHOICES).label("retrain after");
     }
 }
 
@@ -73,6 +54,8 @@ pub struct RetrainDetail {
 }
 
 impl Repair for Retrain {
+    const TITLE: &'static str = "Retraining on sanitized data";
+    const EXPLAIN: &'static str = "Drops the training samples a data-level detector flagged and trains a fresh model on the rest; only as good as the detector.";
     type Detail = RetrainDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<RetrainDetail>> {

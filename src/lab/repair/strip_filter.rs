@@ -3,6 +3,7 @@
 //! prediction entropy rejects it. The threshold is set at a 1 % false rejection rate on the
 //! defender's clean data; rejected inputs count as wrong for CA and not the target for ASR.
 
+use crate::lab::params::int;
 use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
@@ -16,25 +17,12 @@ use crate::lab::rng::LabRng;
 /// The false rejection rate the threshold is set at, on the defender's clean data.
 pub const TARGET_FRR: f64 = 0.01;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StripFilter {
-    /// Overlays per input (link key `sf_n`; the paper's 100 — fewer, since every test input is screened).
-    pub n: usize,
-}
-
-impl Default for StripFilter {
-    fn default() -> Self {
-        Self { n: 20 }
-    }
-}
-
-impl StripFilter {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if !(2..=EVAL_BATCH).contains(&self.n) {
-            return Err(format!("sf_n {} must be between 2 and {EVAL_BATCH}", self.n));
-        }
-        Ok(())
+crate::params! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct StripFilter {
+        /// Overlays per input.
+        pub n: usize = 20, int("sf_n", 2, EVAL_BATCH as i128).label("overlays per input");
     }
 }
 
@@ -48,6 +36,8 @@ pub struct StripDetail {
 }
 
 impl Repair for StripFilter {
+    const TITLE: &'static str = "STRIP filter";
+    const EXPLAIN: &'static str = "STRIP as a filter (Gao et al., ACSAC 2019) keeps the model and rejects inputs whose blended predictions are too confident; rejected inputs count as wrong.";
     type Detail = StripDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<StripDetail>> {
