@@ -71,6 +71,13 @@ fn DetectCard(
     }
 }
 
+/// The poison's share of the target class from which the Activation Clustering and Spectral Signatures
+/// cards add why their rule fails: the poison is then about as large as the class's clean part, or larger.
+/// 0.45 lies between the two MNIST dirty-label rates the README measures: ρ = 5 % gives a share near 0.35
+/// (AC finds the poison, SS ranks it above chance), ρ = 10 % near 0.53 (both at or below chance); the
+/// margin under a half keeps small splits, whose share scatters, on the failing side.
+const POISON_MAJORITY: f64 = 0.45;
+
 fn pct0(x: f64) -> String {
     format!("{:.0}", 100.0 * x)
 }
@@ -82,6 +89,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     let dims = spec.dims();
     let target = spec.attack.target_label;
     let share = r.poison.target_class_share;
+    let poison_majority = share >= POISON_MAJORITY;
     let trigger = spec.attack.trigger(dims, spec.seed).ok().map(|t| t.picture(dims));
     let mut cards = Vec::new();
     if let Some(nc) = d.nc {
@@ -130,7 +138,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
             pct0(s.tpr),
             s.f1
         );
-        if share >= 0.45 {
+        if poison_majority {
             verdict.push_str(&format!(
                 " Here the poison is {} % of class {target}, so the “smaller cluster” is the clean images: the textbook rule cannot work at this poisoning rate.",
                 pct0(share)
@@ -160,7 +168,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
             s.f1,
             ss.in_class_auroc.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into())
         );
-        if share >= 0.45 {
+        if poison_majority {
             // The same reason Activation Clustering fails here, seen from the score's side.
             verdict.push_str(&format!(
                 " Here the poison is {} % of class {target}: the class mean lies about halfway between the poisoned and the clean images, a little nearer the poisoned majority, so the score (squared distance from the mean along the top direction) ranks the clean images as far out as the poisoned ones or further: an in-class AUROC near or below 0.5 is what this rule gives at this poisoning rate.",
