@@ -19,11 +19,27 @@ fi
 tool_profile=(env CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16)
 pids=()
 logs=()
+# Each install gets its own process group (job control is on while it starts), so stopping one stops the
+# rustc processes it spawned too. Whatever is still running is stopped when the script leaves early: one
+# install failed, another step failed, or it was interrupted (Ctrl-C reaches only the script's own group).
+stop_installs() {
+  local i
+  for i in "${!pids[@]}"; do
+    kill -- "-${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+    rm -f "${logs[$i]}"
+  done
+}
+trap stop_installs EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 install() { # name, then cargo install's arguments
   local log
   log=$(mktemp)
   say "installing $1 (a few minutes)"
-  "${tool_profile[@]}" cargo install "${@:2}" >"$log" 2>&1 &
+  set -m
+  "${tool_profile[@]}" cargo install "${@:2}" </dev/null >"$log" 2>&1 &
+  set +m
   pids+=($!)
   logs+=("$log")
 }
@@ -43,9 +59,11 @@ for i in "${!pids[@]}"; do
   if ! wait "${pids[$i]}"; then
     tail -n 40 "${logs[$i]}" >&2
     echo "installing a build tool failed (its log is above)" >&2
-    exit 1
+    unset 'pids[i]' 'logs[i]'
+    exit 1 # the EXIT trap stops the other install and waits for it
   fi
   rm -f "${logs[$i]}"
+  unset 'pids[i]' 'logs[i]'
 done
 
 if [ "${1:-}" = "--browser" ]; then

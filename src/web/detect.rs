@@ -1,0 +1,274 @@
+//! Step 5, Detect: choose detectors, run them on the trained model, and read one card per detector:
+//! its verdict scored against the true poison, a sentence on the method, and its picture.
+
+use leptos::prelude::*;
+
+use super::app::{Status, ctx};
+use super::chart;
+use super::client::run_on_model;
+use super::controls::Step;
+use super::pictures::data_url;
+use super::protocol::ToWorker;
+use crate::lab::detect::DetectSpec;
+use crate::lab::event::Stage;
+use crate::lab::run::Report;
+
+/// The name a student reads for a detector's link name.
+pub(super) fn detector_title(name: &str) -> &'static str {
+    match name {
+        "nc" => "Neural Cleanse",
+        "ac" => "Activation Clustering",
+        "ss" => "Spectral Signatures",
+        "strip" => "STRIP",
+        "loss" => "Loss-based isolation",
+        "occlusion" => "Occlusion sensitivity",
+        _ => "detector",
+    }
+}
+
+fn detector_explain(name: &str) -> &'static str {
+    match name {
+        "nc" => {
+            "Neural Cleanse (Wang et al., S&P 2019) searches, for every class, the smallest patch that sends clean images to it; a class reachable by an unusually small patch (anomaly index > 2) is a backdoor target."
+        }
+        "ac" => {
+            "Activation Clustering (Chen et al., 2018) splits each class's penultimate activations in two; a small, well-separated cluster is flagged as poison."
+        }
+        "ss" => {
+            "Spectral Signatures (Tran et al., NeurIPS 2018) scores each training sample by its projection on the top singular vector of its class's representations and removes the top 1.5·ε."
+        }
+        "strip" => {
+            "STRIP (Gao et al., ACSAC 2019) blends an input with random clean images: a triggered input keeps its (target) prediction, so its predictions have low entropy."
+        }
+        "loss" => {
+            "Loss-based isolation (Anti-Backdoor Learning, Li et al., NeurIPS 2021): a backdoor is learned faster than the task, so after a short training the poisoned samples have the lowest loss."
+        }
+        "occlusion" => {
+            "Occlusion sensitivity greys out one small patch at a time: where hiding the patch breaks the target prediction, the trigger is."
+        }
+        _ => "",
+    }
+}
+
+/// A detector's result: its verdict (read by tests), a sentence on the method, and its picture.
+#[component]
+fn DetectCard(
+    /// Link name of the detector.
+    name: &'static str,
+    /// The verdict in one sentence.
+    verdict: String,
+    /// Wall time, seconds.
+    seconds: f64,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="card">
+            <h3>{detector_title(name)}<small>{format!(" · {seconds:.1} s")}</small></h3>
+            <p class="verdict" data-testid=format!("detect-{name}")>{verdict}</p>
+            <p class="explain">{detector_explain(name)}</p>
+            {children()}
+        </div>
+    }
+}
+
+/// The poison's share of the target class from which the Activation Clustering and Spectral Signatures
+/// cards add why their rule fails: the poison is then about as large as the class's clean part, or larger.
+/// 0.45 lies between the two MNIST dirty-label rates the README measures: ρ = 5 % gives a share near 0.35
+/// (AC finds the poison, SS ranks it above chance), ρ = 10 % near 0.53 (both at or below chance); the
+/// margin under a half keeps small splits, whose share scatters, on the failing side.
+const POISON_MAJORITY: f64 = 0.45;
+
+fn pct0(x: f64) -> String {
+    format!("{:.0}", 100.0 * x)
+}
+
+/// The cards of every detector in `r.detect`.
+fn detect_cards(r: &Report) -> impl IntoView + use<> {
+    let d = r.detect.clone();
+    let spec = r.spec.clone();
+    let dims = spec.dims();
+    let target = spec.attack.target_label;
+    let share = r.poison.target_class_share;
+    let poison_majority = share >= POISON_MAJORITY;
+    let trigger = spec.attack.trigger(dims, spec.seed).ok().map(|t| t.picture(dims));
+    let mut cards = Vec::new();
+    if let Some(nc) = d.nc {
+        let (top, top_k) = nc
+            .anomaly_index
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((f64::MIN, 0), |(m, k), (i, v)| if v > m { (v, i) } else { (m, k) });
+        let verdict = if nc.flagged_classes.is_empty() {
+            format!(
+                "No class flagged: the largest anomaly index is {top:.1} (class {top_k}); above 2 on the small side would flag."
+            )
+        } else {
+            let list: Vec<String> = nc
+                .flagged_classes
+                .iter()
+                .map(|k| format!("{k} (index {:.1})", nc.anomaly_index[*k as usize]))
+                .collect();
+            format!("Flags class {}: a trigger this small is a backdoor.", list.join(", "))
+        };
+        let reversed = (0..nc.masks.len()).map(|k| {
+            let mask = &nc.masks[k];
+            let pattern = &nc.patterns[k];
+            let stamp: Vec<u8> = (0..nc.channels * nc.height * nc.width)
+                .map(|i| ((pattern[i] as u32 * mask[i % (nc.height * nc.width)] as u32) / 255) as u8)
+                .collect();
+            let flagged = nc.flagged_classes.contains(&(k as u8));
+            view! { <figure class="sample" class:flagged=flagged><img src=data_url(&stamp, (nc.channels, nc.height, nc.width)) alt="reversed trigger"/><figcaption>{format!("{k}: {:.0} px", nc.mask_l1[k])}</figcaption></figure> }
+        }).collect_view();
+        let truth = trigger.clone().map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt="true trigger"/><figcaption>"true trigger"</figcaption></figure> });
+        cards.push(view! {
+            <DetectCard name="nc" verdict=verdict seconds=nc.seconds>
+                <div class="chart" inner_html=chart::class_bars("anomaly index of each class's mask size", &nc.anomaly_index, 2.0, &nc.flagged_classes)></div>
+                <h4>"Reversed trigger of each class (mask × pattern, mask size in pixels) beside the attacker's"</h4>
+                <div class="grid">{reversed}{truth}</div>
+            </DetectCard>
+        }.into_any());
+    }
+    if let Some(ac) = d.ac {
+        let s = &ac.score;
+        let mut verdict = format!(
+            "Flagged {} training samples: precision {} %, recall {} %, F1 {:.2} against the true poison.",
+            s.flagged,
+            pct0(s.precision),
+            pct0(s.tpr),
+            s.f1
+        );
+        if poison_majority {
+            verdict.push_str(&format!(
+                " Here the poison is {} % of class {target}, so the “smaller cluster” is the clean images: the textbook rule cannot work at this poisoning rate.",
+                pct0(share)
+            ));
+        }
+        let view_class = ac.classes.iter().find(|k| k.class == target).cloned();
+        let scatter = view_class.map(|k| {
+            let title = format!(
+                "class {} activations (small share {:.0} %, silhouette {:.2})",
+                k.class,
+                100.0 * k.small_share,
+                k.silhouette
+            );
+            view! { <div class="chart" inner_html=chart::scatter(&title, &k.points, &k.poisoned, &k.in_small)></div> }
+        });
+        cards
+            .push(view! { <DetectCard name="ac" verdict=verdict seconds=ac.seconds>{scatter}</DetectCard> }.into_any());
+    }
+    if let Some(ss) = d.ss {
+        let s = &ss.score;
+        let mut verdict = format!(
+            "Removed {} samples (top 1.5·ε = {:.0} % of each class): precision {} %, recall {} %, F1 {:.2}; in-class AUROC {}.",
+            s.flagged,
+            150.0 * ss.params.eps,
+            pct0(s.precision),
+            pct0(s.tpr),
+            s.f1,
+            ss.in_class_auroc.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into())
+        );
+        if poison_majority {
+            // The same reason Activation Clustering fails here, seen from the score's side.
+            verdict.push_str(&format!(
+                " Here the poison is {} % of class {target}: the class mean lies about halfway between the poisoned and the clean images, a little nearer the poisoned majority, so the score (squared distance from the mean along the top direction) ranks the clean images as far out as the poisoned ones or further: an in-class AUROC near or below 0.5 is what this rule gives at this poisoning rate.",
+                pct0(share)
+            ));
+        }
+        cards.push(view! {
+            <DetectCard name="ss" verdict=verdict seconds=ss.seconds>
+                <div class="chart" inner_html=chart::histogram(&format!("class {target}: outlier score"), "score", &ss.target_histogram, "poisoned")></div>
+            </DetectCard>
+        }.into_any());
+    }
+    if let Some(st) = d.strip {
+        let verdict = format!(
+            "At a false-rejection rate of {:.1} % on clean inputs, {:.1} % of triggered inputs get through (FAR); AUROC {}.",
+            100.0 * st.frr,
+            100.0 * st.far_at_frr_1pct,
+            st.auroc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "—".into())
+        );
+        cards.push(view! {
+            <DetectCard name="strip" verdict=verdict seconds=st.seconds>
+                <div class="chart" inner_html=chart::histogram("prediction entropy under blending", "entropy", &st.histogram, "triggered")></div>
+            </DetectCard>
+        }.into_any());
+    }
+    if let Some(l) = d.loss {
+        let s = &l.score;
+        let verdict = format!(
+            "Isolated the {} lowest-loss samples ({} %): {} % of them are poisoned (recall {} %).",
+            s.flagged,
+            100.0 * l.params.frac,
+            pct0(s.precision),
+            pct0(s.tpr)
+        );
+        cards.push(view! {
+            <DetectCard name="loss" verdict=verdict seconds=l.seconds>
+                <div class="chart" inner_html=chart::histogram(&format!("training loss after {} epochs", l.params.epochs), "log10 loss", &l.histogram, "poisoned")></div>
+            </DetectCard>
+        }.into_any());
+    }
+    if let Some(o) = d.occlusion {
+        let verdict = format!(
+            "Hiding the region at row {}, column {} breaks the target prediction most: {} the trigger.",
+            o.max_row,
+            o.max_col,
+            if o.hottest_on_trigger { "on" } else { "not on" }
+        );
+        let top = o.heat.iter().copied().fold(1e-9f32, f32::max);
+        let plane = o.height * o.width;
+        let heat: Vec<u8> = (0..3 * plane)
+            .map(|i| if i < plane { 255 } else { (255.0 * (1.0 - (o.heat[i % plane] / top).clamp(0.0, 1.0))) as u8 })
+            .collect();
+        let truth = trigger.map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt="true trigger"/><figcaption>"true trigger"</figcaption></figure> });
+        cards.push(view! {
+            <DetectCard name="occlusion" verdict=verdict seconds=o.seconds>
+                <div class="grid">
+                    <figure class="sample big"><img src=data_url(&heat, (3, o.height, o.width)) alt="occlusion heat map"/><figcaption>"sensitivity (red = hot)"</figcaption></figure>
+                    {truth}
+                </div>
+            </DetectCard>
+        }.into_any());
+    }
+    cards
+}
+
+#[component]
+pub(super) fn DetectStep() -> impl IntoView {
+    let c = ctx();
+    let chosen = move || c.spec.with(|s| s.detect.chosen());
+    let toggle = move |name: &'static str, on: bool| {
+        let mut names = chosen();
+        names.retain(|n| *n != name);
+        if on {
+            names.push(name);
+        }
+        let list: Vec<&str> = DetectSpec::NAMES.iter().copied().filter(|n| names.contains(n)).collect();
+        let joined = list.join(",");
+        c.apply("detect", if list.is_empty() { "none" } else { &joined });
+    };
+    let can_detect = move || c.report.get().is_some() && c.status.get() != Status::Running && !chosen().is_empty();
+    let boxes = DetectSpec::NAMES
+        .iter()
+        .map(|&name| {
+            view! {
+                <label class="field check">
+                    <input type="checkbox" data-detector=name prop:checked=move || chosen().contains(&name)
+                        on:change=move |ev| toggle(name, event_target_checked(&ev))/>
+                    <span>{detector_title(name)}</span>
+                </label>
+            }
+        })
+        .collect_view();
+    view! {
+        <Step id="detect" n=5 title="Detect" explain="A defender who suspects a backdoor inspects the model, filters the training data or screens inputs at run time. Each verdict is scored against the samples the attack really poisoned (which the detectors never see).">
+            <div class="row">{boxes}</div>
+            <div class="actions">
+                <button data-testid="run-detect" disabled=move || !can_detect() on:click=move |_| run_on_model(c, ToWorker::Detect { detect: c.spec.get_untracked().detect }, Stage::Detect)>"Run detectors on the trained model"</button>
+                <small>"Chosen detectors also run after training when you press Run; the link keeps the choice."</small>
+            </div>
+            <div class="cards">{move || c.report.get().map(|r| detect_cards(&r))}</div>
+        </Step>
+    }
+}

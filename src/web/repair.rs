@@ -1,0 +1,254 @@
+//! Step 6, Repair: choose repairs, run them on the trained model, and compare every repaired model
+//! with the suspect one in a table, a chart and a sentence per repair.
+
+use leptos::prelude::*;
+
+use super::app::{Status, ctx, pct};
+use super::chart;
+use super::client::run_on_model;
+use super::controls::{Choice, Field, Step};
+use super::pictures::data_url;
+use super::protocol::ToWorker;
+use crate::lab::event::Stage;
+use crate::lab::repair::{RepairReport, RepairSpec};
+use crate::lab::run::Report;
+
+/// The name a student reads for a repair's link name.
+pub(super) fn repair_title(name: &str) -> &'static str {
+    match name {
+        "fp" => "Fine-pruning",
+        "ft" => "Fine-tuning",
+        "retrain" => "Retraining on sanitized data",
+        "abl" => "Anti-Backdoor Learning",
+        "nc_unlearn" => "Neural Cleanse unlearning",
+        "distill" => "Distillation",
+        "strip_filter" => "STRIP filter",
+        _ => "repair",
+    }
+}
+
+fn repair_explain(name: &str) -> &'static str {
+    match name {
+        "fp" => {
+            "Fine-pruning (Liu et al., RAID 2018) removes the last layer's units that clean images leave idle, where a backdoor may hide, then fine-tunes on clean data."
+        }
+        "ft" => "Fine-tuning on the defender's small clean set: the baseline every paper compares against.",
+        "retrain" => {
+            "Drops the training samples a data-level detector flagged and trains a fresh model on the rest; only as good as the detector."
+        }
+        "abl" => {
+            "Anti-Backdoor Learning (Li et al., NeurIPS 2021) isolates the lowest-loss samples and unlearns them by gradient ascent while keeping the clean loss low."
+        }
+        "nc_unlearn" => {
+            "Neural Cleanse unlearning (Wang et al., S&P 2019) stamps the reversed trigger on clean images under their true labels and fine-tunes, so the trigger stops meaning the target."
+        }
+        "distill" => {
+            "Distillation trains a fresh student on the suspect model's soft outputs over clean data only; the trigger never appears, so the student has no reason to learn it."
+        }
+        "strip_filter" => {
+            "STRIP as a filter (Gao et al., ACSAC 2019) keeps the model and rejects inputs whose blended predictions are too confident; rejected inputs count as wrong."
+        }
+        _ => "",
+    }
+}
+
+/// What a repair did, in one sentence, from its own report.
+fn repair_detail(r: &RepairReport, name: &str) -> String {
+    match name {
+        "fp" => r.fp.as_ref().map(|f| {
+            format!(
+                "Pruned {} of {} units ({:.0} %): CA {} %, ASR {} % before fine-tuning for {} epochs.",
+                f.detail.pruned,
+                f.detail.units,
+                100.0 * f.detail.pruned_fraction,
+                pct(f.detail.pruned_clean_acc),
+                pct(f.detail.pruned_asr),
+                f.params.ft_epochs
+            )
+        }),
+        "ft" => r.ft.as_ref().map(|f| format!("{} epochs on {} clean images.", f.params.epochs, f.clean_samples)),
+        "retrain" => r.retrain.as_ref().map(|f| {
+            format!(
+                "{} flagged {} samples ({} poisoned); {} poisoned samples stayed in the {} retrained on.",
+                f.params.by.name(),
+                f.detail.removed,
+                f.detail.removed_poisoned,
+                f.detail.remaining_poisoned,
+                f.clean_samples
+            )
+        }),
+        "abl" => r.abl.as_ref().map(|f| {
+            format!(
+                "Isolated {} samples, {} of them poisoned ({} were already of the target class, so unlearning them teaches little).",
+                f.detail.isolated, f.detail.isolated_poisoned, f.detail.isolated_true_target
+            )
+        }),
+        "nc_unlearn" => r.nc_unlearn.as_ref().map(|f| {
+            let why = if f.detail.flagged {
+                format!("flagged by Neural Cleanse (index {:.1})", f.detail.anomaly_index)
+            } else {
+                format!("not flagged (index {:.1}): the class with the smallest mask, a guess", f.detail.anomaly_index)
+            };
+            format!("Unlearned class {}'s reversed trigger, {why}, stamped on {} clean images.", f.detail.class, f.detail.stamped)
+        }),
+        "distill" => r.distill.as_ref().map(|f| {
+            format!(
+                "The student reaches {} % on the defender's {} clean images.",
+                pct(f.detail.student_defender_acc),
+                f.clean_samples
+            )
+        }),
+        "strip_filter" => r.strip_filter.as_ref().map(|f| {
+            format!(
+                "Rejects {} % of clean and {} % of triggered test inputs.",
+                pct(f.detail.rejected_clean),
+                pct(f.detail.rejected_triggered)
+            )
+        }),
+        _ => None,
+    }
+    .unwrap_or_default()
+}
+
+/// The measured outcome in words: whether the backdoor survived and what clean accuracy it cost.
+fn repair_verdict(before: &crate::lab::repair::Baseline, clean_acc: f64, asr: f64) -> String {
+    let drop = 100.0 * (before.clean_acc - clean_acc);
+    let effect = if before.asr < 0.2 {
+        "little backdoor to begin with"
+    } else if asr <= 0.1 {
+        "backdoor removed"
+    } else if asr < before.asr / 2.0 {
+        "backdoor weakened"
+    } else {
+        "backdoor survives"
+    };
+    if drop > 0.05 { format!("{effect}; CA −{drop:.1} points") } else { format!("{effect}; no CA lost") }
+}
+
+/// The comparison table, its chart, the fine-pruning curve and the reversed trigger NC unlearned.
+fn repair_results(r: &Report) -> impl IntoView + use<> {
+    let rep = r.repair.clone();
+    let rows = rep.rows();
+    let before = rep.before.clone();
+    let bars: Vec<(String, f64, f64)> =
+        std::iter::once(("none".to_string(), 100.0 * before.clean_acc, 100.0 * before.asr))
+            .chain(rows.iter().map(|w| (w.name.to_string(), 100.0 * w.clean_acc, 100.0 * w.asr)))
+            .collect();
+    let table_rows = rows
+        .iter()
+        .map(|w| {
+            let verdict = repair_verdict(&before, w.clean_acc, w.asr);
+            let failed = verdict.starts_with("backdoor survives");
+            view! {
+                <tr data-testid=format!("repair-{}", w.name) class:failed=failed>
+                    <th>{repair_title(w.name)}</th>
+                    <td data-metric="clean_acc">{pct(w.clean_acc)}</td>
+                    <td data-metric="asr">{pct(w.asr)}</td>
+                    <td data-metric="robust_acc">{pct(w.robust_acc)}</td>
+                    <td data-metric="der">{format!("{:.2}", w.der)}</td>
+                    <td>{w.clean_samples}</td>
+                    <td>{format!("{:.1} s", w.seconds)}</td>
+                    <td class="verdict">{verdict}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let notes = rows
+        .iter()
+        .map(|w| {
+            view! { <li><b>{repair_title(w.name)}</b>": "{repair_explain(w.name)}" "<span class="detail">{repair_detail(&rep, w.name)}</span></li> }
+        })
+        .collect_view();
+    let curve = rep.fp.as_ref().map(|f| {
+        let points: Vec<(f64, f64, f64)> =
+            f.detail.curve.iter().map(|p| (p.fraction, 100.0 * p.clean_acc, 100.0 * p.asr)).collect();
+        let svg = chart::pruning_curve(&points, f.detail.pruned_fraction, (100.0 * f.clean_acc, 100.0 * f.asr));
+        view! { <div class="chart" inner_html=svg></div> }
+    });
+    let reversed = rep.nc_unlearn.as_ref().map(|f| {
+        let dims = r.spec.dims();
+        let plane = dims.1 * dims.2;
+        let stamp: Vec<u8> = (0..dims.0 * plane)
+            .map(|i| ((f.detail.pattern[i] as u32 * f.detail.mask[i % plane] as u32) / 255) as u8)
+            .collect();
+        view! {
+            <figure class="sample big"><img src=data_url(&stamp, dims) alt="reversed trigger that was unlearned"/>
+                <figcaption>{format!("reversed trigger of class {} (unlearned)", f.detail.class)}</figcaption></figure>
+        }
+    });
+    view! {
+        <table class="repairs">
+            <thead><tr><th>"defense"</th><th>"CA %"</th><th>"ASR %"</th><th>"RA %"</th><th>"DER"</th><th>"clean images"</th><th>"time"</th><th>"outcome"</th></tr></thead>
+            <tbody>
+                <tr data-testid="repair-before" class="before">
+                    <th>"none (the suspect model)"</th>
+                    <td data-metric="clean_acc">{pct(before.clean_acc)}</td>
+                    <td data-metric="asr">{pct(before.asr)}</td>
+                    <td data-metric="robust_acc">{pct(before.robust_acc)}</td>
+                    <td>"—"</td><td>"—"</td><td>"—"</td><td></td>
+                </tr>
+                {table_rows}
+            </tbody>
+        </table>
+        <p class="explain">"DER (BackdoorBench): [max(0, ΔASR) − max(0, ΔCA) + 1] / 2 — 1 means the backdoor is gone at no cost, 0.5 that nothing changed. Every row is measured by the same code on the same test images."</p>
+        <div class="charts">
+            <div class="chart" inner_html=chart::repair_bars(&bars)></div>
+            {curve}
+            {reversed}
+        </div>
+        <ul class="repair-notes">{notes}</ul>
+    }
+}
+
+#[component]
+pub(super) fn RepairStep() -> impl IntoView {
+    let c = ctx();
+    let s = move || c.spec.get();
+    let chosen = move || c.spec.with(|s| s.repair.chosen());
+    let toggle = move |name: &'static str, on: bool| {
+        let mut names = chosen();
+        names.retain(|n| *n != name);
+        if on {
+            names.push(name);
+        }
+        let list: Vec<&str> = RepairSpec::NAMES.iter().copied().filter(|n| names.contains(n)).collect();
+        let joined = list.join(",");
+        c.apply("repair", if list.is_empty() { "none" } else { &joined });
+    };
+    let can_repair = move || c.report.get().is_some() && c.status.get() != Status::Running && !chosen().is_empty();
+    let boxes = RepairSpec::NAMES
+        .iter()
+        .map(|&name| {
+            view! {
+                <label class="field check">
+                    <input type="checkbox" data-repair=name prop:checked=move || chosen().contains(&name)
+                        on:change=move |ev| toggle(name, event_target_checked(&ev))/>
+                    <span>{repair_title(name)}</span>
+                </label>
+            }
+        })
+        .collect_view();
+    let retrain_chosen = move || chosen().contains(&"retrain");
+    let has_results = move || c.report.with(|r| r.as_ref().is_some_and(|r| !r.repair.is_empty()));
+    view! {
+        <Step id="repair" n=6 title="Repair" explain="The defender tries to remove the backdoor with a small clean set (a few hundred training images the attack did not touch). Each repaired model is measured exactly like the original: what it gains in ASR and what it costs in CA.">
+            <div class="row">{boxes}</div>
+            <div class="row">
+                <Field label="defender's clean images" key="defender_clean" value=Signal::derive(move || s().repair.defender_clean.to_string())/>
+                <Show when=retrain_chosen>
+                    <Choice label="retrain after" key="retrain_by"
+                        options=vec![("ac", "Activation Clustering"), ("ss", "Spectral Signatures"), ("loss", "loss-based isolation"), ("truth", "the true poison (oracle)")]
+                        value=Signal::derive(move || s().repair.retrain.map(|r| r.by.name()).unwrap_or("ac").to_string())/>
+                </Show>
+            </div>
+            <div class="actions">
+                <button data-testid="run-repair" disabled=move || !can_repair()
+                    on:click=move |_| run_on_model(c, ToWorker::Repair { repair: c.spec.get_untracked().repair }, Stage::Repair)>"Repair the trained model"</button>
+                <small>"Chosen repairs also run after training when you press Run; the link keeps the choice."</small>
+            </div>
+            <Show when=has_results>
+                {move || c.report.get().map(|r| repair_results(&r))}
+            </Show>
+        </Step>
+    }
+}

@@ -1,0 +1,132 @@
+//! The URL fragment and the Share section: the fragment holds the spec plus the page's own options
+//! (`embed`, `hide`, `device`), and the Share section shows the link and the past runs.
+
+use leptos::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+
+use super::app::{ctx, pct};
+use crate::lab::ExperimentSpec;
+
+/// Page-only options read from the fragment: embed mode and hidden controls or sections.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct PageOptions {
+    pub(super) embed: bool,
+    pub(super) hide: Vec<String>,
+    /// Run on the CPU even when WebGPU is available (`device=cpu`).
+    pub(super) cpu: bool,
+}
+
+impl PageOptions {
+    pub(super) fn fragment(&self) -> String {
+        let mut s = String::new();
+        if self.embed {
+            s.push_str("&embed=1");
+        }
+        if !self.hide.is_empty() {
+            s.push_str("&hide=");
+            s.push_str(&self.hide.join(","));
+        }
+        if self.cpu {
+            s.push_str("&device=cpu");
+        }
+        s
+    }
+    pub(super) fn hidden(&self, key: &str) -> bool {
+        self.hide.iter().any(|h| h == key)
+    }
+}
+
+/// Splits a fragment into the spec (or the error and defaults) and the page options (`embed`,
+/// `hide`), which are the page's own keys and never reach the lab's link codec.
+pub(super) fn parse_fragment(hash: &str) -> (ExperimentSpec, PageOptions, Option<String>) {
+    let hash = hash.trim_start_matches('#');
+    let mut opts = PageOptions::default();
+    let mut spec_parts = Vec::new();
+    for part in hash.split('&').filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            Some(("embed", v)) => opts.embed = v != "0",
+            Some(("hide", v)) => opts.hide = v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            Some(("device", v)) => opts.cpu = v == "cpu",
+            _ => spec_parts.push(part),
+        }
+    }
+    if spec_parts.is_empty() {
+        return (ExperimentSpec::default(), opts, None);
+    }
+    match ExperimentSpec::from_link(&spec_parts.join("&")) {
+        Ok(spec) => (spec, opts, None),
+        Err(e) => (
+            ExperimentSpec::default(),
+            opts,
+            Some(format!("This link could not be read ({e}); showing the default experiment instead.")),
+        ),
+    }
+}
+
+#[component]
+pub(super) fn ShareBar() -> impl IntoView {
+    let c = ctx();
+    let copied = RwSignal::new(String::new());
+    let full_link = move || {
+        let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+        let base = href.split('#').next().unwrap_or_default().to_string();
+        format!("{base}{}", c.link())
+    };
+    let copy = move |_| {
+        let link = full_link();
+        let Some(clipboard) = web_sys::window().map(|w| w.navigator().clipboard()) else { return };
+        spawn_local(async move {
+            match JsFuture::from(clipboard.write_text(&link)).await {
+                Ok(_) => copied.set("Link copied.".into()),
+                Err(_) => copied.set("Copy blocked by the browser: select the link and copy it.".into()),
+            }
+        });
+    };
+    let open = move |link: String| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_hash(&link);
+        }
+    };
+    view! {
+        <section class="step share" class:hidden=move || c.opts.get().embed>
+            <h2>"Share and reproduce"</h2>
+            <p class="explain">"This link holds the whole experiment: opening it restores every control, and Run reproduces the result."</p>
+            <div class="actions">
+                <input class="link" readonly data-testid="link" prop:value=full_link/>
+                <button data-testid="copy-link" on:click=copy>"Copy link"</button>
+                <span>{move || copied.get()}</span>
+            </div>
+            <Show when=move || !c.runs.get().is_empty()>
+                <h3>"Past runs (kept in this browser)"</h3>
+                <table class="runs">
+                    <tr><th>"when"</th><th>"CA"</th><th>"ASR"</th><th>"RA"</th><th>"device"</th><th>"experiment"</th></tr>
+                    {move || c.runs.get().into_iter().map(|r| {
+                        let link = r.link.clone();
+                        view! {
+                            <tr>
+                                <td>{r.when.clone()}</td><td>{pct(r.clean_acc)}</td><td>{pct(r.asr)}</td><td>{pct(r.robust_acc)}</td><td>{r.device.clone()}</td>
+                                <td><a href=r.link.clone() on:click=move |_| open(link.clone())>{r.link.clone()}</a></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </table>
+            </Show>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_keys_are_split_from_the_spec() {
+        let (spec, opts, err) = parse_fragment("#v=1&epochs=2&embed=1&hide=poison,lr");
+        assert_eq!(spec.train.epochs, 2);
+        assert!(opts.embed && opts.hidden("poison") && opts.hidden("lr"));
+        assert!(err.is_none());
+        let (spec, _, err) = parse_fragment("#v=1&attack=trojan");
+        assert_eq!(spec, ExperimentSpec::default());
+        assert!(err.unwrap().contains("unknown attack"));
+    }
+}

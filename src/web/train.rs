@@ -1,0 +1,56 @@
+//! Step 3, Train: the model and optimiser controls, Run and Cancel, progress, and the live loss and
+//! CA/ASR charts (savable as PNG).
+
+use leptos::prelude::*;
+
+use super::app::{Status, ctx};
+use super::chart;
+use super::client::{run_experiment, send};
+use super::controls::{Choice, Field, Step};
+use super::export::export_png;
+use super::protocol::ToWorker;
+use crate::lab::spec::optimizer_name;
+
+#[component]
+pub(super) fn TrainStep() -> impl IntoView {
+    let c = ctx();
+    let s = move || c.spec.get();
+    let running = move || c.status.get() == Status::Running;
+    let epochs_total = move || s().train.epochs;
+    view! {
+        <Step id="train" n=3 title="Train" explain="The network learns the task and, silently, the trigger; clean accuracy (CA) and attack success rate (ASR) are measured after every epoch.">
+            <div class="row">
+                <Choice label="model" key="model" options=vec![("cnn", "reference CNN"), ("mlp", "MLP"), ("cifar_cnn", "small VGG-style CNN")]
+                    value=Signal::derive(move || s().model.name().to_string())/>
+                <Field label="epochs" key="epochs" value=Signal::derive(move || s().train.epochs.to_string())/>
+                <Field label="learning rate" key="lr" value=Signal::derive(move || s().train.lr.to_string())/>
+                <Field label="batch size" key="batch" value=Signal::derive(move || s().train.batch_size.to_string())/>
+                <Choice label="optimizer" key="opt" options=vec![("adam", "Adam"), ("sgd", "SGD")]
+                    value=Signal::derive(move || optimizer_name(s().train.optimizer).to_string())/>
+                <label class="field check">
+                    <input type="checkbox" data-testid="force-cpu" prop:checked=move || c.opts.get().cpu
+                        on:change=move |ev| { let on = event_target_checked(&ev); c.opts.update(|o| o.cpu = on); }/>
+                    <span>"run on the CPU even if WebGPU is available"</span>
+                </label>
+            </div>
+            <div class="actions">
+                <button class="primary" data-testid="run" disabled=move || running() || !c.worker_ready.get() on:click=move |_| run_experiment(c)>
+                    {move || if c.worker_ready.get() { "Run" } else { "Loading…" }}
+                </button>
+                <button data-testid="cancel" disabled=move || !running() on:click=move |_| { let _ = send(&ToWorker::Cancel); }>"Cancel"</button>
+                <progress data-testid="progress" max="1" prop:value=move || c.progress.get()></progress>
+                <span class="progress-text">{move || c.progress_text.get()}</span>
+            </div>
+            <div class="charts">
+                <div class="chart" inner_html=move || chart::loss_chart(&c.epochs.get(), epochs_total())></div>
+                <div class="chart" inner_html=move || chart::accuracy_chart(&c.epochs.get(), epochs_total())></div>
+            </div>
+            <Show when=move || !c.epochs.get().is_empty()>
+                <div class="actions">
+                    <button data-testid="save-loss-png" on:click=move |_| export_png(c, chart::loss_chart(&c.epochs.get_untracked(), epochs_total()), "backdoor-lab-loss.png")>"Save loss chart (PNG)"</button>
+                    <button data-testid="save-acc-png" on:click=move |_| export_png(c, chart::accuracy_chart(&c.epochs.get_untracked(), epochs_total()), "backdoor-lab-ca-asr.png")>"Save CA/ASR chart (PNG)"</button>
+                </div>
+            </Show>
+        </Step>
+    }
+}
