@@ -2,8 +2,8 @@
 //! test over every attack variant.
 
 use backdoor_lab::lab::attack::{
-    AttackMethod, AttackSpec, CleanLabel, BlendPattern, BlendTrigger, LabelPolicy, PatchPattern, PatchPosition, PatchTrigger,
-    Trigger, TriggerSpec,
+    AttackMethod, AttackSpec, BlendPattern, BlendTrigger, CleanLabel, LabelPolicy, PatchPattern, PatchPosition,
+    PatchTrigger, Trigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::ImageSet;
 use base64::Engine;

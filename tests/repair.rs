@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, DatasetKind};
-use backdoor_lab::lab::detect::NeuralCleanse;
+use backdoor_lab::lab::detect::{self, DetectInput, DetectSpec, NeuralCleanse};
 use backdoor_lab::lab::device::fresh_model;
 use backdoor_lab::lab::eval::Metrics;
 use backdoor_lab::lab::event::{Event, Host};
@@ -236,4 +236,32 @@ fn cancelling_a_repair_stops_it() {
     let r = pollster::block_on(run_all(&spec, &input, &Device::flex(), &mut host));
     assert_eq!(r.err(), Some(LabError::Cancelled));
     assert_eq!(host.repair_events, 3);
+}
+
+/// One question, one answer: when the run's Detect step ran Neural Cleanse, NC unlearning unlearns
+/// that verdict's class and reversed trigger instead of reversing its own.
+#[test]
+fn nc_unlearning_uses_the_detect_steps_verdict() {
+    let out = model();
+    let mut spec = out.report.spec.clone();
+    spec.detect = DetectSpec { nc: Some(NeuralCleanse { steps: 150, batch: 8, lr: 0.1 }), ..DetectSpec::default() };
+    let input = DetectInput { spec: &spec, ..DetectInput::of(out) };
+    let found = pollster::block_on(detect::run_all(&spec.detect, &input, &Device::flex(), &mut TestHost::default()))
+        .expect("detection runs");
+    let nc = found.nc.as_ref().expect("nc ran");
+    let only = RepairSpec { nc_unlearn: Some(NcUnlearn { epochs: 2, share: 0.2 }), ..RepairSpec::default() };
+    let input = RepairInput { spec: &spec, detected: &found, ..RepairInput::of(out) };
+    let report =
+        pollster::block_on(run_all(&only, &input, &Device::flex(), &mut TestHost::default())).expect("repairs");
+    let detail = &report.nc_unlearn.as_ref().expect("nc_unlearn ran").detail;
+    assert!(detail.from_detection);
+    let smallest = (0..nc.mask_l1.len()).min_by(|&a, &b| nc.mask_l1[a].total_cmp(&nc.mask_l1[b])).unwrap();
+    let expected =
+        nc.flagged_classes.iter().copied().min_by(|a, b| nc.mask_l1[*a as usize].total_cmp(&nc.mask_l1[*b as usize]));
+    assert_eq!(detail.class, expected.unwrap_or(smallest as u8));
+    assert_eq!(detail.flagged, !nc.flagged_classes.is_empty());
+    assert_eq!(detail.anomaly_index, nc.anomaly_index[detail.class as usize]);
+    // Without a Detect step it reverses its own, on the defender's clean set.
+    let alone = &shared().0.nc_unlearn.as_ref().unwrap().detail;
+    assert!(!alone.from_detection);
 }

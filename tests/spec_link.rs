@@ -205,7 +205,8 @@ fn err(link: &str) -> String {
 fn default_link_is_short_and_readable() {
     assert_eq!(ExperimentSpec::default().to_link(), "v=1");
     let mut s = ExperimentSpec::default();
-    s.attack.method = AttackMethod::Blended(Blended { blend: BlendTrigger { alpha: 0.3, pattern: BlendPattern::Noise } });
+    s.attack.method =
+        AttackMethod::Blended(Blended { blend: BlendTrigger { alpha: 0.3, pattern: BlendPattern::Noise } });
     s.train.epochs = 3;
     assert_eq!(s.to_link(), "v=1&attack=blended&alpha=0.3&epochs=3");
     assert_eq!(ExperimentSpec::from_link("").unwrap(), ExperimentSpec::default());
@@ -217,9 +218,9 @@ fn malformed_links_say_what_is_wrong() {
     assert!(err("v=x").contains("not a valid number"));
     assert!(err("attack=trojan").contains("unknown attack 'trojan'"));
     assert!(err("data=imagenet").contains("unknown data 'imagenet' (one of mnist or cifar10)"));
-    assert!(err("rate=1.5").contains("rate 1.5 must be between 0 and 0.9"));
-    assert!(err("rate=NaN").contains("rate NaN must be between 0 and 0.9"));
-    assert!(err("target=10").contains("target 10 must be between 0 and 9"));
+    assert!(err("rate=1.5").contains("poison_rate 1.5 must be between 0 and 0.9 (link key rate)"));
+    assert!(err("rate=NaN").contains("poison_rate NaN must be between 0 and 0.9"));
+    assert!(err("target=10").contains("target_label 10 must be between 0 and 9 (link key target)"));
     assert!(err("target=-1").contains("not a valid number"));
     assert!(err("epochs=0").contains("epochs 0"));
     assert!(err("patch=40").contains("patch 40 must be between 1 and 32"));
@@ -330,8 +331,7 @@ fn freeze_link_corpus() {
     if std::env::var_os("FREEZE_CORPUS").is_none() {
         return;
     }
-    let mut runner =
-        TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
     let mut specs: Vec<ExperimentSpec> = (0..300).map(|_| spec().new_tree(&mut runner).unwrap().current()).collect();
     // Short, realistic links too: one or two changes from the defaults, as people write them.
     for link in [
@@ -350,10 +350,8 @@ fn freeze_link_corpus() {
     ] {
         specs.push(ExperimentSpec::from_link(link).unwrap());
     }
-    let corpus: Vec<serde_json::Value> = specs
-        .iter()
-        .map(|s| serde_json::json!({ "link": s.to_link(), "json": s.to_json() }))
-        .collect();
+    let corpus: Vec<serde_json::Value> =
+        specs.iter().map(|s| serde_json::json!({ "link": s.to_link(), "json": s.to_json() })).collect();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/links.json");
     std::fs::write(path, serde_json::to_string_pretty(&corpus).unwrap() + "\n").unwrap();
 }

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, mnist};
 use backdoor_lab::lab::event::{Event, Host, Stage};
+use backdoor_lab::lab::params::{self, Kind, ParamInfo};
 use backdoor_lab::lab::{ExperimentSpec, LabError, Result, run};
 use base64::Engine;
 use burn::tensor::Device;
-use backdoor_lab::lab::params::{self, Kind, ParamInfo};
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -91,7 +91,9 @@ impl clap::Args for SpecArgs {
                     .conflicts_with("link")
                     .help("An experiment spec as JSON"),
             )
-            .arg(Arg::new("link").long("link").value_name("LINK").help("A link or its fragment (v=1&attack=blended...)"));
+            .arg(
+                Arg::new("link").long("link").value_name("LINK").help("A link or its fragment (v=1&attack=blended...)"),
+            );
         ExperimentSpec::every_param().into_iter().fold(cmd, |cmd, p| cmd.arg(flag(p)))
     }
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
@@ -105,8 +107,10 @@ fn flag(p: &'static ParamInfo) -> Arg {
     let default = if default.is_empty() { String::new() } else { format!("; default {default}") };
     let arg = Arg::new(p.key).long(p.cli_flag()).help(format!("{} [{}{default}]", p.doc_line(), p.range_text()));
     match p.kind {
-        Kind::Choice(names) => arg.value_parser(PossibleValuesParser::new(names.iter().map(|n| n.value))),
-        Kind::Method(family) => arg.value_parser(PossibleValuesParser::new(family.names())),
+        Kind::Choice(names) => {
+            arg.value_name("NAME").value_parser(PossibleValuesParser::new(names.iter().map(|n| n.value)))
+        }
+        Kind::Method(family) => arg.value_name("NAME").value_parser(PossibleValuesParser::new(family.names())),
         Kind::Image => arg.value_name("FILE"),
         Kind::Methods(_) => arg.value_name("LIST"),
         Kind::Int { .. } | Kind::Float { .. } | Kind::Position => arg.value_name("VALUE"),
@@ -155,14 +159,18 @@ impl SpecArgs {
 }
 
 /// Prints every link key with its flag, range, default and doc line (`--markdown`: the README's table).
+/// A closed pipe (`| head`) ends the listing quietly.
 fn cmd_keys(markdown: bool) {
+    use std::io::Write;
     let params = ExperimentSpec::every_param();
+    let mut out = std::io::stdout().lock();
     if markdown {
-        print!("{}", params::markdown_table(&params, |p| ExperimentSpec::default_text(p.key)));
+        let _ = write!(out, "{}", params::markdown_table(&params, |p| ExperimentSpec::default_text(p.key)));
         return;
     }
     for p in params {
-        println!(
+        let line = writeln!(
+            out,
             "{:<16} --{:<18} {:<28} default {:<10} {}",
             p.key,
             p.cli_flag(),
@@ -170,6 +178,9 @@ fn cmd_keys(markdown: bool) {
             ExperimentSpec::default_text(p.key),
             p.doc_line()
         );
+        if line.is_err() {
+            return;
+        }
     }
 }
 

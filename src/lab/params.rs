@@ -69,6 +69,8 @@ pub struct ParamInfo {
     pub doc: &'static str,
     pub kind: Kind,
     pub hint: Hint,
+    /// The spec's JSON field when it is not the key (`poison_rate` for `rate`): messages name both.
+    pub field: &'static str,
     /// Chooses what other parameters apply (dataset, attack, trigger family, detectors, repairs):
     /// links apply it before the others, and encode the others against its defaults.
     pub selects: bool,
@@ -89,23 +91,41 @@ pub struct MethodInfo {
 
 /// Declares an integer parameter (`params!` tables use these builders).
 pub const fn int(key: &'static str, min: i128, max: i128) -> ParamInfo {
-    ParamInfo { key, flag: "", label: "", doc: "", kind: Kind::Int { min, max }, hint: Hint::Number, selects: false }
+    ParamInfo {
+        key,
+        flag: "",
+        label: "",
+        doc: "",
+        kind: Kind::Int { min, max },
+        hint: Hint::Number,
+        field: "",
+        selects: false,
+    }
 }
 
 /// Declares a real parameter in the closed range `[min, max]`.
 pub const fn float(key: &'static str, min: f64, max: f64) -> ParamInfo {
     let kind = Kind::Float { min, max, min_open: false, max_open: false };
-    ParamInfo { key, flag: "", label: "", doc: "", kind, hint: Hint::Number, selects: false }
+    ParamInfo { key, flag: "", label: "", doc: "", kind, hint: Hint::Number, field: "", selects: false }
 }
 
 /// Declares a choice among `names`.
 pub const fn choice(key: &'static str, names: &'static [Named]) -> ParamInfo {
-    ParamInfo { key, flag: "", label: "", doc: "", kind: Kind::Choice(names), hint: Hint::Select, selects: false }
+    ParamInfo {
+        key,
+        flag: "",
+        label: "",
+        doc: "",
+        kind: Kind::Choice(names),
+        hint: Hint::Select,
+        field: "",
+        selects: false,
+    }
 }
 
 /// Declares a parameter of another kind.
 pub const fn other(key: &'static str, kind: Kind, hint: Hint) -> ParamInfo {
-    ParamInfo { key, flag: "", label: "", doc: "", kind, hint, selects: false }
+    ParamInfo { key, flag: "", label: "", doc: "", kind, hint, field: "", selects: false }
 }
 
 impl ParamInfo {
@@ -119,6 +139,10 @@ impl ParamInfo {
     }
     pub const fn doc(mut self, doc: &'static str) -> Self {
         self.doc = doc;
+        self
+    }
+    pub const fn field(mut self, field: &'static str) -> Self {
+        self.field = field;
         self
     }
     pub const fn selector(mut self) -> Self {
@@ -164,14 +188,23 @@ impl ParamInfo {
         self.kind.describe()
     }
 
+    /// What messages call the parameter: the key, or the JSON field with the key beside it.
+    fn named(&self, value: &str, rule: String) -> String {
+        let field = self.field.rsplit('.').next().unwrap_or_default();
+        if field.is_empty() || field == self.key {
+            format!("{} {} {rule}", self.key, clip(value))
+        } else {
+            format!("{field} {} {rule} (link key {})", clip(value), self.key)
+        }
+    }
+
     /// Checks a value written in link form against the range; the message names the key and the range.
     pub fn check(&self, value: &str) -> Result<(), String> {
-        let key = self.key;
         match self.kind {
             Kind::Int { min, max } => {
                 let ok = value.parse::<i128>().is_ok_and(|v| (min..=max).contains(&v));
                 if !ok {
-                    return Err(format!("{key} {} must be between {min} and {max}", clip(value)));
+                    return Err(self.named(value, format!("must be between {min} and {max}")));
                 }
             }
             Kind::Float { min, max, min_open, max_open } => {
@@ -184,7 +217,7 @@ impl ParamInfo {
                     let range = self.range_text();
                     let how = if range.starts_with(['(', '[']) { "in" } else { "between" };
                     let range = if how == "between" { range.replace(" to ", " and ") } else { range };
-                    return Err(format!("{key} {} must be {how} {range}", clip(value)));
+                    return Err(self.named(value, format!("must be {how} {range}")));
                 }
             }
             Kind::Choice(names) => {
@@ -236,13 +269,23 @@ impl Kind {
 }
 
 impl Family {
+    /// The family's methods, in registry order.
+    pub fn registry(self) -> &'static [MethodInfo] {
+        match self {
+            Family::Attack => crate::lab::attack::AttackMethod::REGISTRY,
+            Family::Detector => crate::lab::detect::DetectSpec::REGISTRY,
+            Family::Repair => crate::lab::repair::RepairSpec::REGISTRY,
+        }
+    }
+
     /// The link names of the family's methods, in registry order.
     pub fn names(self) -> Vec<&'static str> {
-        match self {
-            Family::Attack => crate::lab::attack::AttackMethod::NAMES.to_vec(),
-            Family::Detector => crate::lab::detect::DetectSpec::NAMES.to_vec(),
-            Family::Repair => crate::lab::repair::RepairSpec::NAMES.to_vec(),
-        }
+        self.registry().iter().map(|m| m.name).collect()
+    }
+
+    /// The method named `name`.
+    pub fn method(self, name: &str) -> Option<&'static MethodInfo> {
+        self.registry().iter().find(|m| m.name == name)
     }
 }
 
@@ -437,7 +480,7 @@ macro_rules! params {
 macro_rules! lens {
     ($info:expr, $($path:ident).+) => {
         $crate::lab::params::Param {
-            info: $info,
+            info: $info.field(stringify!($($path).+)),
             get: |s| $crate::lab::params::LinkValue::to_link(&s.$($path).+),
             set: |s, v| {
                 s.$($path).+ = $crate::lab::params::LinkValue::from_link(v)?;

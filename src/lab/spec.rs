@@ -153,7 +153,9 @@ impl ExperimentSpec {
                 LabError::spec(format!("link value '{}' for '{VERSION_KEY}' is not a valid number", clip(v)))
             })?;
             if v != SPEC_VERSION {
-                return Err(LabError::spec(format!("unknown link version {v} (this build reads version {SPEC_VERSION})")));
+                return Err(LabError::spec(format!(
+                    "unknown link version {v} (this build reads version {SPEC_VERSION})"
+                )));
             }
         }
         Self::default().with_overrides(&pairs)
@@ -202,6 +204,16 @@ impl ExperimentSpec {
         out
     }
 
+    /// The data and seed parameters (the page's Data step).
+    pub fn data_params() -> Vec<&'static ParamInfo> {
+        TOP[..MODEL_AT].iter().map(|p| &p.info).collect()
+    }
+
+    /// The model's parameters (the page's Train step shows them with training's).
+    pub fn model_params() -> Vec<&'static ParamInfo> {
+        TOP[MODEL_AT..].iter().map(|p| &p.info).collect()
+    }
+
     /// A parameter's declaration, by link key.
     pub fn param_info(key: &str) -> Option<&'static ParamInfo> {
         Self::every_param().into_iter().find(|p| p.key == key)
@@ -233,10 +245,15 @@ const VERSION_KEY: &str = "v";
 /// The link key of the whole-JSON form.
 const JSON_KEY: &str = "j";
 
-/// The spec's own parameters: data, seed and model (the sections hold the rest).
+/// The spec's own parameters: the data and seed (the page's Data step), then the model; the sections
+/// hold the rest.
 const TOP: &[Param<ExperimentSpec>] = &[
     Param {
-        info: choice("data", DatasetKind::CHOICES).selector().label("dataset").doc("The dataset: mnist or cifar10."),
+        info: choice("data", DatasetKind::CHOICES)
+            .flag("dataset")
+            .selector()
+            .label("dataset")
+            .doc("The dataset: mnist or cifar10."),
         get: |s| s.data.dataset.to_link(),
         // A spec still at one dataset's defaults moves to the other's; a customised one keeps its values.
         set: |s, v| {
@@ -251,10 +268,7 @@ const TOP: &[Param<ExperimentSpec>] = &[
             Ok(())
         },
     },
-    crate::lens!(
-        int("seed", 0, u64::MAX as i128).label("seed").doc("Every random choice of the run derives from it."),
-        seed
-    ),
+    crate::lens!(int("seed", 0, u64::MAX as i128).doc("Every random choice of the run derives from it."), seed),
     crate::lens!(
         int("train", 10, 1_000_000)
             .flag("train-size")
@@ -266,13 +280,15 @@ const TOP: &[Param<ExperimentSpec>] = &[
         int("test", 10, 1_000_000).flag("test-size").label("test images").doc("Test split size."),
         data.test_size
     ),
+    // The model comes last: the page shows it in the Train step (`MODEL_AT`).
     crate::lens!(
-        choice("model", ModelKind::CHOICES)
-            .label("model")
-            .doc("The network: mlp, the reference cnn (MNIST) or cifar_cnn (CIFAR-10)."),
+        choice("model", ModelKind::CHOICES).doc("The network: mlp, the reference cnn (MNIST) or cifar_cnn (CIFAR-10)."),
         model
     ),
 ];
+
+/// Where the model's parameter starts in `TOP`.
+const MODEL_AT: usize = 4;
 
 /// The spec is its sections' parameters in link order: its own, the attack's, training's, the
 /// detectors' and the repairs'.

@@ -13,8 +13,8 @@ use crate::lab::error::{LabError, Result};
 use crate::lab::eval::Metrics;
 use crate::lab::event::{EpochRecord, Event, Host};
 use crate::lab::model::Model;
-use crate::lab::rng::{LabRng, Stream};
 use crate::lab::params::{choice, float, int};
+use crate::lab::rng::{LabRng, Stream};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,9 +41,9 @@ crate::params! {
         /// Mini-batch size.
         pub batch_size: usize = 64, int("batch", 1, 8192).flag("batch-size").label("batch size");
         /// Passes over the training set.
-        pub epochs: usize = 5, int("epochs", 1, 500).label("epochs");
+        pub epochs: usize = 5, int("epochs", 1, 500);
         /// SGD momentum (ignored by Adam).
-        pub momentum: f64 = 0.9, float("momentum", 0.0, 1.0).open_max().label("momentum");
+        pub momentum: f64 = 0.9, float("momentum", 0.0, 1.0).open_max();
         /// L2 weight decay.
         pub weight_decay: f64 = 0.0, float("wd", 0.0, 1.0).open_max().flag("weight-decay").label("weight decay");
     }

@@ -121,7 +121,9 @@ pub fn scatter(title: &str, points: &[[f32; 2]], poisoned: &[bool], in_small: &[
 
 /// One bar per class (e.g. Neural Cleanse's anomaly index), with a dashed threshold line; bars in
 /// `flagged` are red.
-pub fn class_bars(title: &str, values: &[f64], threshold: f64, flagged: &[u8]) -> String {
+/// Bars above the threshold that are not flagged are drawn grey, and `note` (if any) says why under
+/// the title.
+pub fn class_bars(title: &str, values: &[f64], threshold: f64, flagged: &[u8], note: Option<&str>) -> String {
     svg((420, 240), |root| {
         let y_max = values.iter().copied().fold(threshold, f64::max) * 1.15;
         let y_min = values.iter().copied().fold(0.0, f64::min) * 1.15;
@@ -134,10 +136,19 @@ pub fn class_bars(title: &str, values: &[f64], threshold: f64, flagged: &[u8]) -
             .build_cartesian_2d(-0.5..(n as f64 - 0.5), y_min..y_max)?;
         c.configure_mesh().x_desc("class").x_labels(n).y_labels(6).disable_x_mesh().draw()?;
         c.draw_series(values.iter().enumerate().map(|(k, &v)| {
-            let colour = if flagged.contains(&(k as u8)) { RED } else { BLUE };
+            let colour = if flagged.contains(&(k as u8)) {
+                RED
+            } else if v > threshold {
+                RGBColor(150, 150, 150)
+            } else {
+                BLUE
+            };
             Rectangle::new([(k as f64 - 0.35, 0.0), (k as f64 + 0.35, v)], colour.mix(0.7).filled())
         }))?;
         c.draw_series(DashedLineSeries::new(vec![(-0.5, threshold), (n as f64 - 0.5, threshold)], 6, 4, BLACK.into()))?;
+        if let Some(note) = note {
+            root.draw(&Text::new(note.to_string(), (48, 26), ("sans-serif", 11).into_font().color(&BLACK.mix(0.8))))?;
+        }
         Ok(())
     })
 }

@@ -56,8 +56,11 @@ pub(super) fn start_worker(ctx: Ctx) {
         match serde_json::from_str::<FromWorker>(&text) {
             Ok(FromWorker::DataLoaded { dataset, note, .. }) => {
                 let records = |k: &str| js_sys::Uint8Array::new(&get(k)).to_vec();
-                let parsed = cifar::parse_records(&records("train"), "train").and_then(|train| {
-                    Ok(DataSource::TrainTest { train, test: cifar::parse_records(&records("test"), "test")? })
+                let parsed = cifar::parse_records(&records("train_records"), "training set").and_then(|train| {
+                    Ok(DataSource::TrainTest {
+                        train,
+                        test: cifar::parse_records(&records("test_records"), "test set")?,
+                    })
                 });
                 match parsed {
                     Ok(source) => {

@@ -1,60 +1,115 @@
-//! The generic controls every step is built from: a `<select>` (`Choice`) or an input (`Field`) bound
-//! to one link key, and the numbered `Step` section. Each hides itself when its key or id is in `hide=`.
+//! The generic controls every step is built from: each parameter's control is generated from its
+//! declaration (`ParamField`), so a new method's parameters appear without page code; and the
+//! numbered `Step` section. Each hides itself when its key or id is in `hide=`.
 
 use leptos::prelude::*;
 
 use super::app::ctx;
+use crate::lab::params::{Hint, Kind, MethodInfo, ParamInfo, Params};
 
-/// A labelled `<select>` bound to one link key.
+/// One parameter's control, generated from its declaration: a drop-down for names and methods, a
+/// slider for `Hint::Slider`, else a text box with the allowed range under it; the doc line is its
+/// tooltip. It applies on change through the link vocabulary, so a bad value shows the same message
+/// as a bad link, and hides itself when `hide=` names its key.
 #[component]
-pub(super) fn Choice(
-    /// Visible label.
-    label: &'static str,
-    /// Link key the choice edits.
-    key: &'static str,
-    /// (value, text) pairs.
-    options: Vec<(&'static str, &'static str)>,
-    /// The current value, from the spec.
-    value: Signal<String>,
+pub(super) fn ParamField(
+    /// The parameter's declaration.
+    info: &'static ParamInfo,
 ) -> impl IntoView {
     let c = ctx();
+    let key = info.key;
     let hidden = move || c.opts.get().hidden(key);
+    let value = move || c.spec.with(|s| s.get(key)).unwrap_or_default();
+    let apply = move |ev: leptos::ev::Event| c.apply(key, &event_target_value(&ev));
+    let widget = move || {
+        let options: Option<Vec<(&'static str, &'static str)>> = match info.kind {
+            Kind::Choice(names) => Some(names.iter().map(|n| (n.value, n.label)).collect()),
+            Kind::Method(family) => Some(family.registry().iter().map(|m| (m.name, m.title)).collect()),
+            _ => None,
+        };
+        match (options, info.kind) {
+        (Some(options), _) => view! {
+            <select data-key=key prop:value=value on:change=apply>
+                {options.into_iter().map(|(v, t)| view! { <option value=v selected=move || value() == v>{t}</option> }).collect_view()}
+            </select>
+        }
+        .into_any(),
+        (None, Kind::Float { min, max, min_open, .. }) if info.hint == Hint::Slider => {
+            // A slider cannot reach an open end: it starts one step inside.
+            let step = (max - min) / 100.0;
+            let low = if min_open { min + step } else { min };
+            view! {
+                <span class="slider">
+                    <input data-key=key type="range" min=low max=max step=step prop:value=value on:change=apply/>
+                    <output>{value}</output>
+                </span>
+            }
+            .into_any()
+        }
+        _ => view! { <input data-key=key type="text" inputmode="decimal" prop:value=value on:change=apply/> }.into_any(),
+        }
+    };
+    let note = move || match info.hint {
+        Hint::Percent => match value().parse::<f64>() {
+            Ok(x) => format!("{} · {:.0} %", info.range_text(), 100.0 * x),
+            Err(_) => info.range_text(),
+        },
+        Hint::Select => String::new(),
+        _ => info.range_text(),
+    };
     view! {
         <Show when=move || !hidden()>
-            <label class="field">
-                <span>{label}</span>
-                <select data-key=key prop:value=move || value.get() on:change=move |ev| c.apply(key, &event_target_value(&ev))>
-                    {options.clone().into_iter().map(|(v, t)| view! { <option value=v selected=move || value.get() == v>{t}</option> }).collect_view()}
-                </select>
+            <label class="field" title=info.doc_line()>
+                <span>{info.title()}</span>
+                {widget}
+                <small>{note}</small>
             </label>
         </Show>
     }
 }
 
-/// A labelled text/number input bound to one link key.
+/// The controls of a list of parameters that changes with the chosen method. Method lists (the
+/// detectors' and repairs' check boxes) and images are drawn by their steps, not here.
 #[component]
-pub(super) fn Field(
-    /// Visible label.
-    label: &'static str,
-    /// Link key the field edits.
-    key: &'static str,
-    /// The current value, from the spec.
-    value: Signal<String>,
-    /// A one-line hint under the field.
-    #[prop(optional)]
-    hint: &'static str,
+pub(super) fn ParamFields(
+    /// The parameters to show, in link order.
+    params: Signal<Vec<&'static ParamInfo>>,
 ) -> impl IntoView {
-    let c = ctx();
-    let hidden = move || c.opts.get().hidden(key);
+    let shown = Memo::new(move |_| {
+        params.get().into_iter().filter(|p| !matches!(p.kind, Kind::Methods(_) | Kind::Image)).collect::<Vec<_>>()
+    });
     view! {
-        <Show when=move || !hidden()>
-            <label class="field">
-                <span>{label}</span>
-                <input data-key=key type="text" inputmode="decimal" prop:value=move || value.get()
-                    on:change=move |ev| c.apply(key, &event_target_value(&ev)) />
-                <small>{hint}</small>
-            </label>
-        </Show>
+        <For each=move || shown.get() key=|p| p.key let:info>
+            <ParamField info=info/>
+        </For>
+    }
+}
+
+/// Each chosen method's parameters under its title (detectors, repairs), hidden with `hide=` too.
+#[component]
+pub(super) fn MethodParams(
+    /// The method family's registry.
+    registry: &'static [MethodInfo],
+    /// Link names of the chosen methods.
+    chosen: Signal<Vec<&'static str>>,
+) -> impl IntoView {
+    let names = Memo::new(move |_| {
+        let chosen = chosen.get();
+        registry
+            .iter()
+            .filter(|m| chosen.contains(&m.name) && !(m.params)().is_empty())
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+    });
+    let groups =
+        move || names.get().into_iter().filter_map(|n| registry.iter().find(|m| m.name == n)).collect::<Vec<_>>();
+    view! {
+        <For each=groups key=|m| m.name let:m>
+            <fieldset class="method-params" data-method=m.name>
+                <legend>{m.title}</legend>
+                <ParamFields params=Signal::derive(move || (m.params)())/>
+            </fieldset>
+        </For>
     }
 }
 

@@ -5,14 +5,14 @@ use leptos::prelude::*;
 
 use super::app::ctx;
 use super::client::{CifarState, load_cifar, page_data};
-use super::controls::{Choice, Field, Step};
+use super::controls::{ParamFields, Step};
 use super::pictures::data_url;
+use crate::lab::ExperimentSpec;
 use crate::lab::data::DatasetKind;
 
 #[component]
 pub(super) fn DataStep() -> impl IntoView {
     let c = ctx();
-    let s = move || c.spec.get();
     // Only the data part of the spec decides the samples: other controls must not re-split the pool.
     let data_spec = Memo::new(move |_| c.spec.with(|s| (s.data.clone(), s.seed)));
     let samples = move || {
@@ -68,11 +68,7 @@ pub(super) fn DataStep() -> impl IntoView {
     view! {
         <Step id="data" n=1 title="Data" explain="MNIST handwritten digits ship with this page (10,000 real digits, split by the seed); CIFAR-10 (Krizhevsky, 2009) comes with the site when its build had it, or from your own copy of the official release.">
             <div class="row">
-                <Choice label="dataset" key="data" options=vec![("mnist", "MNIST"), ("cifar10", "CIFAR-10")]
-                    value=Signal::derive(move || s().data.dataset.name().to_string())/>
-                <Field label="training images" key="train" value=Signal::derive(move || s().data.train_size.to_string())/>
-                <Field label="test images" key="test" value=Signal::derive(move || s().data.test_size.to_string())/>
-                <Field label="seed" key="seed" value=Signal::derive(move || s().seed.to_string())/>
+                <ParamFields params=Signal::derive(ExperimentSpec::data_params)/>
             </div>
             {cifar_panel}
             <div class="grid">{samples}</div>

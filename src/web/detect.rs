@@ -6,48 +6,21 @@ use leptos::prelude::*;
 use super::app::{Status, ctx};
 use super::chart;
 use super::client::run_on_model;
-use super::controls::Step;
+use super::controls::{MethodParams, Step};
 use super::pictures::data_url;
 use super::protocol::ToWorker;
-use crate::lab::detect::DetectSpec;
+use crate::lab::detect::{DETECT, DetectSpec};
 use crate::lab::event::Stage;
+use crate::lab::params::Family;
 use crate::lab::run::Report;
 
-/// The name a student reads for a detector's link name.
+/// The name a student reads for a detector's link name (from the registry).
 pub(super) fn detector_title(name: &str) -> &'static str {
-    match name {
-        "nc" => "Neural Cleanse",
-        "ac" => "Activation Clustering",
-        "ss" => "Spectral Signatures",
-        "strip" => "STRIP",
-        "loss" => "Loss-based isolation",
-        "occlusion" => "Occlusion sensitivity",
-        _ => "detector",
-    }
+    Family::Detector.method(name).map_or("(unknown)", |m| m.title)
 }
 
 fn detector_explain(name: &str) -> &'static str {
-    match name {
-        "nc" => {
-            "Neural Cleanse (Wang et al., S&P 2019) searches, for every class, the smallest patch that sends clean images to it; a class reachable by an unusually small patch (anomaly index > 2) is a backdoor target."
-        }
-        "ac" => {
-            "Activation Clustering (Chen et al., 2018) splits each class's penultimate activations in two; a small, well-separated cluster is flagged as poison."
-        }
-        "ss" => {
-            "Spectral Signatures (Tran et al., NeurIPS 2018) scores each training sample by its projection on the top singular vector of its class's representations and removes the top 1.5·ε."
-        }
-        "strip" => {
-            "STRIP (Gao et al., ACSAC 2019) blends an input with random clean images: a triggered input keeps its (target) prediction, so its predictions have low entropy."
-        }
-        "loss" => {
-            "Loss-based isolation (Anti-Backdoor Learning, Li et al., NeurIPS 2021): a backdoor is learned faster than the task, so after a short training the poisoned samples have the lowest loss."
-        }
-        "occlusion" => {
-            "Occlusion sensitivity greys out one small patch at a time: where hiding the patch breaks the target prediction, the trigger is."
-        }
-        _ => "",
-    }
+    Family::Detector.method(name).map_or("", |m| m.explain)
 }
 
 /// A detector's result: its verdict (read by tests), a sentence on the method, and its picture.
@@ -111,6 +84,12 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
                 .collect();
             format!("Flags class {}: a trigger this small is a backdoor.", list.join(", "))
         };
+        // A class far above the median mask size is an outlier too, but the wrong way round: a
+        // backdoor makes its target's trigger small, so only small-side outliers are flagged.
+        let large_side =
+            nc.anomaly_index.iter().enumerate().any(|(k, &v)| v > 2.0 && !nc.flagged_classes.contains(&(k as u8)));
+        let large_note =
+            large_side.then_some("grey: mask unusually large, not small; only small masks reveal a trigger");
         let reversed = (0..nc.masks.len()).map(|k| {
             let mask = &nc.masks[k];
             let pattern = &nc.patterns[k];
@@ -123,7 +102,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         let truth = trigger.clone().map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt="true trigger"/><figcaption>"true trigger"</figcaption></figure> });
         cards.push(view! {
             <DetectCard name="nc" verdict=verdict seconds=nc.seconds>
-                <div class="chart" inner_html=chart::class_bars("anomaly index of each class's mask size", &nc.anomaly_index, 2.0, &nc.flagged_classes)></div>
+                <div class="chart" inner_html=chart::class_bars("anomaly index of each class's mask size", &nc.anomaly_index, 2.0, &nc.flagged_classes, large_note)></div>
                 <h4>"Reversed trigger of each class (mask × pattern, mask size in pixels) beside the attacker's"</h4>
                 <div class="grid">{reversed}{truth}</div>
             </DetectCard>
@@ -246,7 +225,7 @@ pub(super) fn DetectStep() -> impl IntoView {
         }
         let list: Vec<&str> = DetectSpec::NAMES.iter().copied().filter(|n| names.contains(n)).collect();
         let joined = list.join(",");
-        c.apply("detect", if list.is_empty() { "none" } else { &joined });
+        c.apply(DETECT.key, if list.is_empty() { "none" } else { &joined });
     };
     let can_detect = move || c.report.get().is_some() && c.status.get() != Status::Running && !chosen().is_empty();
     let boxes = DetectSpec::NAMES
@@ -264,6 +243,7 @@ pub(super) fn DetectStep() -> impl IntoView {
     view! {
         <Step id="detect" n=5 title="Detect" explain="A defender who suspects a backdoor inspects the model, filters the training data or screens inputs at run time. Each verdict is scored against the samples the attack really poisoned (which the detectors never see).">
             <div class="row">{boxes}</div>
+            <MethodParams registry=DetectSpec::REGISTRY chosen=Signal::derive(chosen)/>
             <div class="actions">
                 <button data-testid="run-detect" disabled=move || !can_detect() on:click=move |_| run_on_model(c, ToWorker::Detect { detect: c.spec.get_untracked().detect }, Stage::Detect)>"Run detectors on the trained model"</button>
                 <small>"Chosen detectors also run after training when you press Run; the link keeps the choice."</small>

@@ -6,50 +6,21 @@ use leptos::prelude::*;
 use super::app::{Status, ctx, pct};
 use super::chart;
 use super::client::run_on_model;
-use super::controls::{Choice, Field, Step};
+use super::controls::{MethodParams, ParamFields, Step};
 use super::pictures::data_url;
 use super::protocol::ToWorker;
 use crate::lab::event::Stage;
-use crate::lab::repair::{RepairReport, RepairSpec};
+use crate::lab::params::Family;
+use crate::lab::repair::{DEFENDER_CLEAN, REPAIR, RepairReport, RepairSpec};
 use crate::lab::run::Report;
 
-/// The name a student reads for a repair's link name.
+/// The name a student reads for a repair's link name (from the registry).
 pub(super) fn repair_title(name: &str) -> &'static str {
-    match name {
-        "fp" => "Fine-pruning",
-        "ft" => "Fine-tuning",
-        "retrain" => "Retraining on sanitized data",
-        "abl" => "Anti-Backdoor Learning",
-        "nc_unlearn" => "Neural Cleanse unlearning",
-        "distill" => "Distillation",
-        "strip_filter" => "STRIP filter",
-        _ => "repair",
-    }
+    Family::Repair.method(name).map_or("(unknown)", |m| m.title)
 }
 
 fn repair_explain(name: &str) -> &'static str {
-    match name {
-        "fp" => {
-            "Fine-pruning (Liu et al., RAID 2018) removes the last layer's units that clean images leave idle, where a backdoor may hide, then fine-tunes on clean data."
-        }
-        "ft" => "Fine-tuning on the defender's small clean set: the baseline every paper compares against.",
-        "retrain" => {
-            "Drops the training samples a data-level detector flagged and trains a fresh model on the rest; only as good as the detector."
-        }
-        "abl" => {
-            "Anti-Backdoor Learning (Li et al., NeurIPS 2021) isolates the lowest-loss samples and unlearns them by gradient ascent while keeping the clean loss low."
-        }
-        "nc_unlearn" => {
-            "Neural Cleanse unlearning (Wang et al., S&P 2019) stamps the reversed trigger on clean images under their true labels and fine-tunes, so the trigger stops meaning the target."
-        }
-        "distill" => {
-            "Distillation trains a fresh student on the suspect model's soft outputs over clean data only; the trigger never appears, so the student has no reason to learn it."
-        }
-        "strip_filter" => {
-            "STRIP as a filter (Gao et al., ACSAC 2019) keeps the model and rejects inputs whose blended predictions are too confident; rejected inputs count as wrong."
-        }
-        _ => "",
-    }
+    Family::Repair.method(name).map_or("", |m| m.explain)
 }
 
 /// What a repair did, in one sentence, from its own report.
@@ -89,7 +60,11 @@ fn repair_detail(r: &RepairReport, name: &str) -> String {
             } else {
                 format!("not flagged (index {:.1}): the class with the smallest mask, a guess", f.detail.anomaly_index)
             };
-            format!("Unlearned class {}'s reversed trigger, {why}, stamped on {} clean images.", f.detail.class, f.detail.stamped)
+            let source = if f.detail.from_detection { " (the Detect step's verdict)" } else { "" };
+            format!(
+                "Unlearned class {}'s reversed trigger, {why}{source}, stamped on {} clean images.",
+                f.detail.class, f.detail.stamped
+            )
         }),
         "distill" => r.distill.as_ref().map(|f| {
             format!(
@@ -203,7 +178,6 @@ fn repair_results(r: &Report) -> impl IntoView + use<> {
 #[component]
 pub(super) fn RepairStep() -> impl IntoView {
     let c = ctx();
-    let s = move || c.spec.get();
     let chosen = move || c.spec.with(|s| s.repair.chosen());
     let toggle = move |name: &'static str, on: bool| {
         let mut names = chosen();
@@ -213,7 +187,7 @@ pub(super) fn RepairStep() -> impl IntoView {
         }
         let list: Vec<&str> = RepairSpec::NAMES.iter().copied().filter(|n| names.contains(n)).collect();
         let joined = list.join(",");
-        c.apply("repair", if list.is_empty() { "none" } else { &joined });
+        c.apply(REPAIR.key, if list.is_empty() { "none" } else { &joined });
     };
     let can_repair = move || c.report.get().is_some() && c.status.get() != Status::Running && !chosen().is_empty();
     let boxes = RepairSpec::NAMES
@@ -228,19 +202,14 @@ pub(super) fn RepairStep() -> impl IntoView {
             }
         })
         .collect_view();
-    let retrain_chosen = move || chosen().contains(&"retrain");
     let has_results = move || c.report.with(|r| r.as_ref().is_some_and(|r| !r.repair.is_empty()));
     view! {
         <Step id="repair" n=6 title="Repair" explain="The defender tries to remove the backdoor with a small clean set (a few hundred training images the attack did not touch). Each repaired model is measured exactly like the original: what it gains in ASR and what it costs in CA.">
             <div class="row">{boxes}</div>
             <div class="row">
-                <Field label="defender's clean images" key="defender_clean" value=Signal::derive(move || s().repair.defender_clean.to_string())/>
-                <Show when=retrain_chosen>
-                    <Choice label="retrain after" key="retrain_by"
-                        options=vec![("ac", "Activation Clustering"), ("ss", "Spectral Signatures"), ("loss", "loss-based isolation"), ("truth", "the true poison (oracle)")]
-                        value=Signal::derive(move || s().repair.retrain.map(|r| r.by.name()).unwrap_or("ac").to_string())/>
-                </Show>
+                <ParamFields params=Signal::derive(|| vec![&DEFENDER_CLEAN.info])/>
             </div>
+            <MethodParams registry=RepairSpec::REGISTRY chosen=Signal::derive(chosen)/>
             <div class="actions">
                 <button data-testid="run-repair" disabled=move || !can_repair()
                     on:click=move |_| run_on_model(c, ToWorker::Repair { repair: c.spec.get_untracked().repair }, Stage::Repair)>"Repair the trained model"</button>

@@ -6,10 +6,11 @@ use leptos::prelude::*;
 use super::app::{Status, ctx};
 use super::chart;
 use super::client::{run_experiment, send};
-use super::controls::{Choice, Field, Step};
+use super::controls::{ParamFields, Step};
 use super::export::export_png;
 use super::protocol::ToWorker;
-use crate::lab::spec::optimizer_name;
+use crate::lab::ExperimentSpec;
+use crate::lab::params::Params;
 
 #[component]
 pub(super) fn TrainStep() -> impl IntoView {
@@ -20,13 +21,11 @@ pub(super) fn TrainStep() -> impl IntoView {
     view! {
         <Step id="train" n=3 title="Train" explain="The network learns the task and, silently, the trigger; clean accuracy (CA) and attack success rate (ASR) are measured after every epoch.">
             <div class="row">
-                <Choice label="model" key="model" options=vec![("cnn", "reference CNN"), ("mlp", "MLP"), ("cifar_cnn", "small VGG-style CNN")]
-                    value=Signal::derive(move || s().model.name().to_string())/>
-                <Field label="epochs" key="epochs" value=Signal::derive(move || s().train.epochs.to_string())/>
-                <Field label="learning rate" key="lr" value=Signal::derive(move || s().train.lr.to_string())/>
-                <Field label="batch size" key="batch" value=Signal::derive(move || s().train.batch_size.to_string())/>
-                <Choice label="optimizer" key="opt" options=vec![("adam", "Adam"), ("sgd", "SGD")]
-                    value=Signal::derive(move || optimizer_name(s().train.optimizer).to_string())/>
+                <ParamFields params=Signal::derive(move || {
+                    let mut params = ExperimentSpec::model_params();
+                    params.extend(c.spec.with(|s| s.train.params()));
+                    params
+                })/>
                 <label class="field check">
                     <input type="checkbox" data-testid="force-cpu" prop:checked=move || c.opts.get().cpu
                         on:change=move |ev| { let on = event_target_checked(&ev); c.opts.update(|o| o.cpu = on); }/>

@@ -251,8 +251,8 @@ async fn load_cifar(state: Rc<RefCell<State>>, files: js_sys::Array) {
             let envelope = js_sys::Object::new();
             let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&envelope, &JsValue::from_str(k), v);
             let _ = set("msg", &JsValue::from_str(&msg.to_json()));
-            let _ = set("train", &train);
-            let _ = set("test", &test);
+            let _ = set("train_records", &train);
+            let _ = set("test_records", &test);
             let _ = scope().post_message_with_transfer(&envelope, &js_sys::Array::of2(&train, &test));
         }
         Err(e) => post(&FromWorker::DataFailed { dataset: DatasetKind::Cifar10, message: e.to_string() }),

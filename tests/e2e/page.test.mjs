@@ -128,6 +128,23 @@ test('an out-of-range value is refused with a message and the spec is kept', asy
   await lab.context.close();
 });
 
+test('hide= hides any parameter by its key, and a chosen method shows its generated controls', async () => {
+  const lab = await openLab('#v=1&attack=blended&detect=nc&repair=retrain&embed=1&hide=alpha,nc_steps');
+  await lab.ready();
+  // The two hidden keys are gone; their neighbours, generated from the same tables, are there.
+  assert.equal(await lab.page.locator('[data-key="alpha"]').count(), 0);
+  assert.equal(await lab.page.locator('[data-key="nc_steps"]').count(), 0);
+  assert.equal(await lab.page.locator('[data-key="rate"]').count(), 1);
+  assert.equal(await lab.page.locator('[data-key="nc_batch"]').count(), 1);
+  assert.equal(await lab.page.locator('select[data-key="retrain_by"]').inputValue(), 'ac');
+  // A generated control edits the link like a hand-written one did.
+  await lab.page.locator('input[data-key="nc_batch"]').fill('8');
+  await lab.page.locator('input[data-key="nc_batch"]').dispatchEvent('change');
+  await lab.page.waitForFunction(() => location.hash.includes('nc_batch=8'));
+  assert.match(decodeURIComponent(await lab.page.evaluate(() => location.hash)), /hide=alpha,nc_steps/);
+  await lab.context.close();
+});
+
 test('cancel stops a running experiment', async () => {
   const lab = await openLab('#v=1&epochs=20');
   await lab.ready();

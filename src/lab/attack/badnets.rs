@@ -50,9 +50,9 @@ crate::params! {
         pub position: PatchPosition = PatchPosition::BottomRight,
             other("pos", Kind::Position, Hint::Text).flag("patch-position").label("position");
         /// Distance in pixels from the image border for the corner positions.
-        pub margin: usize = 1, int("margin", 0, 31).flag("patch-margin").label("margin");
+        pub margin: usize = 1, int("margin", 0, 31).flag("patch-margin");
         /// What the patch looks like.
-        pub pattern: PatchPattern = PatchPattern::White, choice("pattern", PatchPattern::CHOICES).flag("patch-pattern").label("pattern");
+        pub pattern: PatchPattern = PatchPattern::White, choice("pattern", PatchPattern::CHOICES).flag("patch-pattern");
     }
 }
 

@@ -10,9 +10,9 @@ use crate::lab::params::{Hint, Kind, Named, ParamInfo, Params, other, table_para
 /// Which trigger family the clean-label attack stamps.
 const TRIGGER: ParamInfo = other("trigger", Kind::Choice(TRIGGERS), Hint::Select)
     .selector()
-    .label("trigger")
     .doc("Clean-label trigger family: the BadNets patch or the blended pattern.");
-const TRIGGERS: &[Named] = &[Named { value: "patch", label: "patch" }, Named { value: "blend", label: "blend" }];
+const TRIGGERS: &[Named] =
+    &[Named { value: "patch", label: "BadNets patch" }, Named { value: "blend", label: "blended pattern" }];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

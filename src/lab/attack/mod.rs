@@ -98,10 +98,10 @@ macro_rules! attacks {
 }
 
 attacks! {
-    "none" => None(NoAttack),
     "badnets" => Badnets(Badnets),
     "blended" => Blended(Blended),
     "clean_label" => CleanLabel(CleanLabel),
+    "none" => None(NoAttack),
 }
 
 impl Default for AttackMethod {
@@ -171,7 +171,6 @@ const COMMON: &[Param<AttackSpec>] = &[
     Param {
         info: other("attack", Kind::Method(Family::Attack), Hint::Select)
             .selector()
-            .label("attack")
             .doc("The attack: how the training data is poisoned."),
         get: |a| a.method.name().to_string(),
         // Naming the current attack keeps its parameters; another one starts from its defaults.
@@ -235,7 +234,11 @@ impl Params for AttackSpec {
     fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
         match COMMON.iter().find(|p| p.info.key == key) {
             Some(p) => Some((p.set)(self, value).map_err(|reason| {
-                if matches!(p.info.kind, Kind::Method(_)) { p.info.unknown(value) } else { p.info.unparsable(value, reason) }
+                if matches!(p.info.kind, Kind::Method(_)) {
+                    p.info.unknown(value)
+                } else {
+                    p.info.unparsable(value, reason)
+                }
             })),
             None => self.method.set(key, value),
         }

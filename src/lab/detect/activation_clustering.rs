@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::linalg::{centre, covariance, project, silhouette, top_eigen, two_means};
 use super::metrics::DataScore;
-use super::{Detector, Cx, DataFilter, Filtered};
+use super::{Cx, DataFilter, Detector, Filtered};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::error::Result;
 use crate::lab::model::FEATURES;

@@ -11,7 +11,7 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{DataScore, Histogram};
-use super::{Detector, Cx, DataFilter, Filtered, read_floats};
+use super::{Cx, DataFilter, Detector, Filtered, read_floats};
 use crate::lab::attack::TriggeredTest;
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
 use crate::lab::device::fresh_model;

@@ -29,10 +29,10 @@ pub use strip::{Strip, StripReport};
 use crate::lab::attack::{Poisoned, Trigger, TriggeredTest};
 use crate::lab::data::{ImageSet, batch};
 use crate::lab::error::{LabError, Result};
-use crate::lab::params::{Family, Hint, Kind, MethodInfo, ParamInfo, Params, Table, clip, other, table_params};
 use crate::lab::eval::EVAL_BATCH;
 use crate::lab::event::{Event, Host};
 use crate::lab::model::{FEATURES, Model};
+use crate::lab::params::{Family, Hint, Kind, MethodInfo, ParamInfo, Params, Table, clip, other, table_params};
 use crate::lab::rng::{LabRng, Stream};
 use crate::lab::spec::ExperimentSpec;
 
@@ -50,7 +50,7 @@ pub trait Detector: Table + Params + Default + Clone {
 }
 
 /// The detectors to run, a comma list of link names.
-const DETECT: ParamInfo = other("detect", Kind::Methods(Family::Detector), Hint::Checkboxes)
+pub const DETECT: ParamInfo = other("detect", Kind::Methods(Family::Detector), Hint::Checkboxes)
     .selector()
     .label("detectors")
     .doc("Detectors to run after training, comma-separated (or none).");

@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{anomaly_indices, median};
-use super::{Detector, Cx, ModelInspector, read_floats};
+use super::{Cx, Detector, ModelInspector, read_floats};
 use crate::lab::data::{NUM_CLASSES, batch};
 use crate::lab::error::Result;
 

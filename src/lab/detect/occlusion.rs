@@ -7,7 +7,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Detector, Cx, ModelInspector, read_floats};
+use super::{Cx, Detector, ModelInspector, read_floats};
 use crate::lab::data::{NUM_CLASSES, batch};
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;

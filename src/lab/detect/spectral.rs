@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::linalg::{centre, covariance, project, top_eigen};
 use super::metrics::{DataScore, Histogram, auroc};
-use super::{Detector, Cx, DataFilter, Filtered};
+use super::{Cx, DataFilter, Detector, Filtered};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::error::Result;
 use crate::lab::model::FEATURES;

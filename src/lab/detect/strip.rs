@@ -7,7 +7,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{Histogram, auroc};
-use super::{Detector, Cx, InputFilter, read_floats};
+use super::{Cx, Detector, InputFilter, read_floats};
 use crate::lab::data::batch;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;

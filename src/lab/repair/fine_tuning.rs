@@ -13,7 +13,7 @@ crate::params! {
     #[serde(default, deny_unknown_fields)]
     pub struct FineTuning {
         /// Epochs on the defender's clean set.
-        pub epochs: usize = 10, int("ft_epochs", 1, 200).label("epochs");
+        pub epochs: usize = 10, int("ft_epochs", 1, 200).label("epochs on the clean set");
     }
 }
 
@@ -23,7 +23,8 @@ pub struct FtDetail {}
 
 impl Repair for FineTuning {
     const TITLE: &'static str = "Fine-tuning";
-    const EXPLAIN: &'static str = "Fine-tuning on the defender's small clean set: the baseline every paper compares against.";
+    const EXPLAIN: &'static str =
+        "Fine-tuning on the defender's small clean set: the baseline every paper compares against.";
     type Detail = FtDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<FtDetail>> {

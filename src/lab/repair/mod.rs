@@ -39,22 +39,22 @@ use crate::lab::attack::{Poisoned, TriggeredTest};
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
 use crate::lab::detect::{self, DetectInput};
 use crate::lab::error::{LabError, Result};
-use crate::lab::params::{Family, Hint, Kind, MethodInfo, Param, ParamInfo, Params, Table, int, other, table_params};
 use crate::lab::eval::{Metrics, REJECTED, predict};
 use crate::lab::event::{Event, Host};
 use crate::lab::model::Model;
+use crate::lab::params::{Family, Hint, Kind, MethodInfo, Param, ParamInfo, Params, Table, int, other, table_params};
 use crate::lab::rng::{LabRng, Stream};
 use crate::lab::spec::ExperimentSpec;
 use crate::lab::train::optimizer;
 
 /// The repairs to run, a comma list of link names.
-const REPAIR: ParamInfo = other("repair", Kind::Methods(Family::Repair), Hint::Checkboxes)
+pub const REPAIR: ParamInfo = other("repair", Kind::Methods(Family::Repair), Hint::Checkboxes)
     .selector()
     .label("repairs")
     .doc("Repairs to run after detection, comma-separated (or none).");
 
 /// The size of the defender's clean set, shared by every repair (the reference's 400).
-const DEFENDER_CLEAN: Param<RepairSpec> = crate::lens!(
+pub const DEFENDER_CLEAN: Param<RepairSpec> = crate::lens!(
     int("defender_clean", 10, 100_000)
         .label("defender's clean images")
         .doc("Clean training samples the defender holds for repairs."),
@@ -255,7 +255,6 @@ pub struct Repaired<P, D> {
     #[serde(flatten)]
     pub detail: D,
 }
-
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
