@@ -168,17 +168,8 @@ fn cmd_keys(markdown: bool) {
         let _ = write!(out, "{}", params::markdown_table(&params, |p| ExperimentSpec::default_text(p.key)));
         return;
     }
-    for p in params {
-        let line = writeln!(
-            out,
-            "{:<16} --{:<18} {:<28} default {:<10} {}",
-            p.key,
-            p.cli_flag(),
-            p.range_text(),
-            ExperimentSpec::default_text(p.key),
-            p.doc_line()
-        );
-        if line.is_err() {
+    for [key, flag, doc, range, default] in params::key_rows(&params, |p| ExperimentSpec::default_text(p.key)) {
+        if writeln!(out, "{key:<16} {flag:<20} {range:<28} default {default:<10} {doc}").is_err() {
             return;
         }
     }

@@ -511,19 +511,23 @@ macro_rules! delegate_params {
     };
 }
 
+/// One row per parameter for the key tables (README, `backdoor-lab keys`): key, flag, doc line,
+/// allowed values, default.
+pub fn key_rows(params: &[&ParamInfo], default_of: impl Fn(&ParamInfo) -> String) -> Vec<[String; 5]> {
+    params
+        .iter()
+        .map(|p| {
+            [p.key.to_string(), format!("--{}", p.cli_flag()), p.doc_line().to_string(), p.range_text(), default_of(p)]
+        })
+        .collect()
+}
+
 /// The README's table of link keys, from the tables: `backdoor-lab keys --markdown` prints it.
 pub fn markdown_table(params: &[&ParamInfo], default_of: impl Fn(&ParamInfo) -> String) -> String {
     let mut out = String::from("| key | CLI flag | meaning | allowed | default |\n|---|---|---|---|---|\n");
-    for p in params {
-        let _ = writeln!(
-            out,
-            "| `{}` | `--{}` | {} | {} | {} |",
-            p.key,
-            p.cli_flag(),
-            p.doc_line().replace('|', "\\|"),
-            p.range_text().replace('|', "\\|"),
-            default_of(p)
-        );
+    for [key, flag, doc, range, default] in key_rows(params, default_of) {
+        let cell = |t: &str| t.replace('|', "\\|");
+        let _ = writeln!(out, "| `{key}` | `{flag}` | {} | {} | {default} |", cell(&doc), cell(&range));
     }
     out
 }
