@@ -105,7 +105,8 @@ impl clap::Args for SpecArgs {
 fn flag(p: &'static ParamInfo) -> Arg {
     let default = ExperimentSpec::default_text(p.key);
     let default = if default.is_empty() { String::new() } else { format!("; default {default}") };
-    let arg = Arg::new(p.key).long(p.cli_flag()).help(format!("{} [{}{default}]", p.doc_line(), p.range_text()));
+    let arg =
+        Arg::new(p.key).long(p.cli_flag()).help(format!("{} (allowed: {}{default})", p.doc_line(), p.range_text()));
     match p.kind {
         Kind::Choice(names) => {
             arg.value_name("NAME").value_parser(PossibleValuesParser::new(names.iter().map(|n| n.value)))
