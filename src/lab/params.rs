@@ -251,6 +251,8 @@ impl Kind {
     /// The allowed values in words: `10 to 5000`, `(0, 1]`, `white, checker or random`.
     pub fn describe(&self) -> String {
         match *self {
+            // Seeds take any u64: "0 or more" reads better than twenty digits.
+            Kind::Int { min, max } if max >= i128::from(u64::MAX) => format!("{min} or more"),
             Kind::Int { min, max } => format!("{min} to {max}"),
             Kind::Float { min, max, min_open, max_open } => {
                 if !min_open && !max_open {

@@ -107,7 +107,7 @@ pub(super) fn MethodParams(
         <For each=groups key=|m| m.name let:m>
             <fieldset class="method-params" data-method=m.name>
                 <legend>{m.title}</legend>
-                <ParamFields params=Signal::derive(move || (m.params)())/>
+                <div class="row"><ParamFields params=Signal::derive(move || (m.params)())/></div>
             </fieldset>
         </For>
     }

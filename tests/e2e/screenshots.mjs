@@ -24,6 +24,11 @@ try {
       await page.locator(`#${step}`).screenshot({ path: path.join(out, `${step}-${width}.png`) });
     }
   }
+  // The blended attack's slider and the clean-label trigger family.
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.goto(`${origin}/#v=1&attack=clean_label&trigger=blend&alpha=0.3`);
+  await page.waitForSelector('[data-key="alpha"]');
+  await page.locator('#poison').screenshot({ path: path.join(out, 'poison-blend-1100.png') });
   console.log(`screenshots in ${out}`);
 } finally {
   await browser.close();
