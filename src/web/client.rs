@@ -18,6 +18,7 @@ use super::repair::repair_title;
 use super::storage::{SavedRun, save_runs};
 use crate::lab::data::{DataSource, DatasetKind, cifar, mnist};
 use crate::lab::event::{Event, Stage};
+use crate::lab::run::Report;
 
 thread_local! {
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
@@ -204,28 +205,14 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
             ctx.error.set(Some(message));
         }
         FromWorker::DataFailed { message, .. } => ctx.cifar.set(CifarState::Missing(message)),
-        FromWorker::Detected { report } => {
-            ctx.progress.set(1.0);
-            ctx.progress_text.set(format!("detectors done in {:.1} s", report.seconds));
-            ctx.report.update(|r| {
-                if let Some(r) = r {
-                    r.seconds.detect = report.seconds;
-                    r.detect = *report;
-                }
-            });
-            ctx.status.set(Status::Done);
-        }
-        FromWorker::Repaired { report } => {
-            ctx.progress.set(1.0);
-            ctx.progress_text.set(format!("repairs done in {:.1} s", report.seconds));
-            ctx.report.update(|r| {
-                if let Some(r) = r {
-                    r.seconds.repair = report.seconds;
-                    r.repair = *report;
-                }
-            });
-            ctx.status.set(Status::Done);
-        }
+        FromWorker::Detected { report } => finish_on_demand(ctx, "detectors", report.seconds, |r| {
+            r.seconds.detect = report.seconds;
+            r.detect = *report;
+        }),
+        FromWorker::Repaired { report } => finish_on_demand(ctx, "repairs", report.seconds, |r| {
+            r.seconds.repair = report.seconds;
+            r.repair = *report;
+        }),
         // Handled with its records in the message handler.
         FromWorker::DataLoaded { .. } => {}
     }
@@ -342,4 +329,16 @@ pub(super) fn load_cifar(ctx: Ctx, files: Option<web_sys::FileList>) {
         Ok(()) => ctx.cifar.set(CifarState::Loading),
         Err(e) => ctx.cifar.set(CifarState::Missing(e)),
     }
+}
+
+/// Detectors or repairs run on demand finished: their report takes its place in the run's report.
+fn finish_on_demand(ctx: Ctx, what: &str, seconds: f64, merge: impl FnOnce(&mut Report)) {
+    ctx.progress.set(1.0);
+    ctx.progress_text.set(format!("{what} done in {seconds:.1} s"));
+    ctx.report.update(|r| {
+        if let Some(r) = r {
+            merge(r);
+        }
+    });
+    ctx.status.set(Status::Done);
 }
