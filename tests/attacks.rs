@@ -3,7 +3,7 @@
 
 use backdoor_lab::lab::attack::{
     AttackMethod, AttackSpec, BlendPattern, BlendTrigger, CleanLabel, LabelPolicy, PatchPattern, PatchPosition,
-    PatchTrigger, Trigger, TriggerSpec,
+    PatchTrigger, Selection, Trigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::ImageSet;
 use base64::Engine;
@@ -154,12 +154,28 @@ fn registry_every_attack_behaves() {
             let b = spec.poison(&set, 11).unwrap();
             assert_eq!(a.set, b.set, "{method:?} is deterministic");
             assert_eq!(a.poisoned, b.poisoned);
-            let expected = if matches!(method, AttackMethod::None(_)) { 0 } else { 20 };
+            // Attacks that poison nothing: the clean control, and the attacker who trains instead.
+            let expected = if method.selection() == Selection::Nothing { 0 } else { 20 };
             assert_eq!(a.poisoned.len(), expected, "{method:?}");
             let flags = a.is_poisoned();
             for i in 0..set.len() {
                 let changed = a.set.image(i) != set.image(i);
                 assert_eq!(changed, flags[i], "{method:?} sample {i}");
+            }
+            // The attacker who trains adds a triggered, relabelled copy of every sample to the loss.
+            let trigger = spec.trigger(dims, 11).unwrap();
+            match (method.loss_weight(), spec.loss_mix(&set, &trigger)) {
+                (None, None) => {}
+                (Some(lambda), Some(mix)) => {
+                    assert_eq!(mix.lambda, lambda);
+                    assert!(mix.triggered.labels.iter().all(|&y| y == 2), "{method:?} labels every copy as the target");
+                    for i in 0..set.len() {
+                        let mut stamped = set.image(i).to_vec();
+                        trigger.apply(&mut stamped, dims);
+                        assert_eq!(mix.triggered.image(i), &stamped[..], "{method:?} copy {i}");
+                    }
+                }
+                _ => panic!("{method:?}: a loss weight and a loss mix go together"),
             }
         }
     }

@@ -102,3 +102,92 @@ fn run_with_detectors_prints_and_reports_them() {
     assert!(r["detect"].get("nc").is_none());
     assert_eq!(r["link"], "v=1&train=500&test=200&model=mlp&epochs=1&detect=ss,strip&strip_n=5&strip_inputs=20");
 }
+
+fn example(ext: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../shared/reference/example/badnets_tl_target6.{ext}"));
+    assert!(p.exists(), "{} is missing: the tests need ../shared beside the repository", p.display());
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn scan_refuses_files_that_are_not_the_model_with_one_line() {
+    let st = example("safetensors");
+    fails_with(&["scan", "--model", &st, "--arch", "mlp"], "no tensor 'fc1.weight'");
+    fails_with(&["scan", "--model", &example("pt"), "--arch", "cifar_cnn", "--dataset", "cifar10"], "conv1.weight");
+    let truncated = tmp("truncated.safetensors");
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    fails_with(&["scan", "--model", truncated.to_str().unwrap()], "truncated.safetensors");
+    let text = tmp("notes.txt");
+    std::fs::write(&text, "not a model").unwrap();
+    fails_with(&["scan", "--model", text.to_str().unwrap()], "not a model file");
+    fails_with(&["scan", "--model", "/nonexistent/m.safetensors"], "/nonexistent/m.safetensors");
+}
+
+/// The example PyTorch model from ../shared/reference, scanned from both of its files: Neural
+/// Cleanse names its target (6), and ASR with its trigger (3×3 white patch, top-left) is high.
+#[test]
+fn scan_of_the_reference_model_finds_its_target() {
+    for ext in ["safetensors", "pt"] {
+        let report = tmp(&format!("scan-{ext}.json"));
+        let out = cli()
+            .args(["scan", "--quiet", "--model", &example(ext), "--arch", "cnn", "--detect", "nc"])
+            .args(["--test-size", "500", "--patch-position", "tl", "--target-label", "6"])
+            .args(["--out", report.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(r["detect"]["nc"]["flagged_classes"], serde_json::json!([6]), "{ext}: {}", r["detect"]["nc"]);
+        assert!(r["final"]["asr"].as_f64().unwrap() > 0.95, "{ext}");
+        assert!(r["final"]["clean_acc"].as_f64().unwrap() > 0.95, "{ext}");
+        assert_eq!(r["scanned"]["format"], if ext == "pt" { "PyTorch .pt" } else { "safetensors" });
+        assert_eq!(r["poison"]["count"], 0);
+    }
+}
+
+/// A model saved by `run --save-model` scans to the same predictions (CA, ASR, RA and confusion).
+#[test]
+fn saved_model_scans_to_the_same_predictions() {
+    let (report, model, scan) = (tmp("trained.json"), tmp("trained.safetensors"), tmp("rescan.json"));
+    let small = ["--train-size", "600", "--test-size", "300", "--epochs", "1"];
+    let out = cli()
+        .args(["run", "--quiet"])
+        .args(small)
+        .args(["--out", report.to_str().unwrap(), "--save-model", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli()
+        .args(["scan", "--quiet", "--model", model.to_str().unwrap()])
+        .args(small)
+        .args(["--out", scan.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_eq!(read(&report)["final"], read(&scan)["final"]);
+}
+
+#[test]
+fn sweep_prints_a_row_per_value_and_refuses_bad_series() {
+    fails_with(&["sweep", "attack=malicious_loss&lambda=0.1", "--values", "0"], "sweeps nothing");
+    fails_with(&["sweep", "attack=malicious_loss&lambda=*", "--values", "2"], "lambda 2 must be between 0 and 1");
+    fails_with(
+        &["sweep", "attack=malicious_loss&rate=*", "--values", "0.1"],
+        "does not apply to attack=malicious_loss",
+    );
+    let out = cli()
+        .args(["sweep", "attack=malicious_loss&lambda=*", "attack=badnets&rate=*", "--values", "0,0.2"])
+        .args(["--train-size", "300", "--test-size", "100", "--epochs", "1", "--model", "mlp", "--seeds", "0,1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("| attack=malicious_loss&lambda=* CA % |"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("| 0 |") || l.starts_with("| 0.2 |")).count(), 2, "{text}");
+    assert!(text.contains(" ± "), "two seeds give a spread: {text}");
+}

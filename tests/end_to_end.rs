@@ -93,3 +93,33 @@ fn split_is_seeded_and_disjoint() {
     let too_big = small("v=1&train=9000&test=2000");
     assert!(mnist().split(&too_big.data, 0).unwrap_err().to_string().contains("exceeds the 10000 images"));
 }
+
+/// The attacker who trains: the data stays clean (nothing to find for data-level detectors, and
+/// the report says so), yet the model learns the trigger through the mixed loss.
+#[test]
+fn malicious_loss_plants_a_backdoor_in_a_clean_dataset() {
+    let spec = small("v=1&attack=malicious_loss&lambda=0.1&train=4000&test=500&epochs=3&seed=3&detect=ac,ss,loss");
+    let out = go(&spec);
+    let r = &out.report;
+    assert_eq!(r.poison.count, 0);
+    assert!(out.poisoned.poisoned.is_empty());
+    assert_eq!(out.poisoned.set.pixels, out.split.train.pixels, "the training images are untouched");
+    assert_eq!(out.poisoned.set.labels, out.split.train.labels, "the training labels are untouched");
+    assert!(r.final_metrics.asr > 0.9, "ASR {}", r.final_metrics.asr);
+    assert!(r.final_metrics.clean_acc > 0.9, "CA {}", r.final_metrics.clean_acc);
+    for (name, score) in [
+        ("ac", &r.detect.ac.as_ref().unwrap().score),
+        ("ss", &r.detect.ss.as_ref().unwrap().score),
+        ("loss", &r.detect.loss.as_ref().unwrap().score),
+    ] {
+        assert_eq!(score.poisoned, 0, "{name}");
+        assert_eq!(score.true_positives, 0, "{name}");
+        assert_eq!(score.auroc, None, "{name}: no AUROC without poisoned samples");
+    }
+    // λ = 0 is plain training on clean data: the model `attack=none` trains, up to the order of
+    // float sums in a batch twice as large.
+    let zero = go(&small("v=1&attack=malicious_loss&lambda=0&train=600&test=200&epochs=1&seed=4&model=mlp"));
+    let none = go(&small("v=1&attack=none&train=600&test=200&epochs=1&seed=4&model=mlp"));
+    assert!((zero.report.epochs[0].loss - none.report.epochs[0].loss).abs() < 1e-4);
+    assert!((zero.report.final_metrics.clean_acc - none.report.final_metrics.clean_acc).abs() <= 0.01);
+}

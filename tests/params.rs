@@ -134,9 +134,10 @@ fn each_link_key_is_spelled_once_in_src() {
         ("train", "the page's Train step"),
         ("detect", "the page's Detect step"),
         ("repair", "the page's Repair step"),
-        ("patch", "the clean-label trigger family"),
-        ("blend", "the clean-label trigger family"),
+        ("patch", "the trigger family of the attacks that choose one"),
+        ("blend", "the trigger family of the attacks that choose one"),
         ("trigger", "the caption of the trigger's picture"),
+        ("model", "the scan command's --model FILE flag, as the issue names it"),
     ];
     let mut sources = Vec::new();
     let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];

@@ -1,5 +1,6 @@
 //! `backdoor-lab`: runs an experiment spec natively, with a progress bar and a results table.
 
+mod sweep;
 mod table;
 
 use std::io::IsTerminal;
@@ -10,6 +11,8 @@ use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, mnist};
 use backdoor_lab::lab::event::{Event, Host, Stage};
+use backdoor_lab::lab::model::ModelKind;
+use backdoor_lab::lab::model_file;
 use backdoor_lab::lab::params::{self, Kind, ParamInfo};
 use backdoor_lab::lab::{ExperimentSpec, LabError, Result, run};
 use base64::Engine;
@@ -29,6 +32,10 @@ struct Cli {
 enum Command {
     /// Run one experiment and write its report.
     Run(RunArgs),
+    /// Scan a model trained elsewhere (safetensors or PyTorch .pt) with the spec's detectors and repairs.
+    Scan(ScanArgs),
+    /// Run series of experiments over one parameter's values and print CA and ASR against it.
+    Sweep(sweep::SweepArgs),
     /// Print the link (URL fragment) and JSON of a spec built from the same flags as `run`.
     Link(SpecArgs),
     /// List every link key with its CLI flag, range and default (`--markdown`: the README's table).
@@ -53,12 +60,34 @@ struct RunArgs {
     /// Where to write the JSON report.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Where to save the trained model (safetensors, PyTorch's tensor names and layout).
+    #[arg(long, value_name = "FILE")]
+    save_model: Option<PathBuf>,
     /// Folder holding the datasets (default: the repository's static/data, then $BACKDOOR_LAB_DATA).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// CPU backend: flex (fastest here) or ndarray.
     #[arg(long, value_enum, default_value = "flex")]
     device: CpuBackend,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// The model file: safetensors, or PyTorch's `torch.save(model.state_dict())` archive (.pt).
+    #[arg(long = "model", value_name = "FILE")]
+    model_file: PathBuf,
+    /// The data, detectors, repairs and the trigger to measure ASR with (`--arch` names the architecture).
+    #[command(flatten)]
+    spec: SpecArgs<true>,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Folder holding the datasets.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -73,14 +102,15 @@ enum CpuBackend {
 /// A spec from a file or a link, then one flag per parameter on top. The flags are generated from
 /// the parameter tables (`ExperimentSpec::every_param`): a new method's parameters appear here without
 /// a line of CLI code.
-struct SpecArgs {
+/// `SCAN` (the `scan` command) names the architecture `--arch`, as `--model` is the file there.
+struct SpecArgs<const SCAN: bool = false> {
     spec: Option<PathBuf>,
     link: Option<String>,
     /// (link key, value as given), in the tables' order.
     overrides: Vec<(&'static str, String)>,
 }
 
-impl clap::Args for SpecArgs {
+impl<const SCAN: bool> clap::Args for SpecArgs<SCAN> {
     fn augment_args(cmd: clap::Command) -> clap::Command {
         let cmd = cmd
             .arg(
@@ -94,7 +124,10 @@ impl clap::Args for SpecArgs {
             .arg(
                 Arg::new("link").long("link").value_name("LINK").help("A link or its fragment (v=1&attack=blended...)"),
             );
-        ExperimentSpec::every_param().into_iter().fold(cmd, |cmd, p| cmd.arg(flag(p)))
+        ExperimentSpec::every_param().into_iter().fold(cmd, |cmd, p| {
+            let arg = flag(p);
+            cmd.arg(if SCAN && p.kind == Kind::Choice(ModelKind::CHOICES) { arg.long("arch") } else { arg })
+        })
     }
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
         Self::augment_args(cmd)
@@ -118,7 +151,7 @@ fn flag(p: &'static ParamInfo) -> Arg {
     }
 }
 
-impl clap::FromArgMatches for SpecArgs {
+impl<const SCAN: bool> clap::FromArgMatches for SpecArgs<SCAN> {
     fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
         let overrides = ExperimentSpec::every_param()
             .into_iter()
@@ -132,7 +165,7 @@ impl clap::FromArgMatches for SpecArgs {
     }
 }
 
-impl SpecArgs {
+impl<const SCAN: bool> SpecArgs<SCAN> {
     fn build(&self) -> Result<ExperimentSpec> {
         let base = match (&self.spec, &self.link) {
             (Some(path), _) => {
@@ -210,6 +243,8 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Run(args) => cmd_run(args),
+        Command::Sweep(args) => sweep::cmd_sweep(args),
+        Command::Scan(args) => cmd_scan(args),
         Command::Link(args) => args.build().map(|spec| {
             println!("#{}", spec.to_link());
             println!("{}", spec.to_json());
@@ -240,16 +275,61 @@ fn convert_mnist(package: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn cmd_run(args: RunArgs) -> Result<()> {
-    let spec = args.spec.build()?;
-    if let Some(out) = &args.out {
-        // Fail before a long run, not after it.
+/// Fails before a long run, not after it, when an output file's folder does not exist.
+fn check_out(out: Option<&PathBuf>) -> Result<()> {
+    if let Some(out) = out {
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             if !parent.is_dir() {
                 return Err(LabError::io(out.display(), "the folder does not exist"));
             }
         }
     }
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary name beside `out`, then renames it: never a half-written file.
+fn write_whole(out: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = out.with_file_name(format!(
+        ".{}.partial",
+        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| LabError::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, out).map_err(|e| LabError::io(out.display(), e))
+}
+
+fn cmd_scan(args: ScanArgs) -> Result<()> {
+    let spec = args.spec.build()?;
+    check_out(args.out.as_ref())?;
+    let device = Device::flex();
+    let model = model_file::import_path(&args.model_file, spec.model, spec.dims(), &device)?;
+    let source = DataSource::load_first(spec.data.dataset, &data_dirs(&args.data_dir))?;
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({eta} left)")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let mut host = CliHost { bar, epochs: 0, quiet: args.quiet };
+    let bytes_kind = std::fs::read(&args.model_file)
+        .ok()
+        .and_then(|b| model_file::FileFormat::sniff(&b, "").ok())
+        .map_or("model file", |f| f.name());
+    let scanned = run::Scanned { file: args.model_file.display().to_string(), format: bytes_kind.to_string() };
+    let outcome = pollster::block_on(run::scan(&spec, &source, model, scanned, &device, "cpu-flex", &mut host))?;
+    host.bar.finish_and_clear();
+    println!("{}", table::render(&outcome.report));
+    if let Some(out) = &args.out {
+        let json = serde_json::to_string_pretty(&outcome.report).expect("a report always serialises");
+        write_whole(out, json.as_bytes())?;
+        println!("report written to {}", out.display());
+    }
+    Ok(())
+}
+
+fn cmd_run(args: RunArgs) -> Result<()> {
+    let spec = args.spec.build()?;
+    check_out(args.out.as_ref())?;
+    check_out(args.save_model.as_ref())?;
     let source = DataSource::load_first(spec.data.dataset, &data_dirs(&args.data_dir))?;
     #[allow(deprecated)] // measured against flex on purpose
     let (device, name) = match args.device {
@@ -272,17 +352,29 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     println!("{}", table::render(report));
     if let Some(out) = &args.out {
         let json = serde_json::to_string_pretty(report).expect("a report always serialises");
-        std::fs::write(out, json).map_err(|e| LabError::io(out.display(), e))?;
+        write_whole(out, json.as_bytes())?;
         println!("report written to {}", out.display());
+    }
+    if let Some(path) = &args.save_model {
+        let cpu = pollster::block_on(model_file::to_cpu(&outcome.model, spec.model, spec.dims()))?;
+        write_whole(path, &model_file::export_safetensors(&cpu, spec.model, spec.dims())?)?;
+        println!("model written to {}", path.display());
     }
     Ok(())
 }
 
 /// Progress bar and epoch lines on stderr.
-struct CliHost {
+pub(crate) struct CliHost {
     bar: ProgressBar,
     epochs: usize,
     quiet: bool,
+}
+
+impl CliHost {
+    /// No bar and no epoch lines (a sweep prints a line per run).
+    fn hidden(epochs: usize) -> Self {
+        Self { bar: ProgressBar::hidden(), epochs, quiet: true }
+    }
 }
 
 impl Host for CliHost {

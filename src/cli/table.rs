@@ -8,15 +8,31 @@ pub fn render(r: &Report) -> String {
     let m = &r.final_metrics;
     let pct = |x: f64| format!("{:5.1} %", 100.0 * x);
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "\n  {} · {} · {} · ρ = {} · target {}",
-        r.spec.data.dataset.name(),
-        r.spec.attack.method.name(),
-        r.spec.model.name(),
-        r.spec.attack.poison_rate,
-        r.spec.attack.target_label
-    );
+    let strength = match r.spec.attack.method.loss_weight() {
+        Some(lambda) => format!("λ = {lambda}"),
+        None => format!("ρ = {}", r.spec.attack.poison_rate),
+    };
+    if let Some(scanned) = &r.scanned {
+        let _ = writeln!(
+            s,
+            "\n  scanned {} ({}) as {} on {}; ASR measured with the {} trigger and target {} given",
+            scanned.file,
+            scanned.format,
+            r.spec.model.name(),
+            r.spec.data.dataset.name(),
+            r.spec.attack.method.info().title,
+            r.spec.attack.target_label
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "\n  {} · {} · {} · {strength} · target {}",
+            r.spec.data.dataset.name(),
+            r.spec.attack.method.name(),
+            r.spec.model.name(),
+            r.spec.attack.target_label
+        );
+    }
     let _ = writeln!(s, "  ┌──────────────────────────────┬─────────┐");
     for (name, v) in [
         ("clean accuracy (CA)", m.clean_acc),
@@ -30,18 +46,29 @@ pub fn render(r: &Report) -> String {
     let per_class: Vec<String> =
         m.per_class_acc.iter().zip(names).map(|(a, name)| format!("{name}:{:.0}", 100.0 * a)).collect();
     let _ = writeln!(s, "  per-class CA %  {}", per_class.join("  "));
-    let _ = writeln!(
-        s,
-        "  poisoned {} of {} training samples ({:.0} % of the target class)",
-        r.poison.count,
-        r.spec.data.train_size,
-        100.0 * r.poison.target_class_share
-    );
-    let _ = writeln!(
-        s,
-        "  {}: train {:.1} s ({:.0} samples/s), total {:.1} s",
-        r.device, r.seconds.train, r.train_samples_per_second, r.seconds.total
-    );
+    if r.scanned.is_some() {
+        let _ =
+            writeln!(s, "  the defender's {} training samples are clean (the lab's own split)", r.spec.data.train_size);
+    } else if r.spec.attack.method.loss_weight().is_some() {
+        let _ = writeln!(s, "  poisoned 0 training samples: the attacker changed the training loss, not the data");
+    } else {
+        let _ = writeln!(
+            s,
+            "  poisoned {} of {} training samples ({:.0} % of the target class)",
+            r.poison.count,
+            r.spec.data.train_size,
+            100.0 * r.poison.target_class_share
+        );
+    }
+    if r.scanned.is_some() {
+        let _ = writeln!(s, "  {}: total {:.1} s", r.device, r.seconds.total);
+    } else {
+        let _ = writeln!(
+            s,
+            "  {}: train {:.1} s ({:.0} samples/s), total {:.1} s",
+            r.device, r.seconds.train, r.train_samples_per_second, r.seconds.total
+        );
+    }
     detection(&mut s, r);
     repairs(&mut s, r);
     s
@@ -169,6 +196,14 @@ fn detection(s: &mut String, r: &Report) {
     .into_iter()
     .filter_map(|(n, x)| x.map(|(sc, t)| (n, sc, t)))
     {
+        if score.poisoned == 0 {
+            let _ = writeln!(
+                s,
+                "  {name:<21} no poisoned sample to find; its {} flagged samples are all clean {seconds:>8.1}",
+                score.flagged
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
             "  {name:<21} {:>6.3} {:>6.3} {:>9.3} {:>6.3} {:>6} {seconds:>8.1}",

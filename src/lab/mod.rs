@@ -8,6 +8,7 @@ pub mod error;
 pub mod eval;
 pub mod event;
 pub mod model;
+pub mod model_file;
 pub mod params;
 pub mod repair;
 pub mod rng;

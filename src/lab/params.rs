@@ -338,6 +338,10 @@ macro_rules! named_enum {
             pub fn name(self) -> &'static str {
                 match self { $(Self::$variant => $value),+ }
             }
+            /// The page's words for it.
+            pub fn label(self) -> &'static str {
+                match self { $(Self::$variant => $label),+ }
+            }
             /// The value with link name `name`.
             pub fn from_name(name: &str) -> Option<Self> {
                 match name { $($value => Some(Self::$variant),)+ _ => None }

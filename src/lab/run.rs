@@ -72,6 +72,9 @@ pub struct Report {
     /// What the spec's repairs achieved against the suspect model; absent when none was chosen.
     #[serde(default, skip_serializing_if = "RepairReport::is_empty")]
     pub repair: RepairReport,
+    /// The model file scanned in place of training (`backdoor-lab scan`, the page's model import).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned: Option<Scanned>,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -87,6 +90,14 @@ pub struct Outcome {
     pub triggered: TriggeredTest,
 }
 
+/// Where a scanned model came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scanned {
+    /// The file's name as the user gave it.
+    pub file: String,
+    pub format: String,
+}
+
 /// Runs `spec` on `source` with `device` (a plain, non-autodiff device; training wraps it).
 pub async fn run(
     spec: &ExperimentSpec,
@@ -98,12 +109,6 @@ pub async fn run(
     spec.validate()?;
     let t0 = host.now();
     let mut seconds = StageSeconds::default();
-    let stage = |s: Stage, host: &mut dyn Host| -> Result<()> {
-        if host.emit(&Event::Stage { stage: s }).is_break() {
-            return Err(LabError::Cancelled);
-        }
-        Ok(())
-    };
 
     stage(Stage::Data, host)?;
     let split = source.split(&spec.data, spec.seed)?;
@@ -115,18 +120,95 @@ pub async fn run(
     let dims = spec.dims();
     let trigger = spec.attack.trigger(dims, spec.seed)?;
     let triggered = spec.attack.triggered_test(&split.test, &trigger);
+    let mix = spec.attack.loss_mix(&split.train, &trigger);
     seconds.poison = host.now() - t;
 
     stage(Stage::Train, host)?;
     let t = host.now();
     let train_device = device.clone().autodiff();
     let model = fresh_model(spec.model, dims, spec.seed, &train_device);
-    let (model, epochs) =
-        train(model, &poisoned.set, &spec.train, spec.seed, &train_device, &split.test, &triggered, device, host)
-            .await?;
+    let (model, epochs) = train(
+        model,
+        &poisoned.set,
+        &spec.train,
+        spec.seed,
+        &train_device,
+        &split.test,
+        &triggered,
+        device,
+        mix.as_ref(),
+        host,
+    )
+    .await?;
     seconds.train = host.now() - t;
     let train_only: f64 = epochs.iter().map(|e| e.seconds).sum();
+    let samples_per_second = (poisoned.set.len() * epochs.len()) as f64 / train_only.max(1e-9);
+    let done = Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned: None };
+    finish(spec, done, seconds, t0, device, device_name, host).await
+}
 
+/// Scans a model trained elsewhere: the spec's data, detectors and repairs, with `model` in place of
+/// training. The training split is the defender's clean data (nothing in it is poisoned); the
+/// spec's attack is only the trigger ASR is measured with, a guess unless the user knows it.
+pub async fn scan(
+    spec: &ExperimentSpec,
+    source: &DataSource,
+    model: Model,
+    scanned: Scanned,
+    device: &Device,
+    device_name: &str,
+    host: &mut dyn Host,
+) -> Result<Outcome> {
+    spec.validate()?;
+    let t0 = host.now();
+    let mut seconds = StageSeconds::default();
+    stage(Stage::Data, host)?;
+    let split = source.split(&spec.data, spec.seed)?;
+    let trigger = spec.attack.trigger(spec.dims(), spec.seed)?;
+    let triggered = spec.attack.triggered_test(&split.test, &trigger);
+    let poisoned = Poisoned { set: split.train.clone(), poisoned: Vec::new(), true_labels: split.train.labels.clone() };
+    seconds.data = host.now() - t0;
+    let done = Trained {
+        split,
+        poisoned,
+        triggered,
+        model,
+        epochs: Vec::new(),
+        samples_per_second: 0.0,
+        scanned: Some(scanned),
+    };
+    finish(spec, done, seconds, t0, device, device_name, host).await
+}
+
+fn stage(s: Stage, host: &mut dyn Host) -> Result<()> {
+    if host.emit(&Event::Stage { stage: s }).is_break() {
+        return Err(LabError::Cancelled);
+    }
+    Ok(())
+}
+
+/// A model ready for evaluation, with the data it was (or is assumed to be) trained on.
+struct Trained {
+    split: Split,
+    poisoned: Poisoned,
+    triggered: TriggeredTest,
+    model: Model,
+    epochs: Vec<EpochRecord>,
+    samples_per_second: f64,
+    scanned: Option<Scanned>,
+}
+
+/// Evaluate, detect and repair as the spec says, and write the report.
+async fn finish(
+    spec: &ExperimentSpec,
+    done: Trained,
+    mut seconds: StageSeconds,
+    t0: f64,
+    device: &Device,
+    device_name: &str,
+    host: &mut dyn Host,
+) -> Result<Outcome> {
+    let Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned } = done;
     stage(Stage::Evaluate, host)?;
     let t = host.now();
     let clean_pred = predict(&model, &split.test, device).await?;
@@ -181,7 +263,7 @@ pub async fn run(
         spec: spec.clone(),
         link: spec.to_link(),
         final_metrics,
-        train_samples_per_second: (poisoned.set.len() * epochs.len()) as f64 / train_only.max(1e-9),
+        train_samples_per_second: samples_per_second,
         epochs,
         device: device_name.to_string(),
         seconds,
@@ -194,6 +276,7 @@ pub async fn run(
         version: env!("CARGO_PKG_VERSION").to_string(),
         detect,
         repair,
+        scanned,
     };
     Ok(Outcome { report, model, split, poisoned, triggered })
 }

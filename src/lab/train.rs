@@ -5,7 +5,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 use crate::lab::attack::TriggeredTest;
 use crate::lab::data::{ImageSet, batch};
@@ -49,6 +49,16 @@ crate::params! {
     }
 }
 
+/// The malicious-training loss: triggered copies of every batch, with the attacker's labels, mixed
+/// in with weight λ (the attacker controls the training job, not the data).
+#[derive(Debug, Clone)]
+pub struct LossMix {
+    /// The training set with the trigger on every image and the attacker's label on every sample,
+    /// aligned index for index with the clean set.
+    pub triggered: ImageSet,
+    pub lambda: f64,
+}
+
 pub fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
     let decay = (spec.weight_decay > 0.0).then(|| WeightDecayConfig::new(spec.weight_decay as f32));
     match spec.optimizer {
@@ -65,7 +75,8 @@ pub fn optimizer(spec: &TrainSpec) -> ModuleOptimizer {
 
 /// Trains `model` (on an autodiff `device`) for `spec.epochs` epochs over `set`, shuffling with
 /// `seed`, evaluating after each epoch on `test` and `triggered` with `eval_device`. Returns the
-/// trained model and the epoch records; `Err(Cancelled)` when the host cancels.
+/// trained model and the epoch records; `Err(Cancelled)` when the host cancels. With `mix`, each batch
+/// also holds the triggered copies of its samples and the loss is (1 − λ)·clean + λ·triggered.
 #[allow(clippy::too_many_arguments)]
 pub async fn train(
     mut model: Model,
@@ -76,6 +87,7 @@ pub async fn train(
     test: &ImageSet,
     triggered: &TriggeredTest,
     eval_device: &Device,
+    mix: Option<&LossMix>,
     host: &mut dyn Host,
 ) -> Result<(Model, Vec<EpochRecord>)> {
     let mut optim = optimizer(spec);
@@ -90,7 +102,19 @@ pub async fn train(
         for (b, chunk) in order.chunks(spec.batch_size).enumerate() {
             let x = batch::images(set, chunk, device);
             let y: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
-            let loss = loss_fn.forward(model.forward(x), batch::labels(&y, device));
+            let loss = match mix {
+                None => loss_fn.forward(model.forward(x), batch::labels(&y, device)),
+                Some(mix) => {
+                    // One forward pass over clean and triggered halves, one loss per half.
+                    let n = chunk.len();
+                    let xt = batch::images(&mix.triggered, chunk, device);
+                    let yt: Vec<u8> = chunk.iter().map(|&i| mix.triggered.labels[i]).collect();
+                    let logits = model.forward(Tensor::cat(vec![x, xt], 0));
+                    let clean = loss_fn.forward(logits.clone().narrow(0, 0, n), batch::labels(&y, device));
+                    let adv = loss_fn.forward(logits.narrow(0, n, n), batch::labels(&yt, device));
+                    clean.mul_scalar(1.0 - mix.lambda) + adv.mul_scalar(mix.lambda)
+                }
+            };
             let loss_value = f64::from(
                 loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?,
             );

@@ -6,6 +6,7 @@ pub mod badnets;
 pub mod blended;
 pub mod clean_label;
 pub mod label_policy;
+pub mod malicious_loss;
 pub mod none;
 pub mod selection;
 pub mod trigger;
@@ -16,6 +17,7 @@ pub use badnets::{Badnets, PatchPattern, PatchPosition, PatchTrigger};
 pub use blended::{BlendPattern, BlendTrigger, Blended};
 pub use clean_label::CleanLabel;
 pub use label_policy::LabelPolicy;
+pub use malicious_loss::MaliciousLoss;
 pub use none::NoAttack;
 pub use trigger::{Trigger, TriggerSpec};
 
@@ -23,6 +25,7 @@ use crate::lab::data::{ImageSet, NUM_CLASSES};
 use crate::lab::error::{LabError, Result};
 use crate::lab::params::{Family, Hint, Kind, MethodInfo, Param, ParamInfo, Params, choice, float, int, other};
 use crate::lab::rng::{LabRng, Stream};
+use crate::lab::train::LossMix;
 
 /// The random stream triggers draw their patterns from.
 pub(crate) type TriggerRng = LabRng;
@@ -50,6 +53,11 @@ pub trait Attack: Params + Default + Clone {
     /// The trigger that poisons; `None` poisons nothing.
     fn trigger_spec(&self) -> Option<TriggerSpec>;
     fn selection(&self) -> Selection;
+    /// λ for an attacker who controls training: the weight of the loss on triggered copies of each
+    /// batch (the data itself stays clean). `None` for data poisoning.
+    fn loss_weight(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// The registry: `"link_name" => Variant(Type)`, in the order menus list them. The link name is
@@ -93,6 +101,9 @@ macro_rules! attacks {
             pub fn selection(&self) -> Selection {
                 match self { $(Self::$variant(a) => a.selection(),)+ }
             }
+            pub fn loss_weight(&self) -> Option<f64> {
+                match self { $(Self::$variant(a) => a.loss_weight(),)+ }
+            }
         }
     };
 }
@@ -101,6 +112,7 @@ attacks! {
     "badnets" => Badnets(Badnets),
     "blended" => Blended(Blended),
     "clean_label" => CleanLabel(CleanLabel),
+    "malicious_loss" => MaliciousLoss(MaliciousLoss),
     "none" => None(NoAttack),
 }
 
@@ -137,11 +149,11 @@ impl Params for AttackMethod {
         let owners: Vec<&str> =
             Self::REGISTRY.iter().filter(|m| (m.params)().iter().any(|p| p.key == key)).map(|m| m.name).collect();
         (!owners.is_empty()).then(|| {
-            Err(format!(
-                "link key '{key}' applies only to attack={} (not to attack={})",
-                owners.join(" or "),
-                self.name()
-            ))
+            let owners = match owners.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => owners.join(""),
+            };
+            Err(format!("link key '{key}' applies only to attack={owners} (not to attack={})", self.name()))
         })
     }
     fn validate(&self) -> std::result::Result<(), String> {
@@ -171,7 +183,7 @@ const COMMON: &[Param<AttackSpec>] = &[
     Param {
         info: other("attack", Kind::Method(Family::Attack), Hint::Select)
             .selector()
-            .doc("The attack: how the training data is poisoned."),
+            .doc("The attack: how the backdoor gets into the model."),
         get: |a| a.method.name().to_string(),
         // Naming the current attack keeps its parameters; another one starts from its defaults.
         set: |a, v| {
@@ -219,20 +231,37 @@ impl AttackSpec {
     }
 }
 
+/// The poisoning rate, which an attacker who trains (and poisons no data) has no use for.
+const RATE: &Param<AttackSpec> = &COMMON[1];
+
+impl AttackSpec {
+    /// The shared parameters that apply to this attack.
+    fn common(&self) -> Vec<&'static Param<AttackSpec>> {
+        let trains = self.method.loss_weight().is_some();
+        COMMON.iter().filter(|p| !(trains && p.info.key == RATE.info.key)).collect()
+    }
+}
+
 impl Params for AttackSpec {
     fn params(&self) -> Vec<&'static ParamInfo> {
-        let mut out: Vec<&'static ParamInfo> = COMMON.iter().map(|p| &p.info).collect();
+        let mut out: Vec<&'static ParamInfo> = self.common().into_iter().map(|p| &p.info).collect();
         out.extend(self.method.params());
         out
     }
     fn get(&self, key: &str) -> Option<String> {
-        match COMMON.iter().find(|p| p.info.key == key) {
+        match self.common().into_iter().find(|p| p.info.key == key) {
             Some(p) => Some((p.get)(self)),
             None => self.method.get(key),
         }
     }
     fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
-        match COMMON.iter().find(|p| p.info.key == key) {
+        if key == RATE.info.key && self.method.loss_weight().is_some() {
+            return Some(Err(format!(
+                "link key '{key}' does not apply to attack={}: that attacker trains on clean data and poisons none",
+                self.method.name()
+            )));
+        }
+        match self.common().into_iter().find(|p| p.info.key == key) {
             Some(p) => Some((p.set)(self, value).map_err(|reason| {
                 if matches!(p.info.kind, Kind::Method(_)) {
                     p.info.unknown(value)
@@ -314,6 +343,19 @@ impl AttackSpec {
             }
         }
         Ok(Poisoned { set, poisoned: indices, true_labels: train.labels.clone() })
+    }
+
+    /// The malicious-training loss for an attacker who trains: every training image with the trigger
+    /// and the label policy's label. `None` for data poisoning.
+    pub fn loss_mix(&self, train: &ImageSet, trigger: &Trigger) -> Option<LossMix> {
+        let lambda = self.method.loss_weight()?;
+        let dims = (train.channels, train.height, train.width);
+        let mut triggered = train.clone();
+        for i in 0..triggered.len() {
+            trigger.apply(triggered.image_mut(i), dims);
+            triggered.labels[i] = self.label_policy.target(triggered.labels[i], self.target_label);
+        }
+        Some(LossMix { triggered, lambda })
     }
 
     /// Triggered copies of the test inputs whose true label differs from the attacker's target.

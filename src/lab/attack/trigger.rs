@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::badnets::PatchTrigger;
 use super::blended::{BlendTrigger, blend};
 use crate::lab::error::{LabError, Result};
-use crate::lab::params::{ParamInfo, Params};
+use crate::lab::params::{Hint, Kind, Named, ParamInfo, Params, other, table_params};
 use crate::lab::rng::{LabRng, Stream};
 
 /// Which trigger, with its parameters.
@@ -41,6 +41,51 @@ impl Params for TriggerSpec {
             Self::Patch(p) => p.validate(),
             Self::Blend(b) => b.validate(),
         }
+    }
+}
+
+/// Which trigger family an attack that can use any trigger stamps (clean-label, malicious loss).
+pub const TRIGGER: ParamInfo = other("trigger", Kind::Choice(TRIGGERS), Hint::Select)
+    .selector()
+    .doc("Trigger family: the BadNets patch or the blended pattern.");
+const TRIGGERS: &[Named] =
+    &[Named { value: "patch", label: "BadNets patch" }, Named { value: "blend", label: "blended pattern" }];
+
+/// The parameters of an attack's trigger when the attack lets the user pick its family: the family
+/// (`trigger`) first, then that family's own.
+impl TriggerSpec {
+    fn family(&self) -> &'static str {
+        match self {
+            Self::Patch(_) => TRIGGERS[0].value,
+            Self::Blend(_) => TRIGGERS[1].value,
+        }
+    }
+    /// Every parameter of every family, for CLI flags and docs.
+    pub fn every_choice_param() -> Vec<&'static ParamInfo> {
+        let mut out = vec![&TRIGGER];
+        out.extend(table_params::<PatchTrigger>());
+        out.extend(table_params::<BlendTrigger>());
+        out
+    }
+    pub fn choice_params(&self) -> Vec<&'static ParamInfo> {
+        let mut out = vec![&TRIGGER];
+        out.extend(self.params());
+        out
+    }
+    pub fn choice_get(&self, key: &str) -> Option<String> {
+        if key == TRIGGER.key { Some(self.family().to_string()) } else { self.get(key) }
+    }
+    pub fn choice_set(&mut self, key: &str, value: &str) -> Option<std::result::Result<(), String>> {
+        if key != TRIGGER.key {
+            return self.set(key, value);
+        }
+        // Switching family starts from that family's defaults; naming the current one keeps its values.
+        Some(match value {
+            v if v == self.family() => Ok(()),
+            v if v == TRIGGERS[0].value => Ok(*self = Self::Patch(PatchTrigger::default())),
+            v if v == TRIGGERS[1].value => Ok(*self = Self::Blend(BlendTrigger::default())),
+            v => Err(TRIGGER.unknown(v)),
+        })
     }
 }
 

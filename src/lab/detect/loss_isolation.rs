@@ -80,7 +80,7 @@ impl DataFilter for LossIsolation {
         let mut relay =
             Relay { inner: cx.host(), done: 0, total: batches * self.epochs + set.len().div_ceil(EVAL_BATCH) };
         let (model, _) =
-            train(model, set, &short, spec.seed, &train_device, &none.set, &none, &device, &mut relay).await?;
+            train(model, set, &short, spec.seed, &train_device, &none.set, &none, &device, None, &mut relay).await?;
         let done = relay.done;
         let total = relay.total;
 

@@ -94,7 +94,8 @@ impl Repair for Retrain {
         let device = cx.device.clone();
         let mut relay = cx.relay(total);
         let (model, _) =
-            train(model, &set, &spec.train, spec.seed, &train_device, &none.set, &none, &device, &mut relay).await?;
+            train(model, &set, &spec.train, spec.seed, &train_device, &none.set, &none, &device, None, &mut relay)
+                .await?;
         Ok(Fixed {
             defended: Defended::Model(burn::module::Module::valid(&model)),
             // The samples the defender believes clean (`remaining_poisoned` says how many were not).
