@@ -118,7 +118,7 @@ fn scan_refuses_files_that_are_not_the_model_with_one_line() {
     let truncated = tmp("truncated.safetensors");
     let bytes = std::fs::read(&st).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
-    fails_with(&["scan", "--model", truncated.to_str().unwrap()], "truncated.safetensors");
+    fails_with(&["scan", "--model", truncated.to_str().unwrap()], "truncated.safetensors: truncated safetensors file");
     let text = tmp("notes.txt");
     std::fs::write(&text, "not a model").unwrap();
     fails_with(&["scan", "--model", text.to_str().unwrap()], "not a model file");

@@ -146,7 +146,7 @@ fn flag(p: &'static ParamInfo) -> Arg {
         }
         Kind::Method(family) => arg.value_name("NAME").value_parser(PossibleValuesParser::new(family.names())),
         Kind::Image => arg.value_name("FILE"),
-        Kind::Methods(_) => arg.value_name("LIST"),
+        Kind::Methods(_) | Kind::Choices(_) => arg.value_name("LIST"),
         Kind::Int { .. } | Kind::Float { .. } | Kind::Position => arg.value_name("VALUE"),
     }
 }
@@ -375,6 +375,17 @@ impl CliHost {
     fn hidden(epochs: usize) -> Self {
         Self { bar: ProgressBar::hidden(), epochs, quiet: true }
     }
+
+    /// Progress of a phase after training (a detector, a repair, a freeze mode): `done` of `total`.
+    fn phase(&mut self, name: &str, done: usize, total: usize) {
+        if done <= 1 || self.bar.length() != Some(total as u64) {
+            self.bar.reset();
+            self.bar.set_length(total as u64);
+            self.bar.set_prefix(name.to_string());
+            self.bar.set_message("");
+        }
+        self.bar.set_position(done as u64);
+    }
 }
 
 impl Host for CliHost {
@@ -412,24 +423,9 @@ impl Host for CliHost {
                 if std::io::stderr().is_terminal() { self.bar.println(line) } else { eprintln!("{line}") }
             }
             Event::Epoch(_) => {}
-            Event::Detect { detector, done, total } => {
-                if *done <= 1 || self.bar.length() != Some(*total as u64) {
-                    self.bar.reset();
-                    self.bar.set_length(*total as u64);
-                    self.bar.set_prefix(format!("detect {detector}"));
-                    self.bar.set_message("");
-                }
-                self.bar.set_position(*done as u64);
-            }
-            Event::Repair { repair, done, total } => {
-                if *done <= 1 || self.bar.length() != Some(*total as u64) {
-                    self.bar.reset();
-                    self.bar.set_length(*total as u64);
-                    self.bar.set_prefix(format!("repair {repair}"));
-                    self.bar.set_message("");
-                }
-                self.bar.set_position(*done as u64);
-            }
+            Event::Detect { detector, done, total } => self.phase(&format!("detect {detector}"), *done, *total),
+            Event::Repair { repair, done, total } => self.phase(&format!("repair {repair}"), *done, *total),
+            Event::Transfer { freeze, done, total } => self.phase(&format!("freeze {freeze}"), *done, *total),
         }
         ControlFlow::Continue(())
     }

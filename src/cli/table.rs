@@ -71,7 +71,25 @@ pub fn render(r: &Report) -> String {
     }
     detection(&mut s, r);
     repairs(&mut s, r);
+    transfer(&mut s, r);
     s
+}
+
+/// The transfer section: CA and ASR of each freeze mode after every fine-tuning epoch.
+fn transfer(s: &mut String, r: &Report) {
+    let Some(t) = &r.transfer else { return };
+    let _ = writeln!(
+        s,
+        "\n  transfer: the victim fine-tunes on {} clean images the base never saw ({:.1} s)",
+        t.clean_samples, t.seconds
+    );
+    let m = &r.final_metrics;
+    let _ = writeln!(s, "  {:<14} {:>10}  CA/ASR % after each epoch (epoch 0: the base)", "freeze", "trained");
+    for run in &t.runs {
+        let mut cells = vec![format!("{:.0}/{:.0}", 100.0 * m.clean_acc, 100.0 * m.asr)];
+        cells.extend(run.epochs.iter().map(|e| format!("{:.0}/{:.0}", 100.0 * e.clean_acc, 100.0 * e.asr)));
+        let _ = writeln!(s, "  {:<14} {:>10}  {}", run.freeze.name(), run.trainable_params, cells.join(" "));
+    }
 }
 
 /// The repair section: the suspect model, then each repair's CA, ASR, RA, DER and cost.

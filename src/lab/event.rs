@@ -20,6 +20,8 @@ pub enum Stage {
     Detect,
     /// The chosen repairs run, each evaluated like the original model.
     Repair,
+    /// A victim fine-tunes the model on clean data of its own (transfer learning).
+    Transfer,
 }
 
 /// Metrics after one epoch.
@@ -48,6 +50,8 @@ pub enum Event {
     /// A repair made progress: `done` of `total` steps of its current phase (batches, units pruned,
     /// inputs screened; a nested detector's own steps).
     Repair { repair: String, done: usize, total: usize },
+    /// The transfer victim's fine-tuning with one freeze mode: `done` of `total` batches.
+    Transfer { freeze: String, done: usize, total: usize },
 }
 
 /// What long work needs from whoever runs it: a clock, somewhere to send events (and learn of a

@@ -15,6 +15,7 @@ pub mod rng;
 pub mod run;
 pub mod spec;
 pub mod train;
+pub mod transfer;
 
 pub use error::{LabError, Result};
 pub use spec::ExperimentSpec;

@@ -143,6 +143,38 @@ impl Model {
         self.head(self.features(x))
     }
 
+    /// This model with its first layers fixed for fine-tuning (their parameters stop requiring
+    /// gradients, so the optimiser never moves them): the feature extractor (the convolutions; the
+    /// MLP's first layer), and with `all_but_last` every layer but the output layer.
+    pub fn frozen(self, all_but_last: bool) -> Self {
+        match self {
+            Self::Mlp(mut m) => {
+                m.fc1 = m.fc1.freeze();
+                if all_but_last {
+                    m.fc2 = m.fc2.freeze();
+                }
+                Self::Mlp(m)
+            }
+            Self::Cnn(mut m) => {
+                m.conv1 = m.conv1.freeze();
+                m.conv2 = m.conv2.freeze();
+                if all_but_last {
+                    m.fc = m.fc.freeze();
+                }
+                Self::Cnn(m)
+            }
+            Self::CifarCnn(mut m) => {
+                m.conv1 = m.conv1.freeze();
+                m.conv2 = m.conv2.freeze();
+                m.conv3 = m.conv3.freeze();
+                if all_but_last {
+                    m.fc = m.fc.freeze();
+                }
+                Self::CifarCnn(m)
+            }
+        }
+    }
+
     /// Units of the layer fine-pruning prunes: the last convolution's channels, or the last hidden
     /// layer's units for the MLP (which has no convolution).
     pub fn prunable_units(&self) -> usize {

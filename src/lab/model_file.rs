@@ -56,6 +56,21 @@ impl FileFormat {
                     ),
                 ));
             }
+            // The header gives each tensor's byte range: a file cut short ends before the last one.
+            let data_end = serde_json::from_slice::<serde_json::Value>(&bytes[8..8 + header as usize])
+                .ok()
+                .and_then(|h| h.as_object()?.values().filter_map(|t| t.get("data_offsets")?.get(1)?.as_u64()).max())
+                .unwrap_or(0);
+            let needed = 8 + header + data_end;
+            if needed > bytes.len() as u64 {
+                return Err(LabError::data(
+                    name,
+                    format!(
+                        "truncated safetensors file: its tensors need {needed} bytes, the file has {}",
+                        bytes.len()
+                    ),
+                ));
+            }
             return Ok(Self::Safetensors);
         }
         Err(LabError::data(

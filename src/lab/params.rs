@@ -18,6 +18,8 @@ pub enum Kind {
     Method(Family),
     /// A comma list of methods of a registry (detectors, repairs), or `none`.
     Methods(Family),
+    /// A comma list of names, each at most once; empty for none of them.
+    Choices(&'static [Named]),
     /// A patch position: `br`, `bl`, `tr`, `tl`, `center` or `X,Y`.
     Position,
     /// An image: `noise` or base64url pixels (the CLI reads a raw file instead).
@@ -225,6 +227,15 @@ impl ParamInfo {
                     return Err(self.unknown(value));
                 }
             }
+            Kind::Choices(names) => {
+                let items: Vec<&str> = value.split(',').filter(|v| !v.is_empty()).collect();
+                if let Some(bad) = items.iter().find(|v| !names.iter().any(|n| n.value == **v)) {
+                    return Err(format!("unknown {} '{}' ({})", self.key, clip(bad), self.range_text()));
+                }
+                if let Some((_, twice)) = items.iter().enumerate().find(|(i, v)| items[..*i].contains(v)) {
+                    return Err(format!("{} lists '{twice}' twice", self.key));
+                }
+            }
             Kind::Method(_) | Kind::Methods(_) | Kind::Position | Kind::Image => {}
         }
         Ok(())
@@ -242,6 +253,7 @@ impl ParamInfo {
                 format!("link value '{}' for '{}' is not a valid number", clip(value), self.key)
             }
             Kind::Choice(_) => self.unknown(value),
+            Kind::Choices(_) => self.check(value).err().unwrap_or(reason),
             _ => reason,
         }
     }
@@ -264,6 +276,7 @@ impl Kind {
             Kind::Choice(names) => or_list(names.iter().map(|n| n.value)),
             Kind::Method(family) => or_list(family.names().into_iter()),
             Kind::Methods(family) => format!("a comma list of {}, or none", family.names().join(", ")),
+            Kind::Choices(names) => format!("a comma list of {}", or_list(names.iter().map(|n| n.value))),
             Kind::Position => "br, bl, tr, tl, center or X,Y".into(),
             Kind::Image => "noise or base64url pixels".into(),
         }

@@ -5,7 +5,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::lab::attack::{Poisoned, TriggeredTest};
-use crate::lab::data::{DataSource, Split};
+use crate::lab::data::{DataSource, ImageSet, Split};
 use crate::lab::detect::{self, DetectInput, DetectReport};
 use crate::lab::device::fresh_model;
 use crate::lab::error::{LabError, Result};
@@ -15,6 +15,7 @@ use crate::lab::model::Model;
 use crate::lab::repair::{self, RepairInput, RepairReport};
 use crate::lab::spec::ExperimentSpec;
 use crate::lab::train::train;
+use crate::lab::transfer::{self, TransferReport};
 
 /// Wall time per stage, seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,9 @@ pub struct StageSeconds {
     /// All chosen repairs together (0 when none ran).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub repair: f64,
+    /// The transfer victim's fine-tuning, every freeze mode (0 when there was none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transfer: f64,
     pub total: f64,
 }
 
@@ -75,6 +79,9 @@ pub struct Report {
     /// The model file scanned in place of training (`backdoor-lab scan`, the page's model import).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scanned: Option<Scanned>,
+    /// A victim's fine-tuning of the model as a pre-trained base; absent when the spec has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferReport>,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -112,6 +119,7 @@ pub async fn run(
 
     stage(Stage::Data, host)?;
     let split = source.split(&spec.data, spec.seed)?;
+    let victim = victim_data(spec, source)?;
     seconds.data = host.now() - t0;
 
     stage(Stage::Poison, host)?;
@@ -143,7 +151,7 @@ pub async fn run(
     seconds.train = host.now() - t;
     let train_only: f64 = epochs.iter().map(|e| e.seconds).sum();
     let samples_per_second = (poisoned.set.len() * epochs.len()) as f64 / train_only.max(1e-9);
-    let done = Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned: None };
+    let done = Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned: None, victim };
     finish(spec, done, seconds, t0, device, device_name, host).await
 }
 
@@ -164,6 +172,7 @@ pub async fn scan(
     let mut seconds = StageSeconds::default();
     stage(Stage::Data, host)?;
     let split = source.split(&spec.data, spec.seed)?;
+    let victim = victim_data(spec, source)?;
     let trigger = spec.attack.trigger(spec.dims(), spec.seed)?;
     let triggered = spec.attack.triggered_test(&split.test, &trigger);
     let poisoned = Poisoned { set: split.train.clone(), poisoned: Vec::new(), true_labels: split.train.labels.clone() };
@@ -176,8 +185,18 @@ pub async fn scan(
         epochs: Vec::new(),
         samples_per_second: 0.0,
         scanned: Some(scanned),
+        victim,
     };
     finish(spec, done, seconds, t0, device, device_name, host).await
+}
+
+/// The transfer victim's clean images, when the spec has a transfer stage: drawn before training so a
+/// split too large for them fails at once.
+fn victim_data(spec: &ExperimentSpec, source: &DataSource) -> Result<Option<ImageSet>> {
+    if spec.finetune.is_off() {
+        return Ok(None);
+    }
+    source.held_out(&spec.data, spec.seed, spec.finetune.size).map(Some)
 }
 
 fn stage(s: Stage, host: &mut dyn Host) -> Result<()> {
@@ -196,6 +215,8 @@ struct Trained {
     epochs: Vec<EpochRecord>,
     samples_per_second: f64,
     scanned: Option<Scanned>,
+    /// The transfer victim's own clean images, if the spec fine-tunes.
+    victim: Option<ImageSet>,
 }
 
 /// Evaluate, detect and repair as the spec says, and write the report.
@@ -208,7 +229,7 @@ async fn finish(
     device_name: &str,
     host: &mut dyn Host,
 ) -> Result<Outcome> {
-    let Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned } = done;
+    let Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned, victim } = done;
     stage(Stage::Evaluate, host)?;
     let t = host.now();
     let clean_pred = predict(&model, &split.test, device).await?;
@@ -254,6 +275,27 @@ async fn finish(
         seconds.repair = host.now() - t;
         fixed
     };
+    let transfer = match &victim {
+        None => None,
+        Some(victim) => {
+            stage(Stage::Transfer, host)?;
+            let t = host.now();
+            let done = transfer::fine_tune(
+                &spec.finetune,
+                &spec.train,
+                spec.seed,
+                &model,
+                victim,
+                &split.test,
+                &triggered,
+                device,
+                host,
+            )
+            .await?;
+            seconds.transfer = host.now() - t;
+            Some(done)
+        }
+    };
     seconds.total = host.now() - t0;
 
     let target = spec.attack.target_label;
@@ -277,6 +319,7 @@ async fn finish(
         detect,
         repair,
         scanned,
+        transfer,
     };
     Ok(Outcome { report, model, split, poisoned, triggered })
 }

@@ -12,9 +12,10 @@ use crate::lab::data::DatasetKind;
 use crate::lab::detect::{self, DetectSpec};
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::ModelKind;
-use crate::lab::params::{LinkValue, Param, ParamInfo, Params, choice, clip, int, table_params};
+use crate::lab::params::{Kind, LinkValue, Param, ParamInfo, Params, choice, clip, int, table_params};
 use crate::lab::repair::{self, RepairSpec};
 pub use crate::lab::train::{OptimizerKind, TrainSpec};
+use crate::lab::transfer::TransferSpec;
 
 /// The spec format this build writes; links and files of another version are refused.
 pub const SPEC_VERSION: u32 = 1;
@@ -47,6 +48,9 @@ pub struct ExperimentSpec {
     /// Repairs to run after detection (none by default, and then absent from JSON).
     #[serde(default, skip_serializing_if = "RepairSpec::is_default")]
     pub repair: RepairSpec,
+    /// A victim's fine-tuning of the model (off by default, and then absent from JSON).
+    #[serde(default, skip_serializing_if = "TransferSpec::is_default")]
+    pub finetune: TransferSpec,
 }
 
 impl Default for ExperimentSpec {
@@ -71,6 +75,7 @@ impl ExperimentSpec {
             train: TrainSpec { epochs, ..TrainSpec::default() },
             detect: DetectSpec::default(),
             repair: RepairSpec::default(),
+            finetune: TransferSpec::default(),
         }
     }
 
@@ -201,6 +206,7 @@ impl ExperimentSpec {
         out.extend(table_params::<TrainSpec>());
         out.extend(detect::every_param());
         out.extend(repair::every_param());
+        out.extend(table_params::<TransferSpec>());
         out
     }
 
@@ -224,7 +230,13 @@ impl ExperimentSpec {
     pub fn default_text(key: &str) -> String {
         let mut spec = Self::default();
         if let Some(value) = spec.get(key) {
-            return if value.is_empty() { "none".into() } else { value };
+            // An empty list of names is "empty": "none" may be one of the names (freeze=none).
+            let list = Self::param_info(key).is_some_and(|p| matches!(p.kind, Kind::Choices(_)));
+            return match (value.is_empty(), list) {
+                (false, _) => value,
+                (true, true) => "empty".into(),
+                (true, false) => "none".into(),
+            };
         }
         spec.detect = DetectSpec::all();
         spec.repair = RepairSpec::all();
@@ -299,6 +311,7 @@ impl Params for ExperimentSpec {
         out.extend(self.train.params());
         out.extend(self.detect.params());
         out.extend(self.repair.params());
+        out.extend(self.finetune.params());
         out
     }
     fn get(&self, key: &str) -> Option<String> {
@@ -310,6 +323,7 @@ impl Params for ExperimentSpec {
             .or_else(|| self.train.get(key))
             .or_else(|| self.detect.get(key))
             .or_else(|| self.repair.get(key))
+            .or_else(|| self.finetune.get(key))
     }
     fn set(&mut self, key: &str, value: &str) -> Option<std::result::Result<(), String>> {
         if let Some(p) = TOP.iter().find(|p| p.info.key == key) {
@@ -324,7 +338,10 @@ impl Params for ExperimentSpec {
         if let Some(done) = self.detect.set(key, value) {
             return Some(done);
         }
-        self.repair.set(key, value)
+        if let Some(done) = self.repair.set(key, value) {
+            return Some(done);
+        }
+        self.finetune.set(key, value)
     }
     fn validate(&self) -> std::result::Result<(), String> {
         for p in TOP {
@@ -333,6 +350,7 @@ impl Params for ExperimentSpec {
         self.attack.validate()?;
         self.train.validate()?;
         self.detect.validate()?;
-        self.repair.validate()
+        self.repair.validate()?;
+        self.finetune.validate()
     }
 }

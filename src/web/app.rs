@@ -16,6 +16,7 @@ use super::results::ResultsStep;
 use super::share::{PageOptions, ShareBar, parse_fragment};
 use super::storage::{STORAGE_SPEC, SavedRun, load_runs, storage};
 use super::train::TrainStep;
+use super::transfer::TransferStep;
 use crate::lab::ExperimentSpec;
 use crate::lab::event::EpochRecord;
 use crate::lab::run::Report;
@@ -192,6 +193,7 @@ fn App() -> impl IntoView {
             <ResultsStep/>
             <DetectStep/>
             <RepairStep/>
+            <TransferStep/>
             <ShareBar/>
         </main>
     }

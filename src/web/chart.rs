@@ -47,6 +47,32 @@ pub fn accuracy_chart(records: &[EpochRecord], epochs: usize) -> String {
     chart("CA and ASR (%)", epochs, &[("CA", GREEN, ca), ("ASR", RED, asr)], 100.0)
 }
 
+/// One line per freeze mode of the transfer victim's fine-tuning, from the base model at epoch 0:
+/// `metric` picks CA or ASR (in percent).
+pub fn transfer_chart(
+    title: &str,
+    base: f64,
+    runs: &[crate::lab::transfer::TransferRun],
+    metric: fn(&EpochRecord) -> f64,
+) -> String {
+    use crate::lab::transfer::Freeze;
+    let epochs = runs.iter().map(|r| r.epochs.len()).max().unwrap_or(1);
+    let series: Vec<(&str, RGBColor, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|r| {
+            let colour = match r.freeze {
+                Freeze::None => RED,
+                Freeze::Features => BLUE,
+                Freeze::AllButLast => GREEN,
+            };
+            let mut points = vec![(0.0, 100.0 * base)];
+            points.extend(r.epochs.iter().map(|e| (e.epoch as f64, 100.0 * metric(e))));
+            (r.freeze.label(), colour, points)
+        })
+        .collect();
+    chart(title, epochs, &series, 100.0)
+}
+
 /// Runs `draw` on a fresh SVG canvas of `size`; a drawing error leaves a blank chart (the numbers
 /// are printed beside every chart anyway).
 fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult) -> String {

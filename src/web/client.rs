@@ -13,6 +13,7 @@ use web_sys::{MessageEvent, Worker};
 
 use super::app::{Ctx, Status};
 use super::detect::detector_title;
+use super::export::save_bytes;
 use super::protocol::{DevicePreference, FromWorker, ToWorker};
 use super::repair::repair_title;
 use super::storage::{SavedRun, save_runs};
@@ -73,6 +74,11 @@ pub(super) fn start_worker(ctx: Ctx) {
                     Err(e) => ctx.cifar.set(CifarState::Missing(e.to_string())),
                 }
             }
+            Ok(FromWorker::ModelFile { file }) => {
+                let bytes = js_sys::Uint8Array::new(&get("bytes"));
+                save_bytes(ctx, &bytes, "application/octet-stream", &file);
+                ctx.progress_text.set(format!("model saved as {file}"));
+            }
             Ok(msg) => on_worker_message(ctx, msg),
             Err(err) => ctx.error.set(Some(format!("unreadable message from the worker: {err}"))),
         }
@@ -129,6 +135,7 @@ fn stage_text(stage: Stage) -> &'static str {
         Stage::Evaluate => "evaluating…",
         Stage::Detect => "looking for the backdoor…",
         Stage::Repair => "repairing the model…",
+        Stage::Transfer => "the victim fine-tunes the model on its own clean data…",
     }
 }
 
@@ -173,6 +180,10 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
                 ctx.progress.set(done as f64 / total.max(1) as f64);
                 ctx.progress_text.set(format!("{}: {done}/{total}", repair_title(&repair)));
             }
+            Event::Transfer { freeze, done, total } => {
+                ctx.progress.set(done as f64 / total.max(1) as f64);
+                ctx.progress_text.set(format!("victim fine-tuning (freeze {freeze}): batch {done}/{total}"));
+            }
         },
         FromWorker::Done { report } => {
             ctx.progress.set(1.0);
@@ -188,11 +199,14 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
                     .as_string()
                     .unwrap_or_default(),
             };
-            ctx.runs.update(|r| {
-                r.insert(0, saved);
-                r.truncate(20);
-                save_runs(r);
-            });
+            // A scanned file is not in the link, so the link would not bring that run back.
+            if report.scanned.is_none() {
+                ctx.runs.update(|r| {
+                    r.insert(0, saved);
+                    r.truncate(20);
+                    save_runs(r);
+                });
+            }
             ctx.report.set(Some(*report));
             ctx.status.set(Status::Done);
         }
@@ -213,25 +227,59 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
             r.seconds.repair = report.seconds;
             r.repair = *report;
         }),
-        // Handled with its records in the message handler.
-        FromWorker::DataLoaded { .. } => {}
+        FromWorker::Transferred { report } => finish_on_demand(ctx, "fine-tuning", report.seconds, |r| {
+            r.seconds.transfer = report.seconds;
+            r.transfer = Some(*report);
+        }),
+        // Handled with their bytes in the message handler.
+        FromWorker::DataLoaded { .. } | FromWorker::ModelFile { .. } => {}
     }
 }
 
-pub(super) fn run_experiment(ctx: Ctx) {
+/// Clears the last run's results and shows the outcome of sending the job that replaces them.
+fn start_fresh(ctx: Ctx, sent: impl FnOnce() -> Result<(), String>) {
     ctx.error.set(None);
     ctx.epochs.set(Vec::new());
     ctx.report.set(None);
     ctx.progress.set(0.0);
     ctx.progress_text.set("starting…".into());
     ctx.started.set(now());
-    match send(&ToWorker::Run { spec: ctx.spec.get_untracked(), device: ctx.preference() }) {
+    match sent() {
         Ok(()) => ctx.status.set(Status::Running),
         Err(e) => {
             ctx.status.set(Status::Failed);
             ctx.error.set(Some(e));
         }
     }
+}
+
+pub(super) fn run_experiment(ctx: Ctx) {
+    start_fresh(ctx, || send(&ToWorker::Run { spec: ctx.spec.get_untracked(), device: ctx.preference() }));
+}
+
+/// Scans `file` (a model trained elsewhere) with the current spec: the worker reads it, the page never
+/// uploads it anywhere.
+pub(super) fn scan_model_file(ctx: Ctx, file: web_sys::File) {
+    let msg = ToWorker::Scan { spec: ctx.spec.get_untracked(), device: ctx.preference() };
+    start_fresh(ctx, || send_with_files(&msg, &js_sys::Array::of1(&file)));
+}
+
+/// Asks the worker for the last run's model as a file; it arrives as `FromWorker::ModelFile`.
+pub(super) fn save_model(ctx: Ctx) {
+    if let Err(e) = send(&ToWorker::SaveModel) {
+        ctx.error.set(Some(format!("The model could not be saved: {e}")));
+    }
+}
+
+/// Sends `msg` with `files` beside it, as `{msg, files}`.
+fn send_with_files(msg: &ToWorker, files: &js_sys::Array) -> Result<(), String> {
+    let envelope = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&envelope, &"msg".into(), &JsValue::from_str(&msg.to_json()));
+    let _ = js_sys::Reflect::set(&envelope, &"files".into(), files);
+    WORKER.with(|w| match w.borrow().as_ref() {
+        Some(worker) => worker.post_message(&envelope).map_err(|e| format!("{e:?}")),
+        None => Err("the lab worker is not running".into()),
+    })
 }
 
 /// Starts detectors or repairs (`job`) on the model of the last run.
@@ -309,9 +357,6 @@ pub(super) enum CifarState {
 
 /// Asks the worker for CIFAR-10, from the site or from files the user picked.
 pub(super) fn load_cifar(ctx: Ctx, files: Option<web_sys::FileList>) {
-    let msg = ToWorker::LoadData { dataset: DatasetKind::Cifar10 }.to_json();
-    let envelope = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&envelope, &"msg".into(), &JsValue::from_str(&msg));
     let list = js_sys::Array::new();
     if let Some(files) = files {
         for i in 0..files.length() {
@@ -320,12 +365,7 @@ pub(super) fn load_cifar(ctx: Ctx, files: Option<web_sys::FileList>) {
             }
         }
     }
-    let _ = js_sys::Reflect::set(&envelope, &"files".into(), &list);
-    let sent = WORKER.with(|w| match w.borrow().as_ref() {
-        Some(worker) => worker.post_message(&envelope).map_err(|e| format!("{e:?}")),
-        None => Err("the lab worker is not running".into()),
-    });
-    match sent {
+    match send_with_files(&ToWorker::LoadData { dataset: DatasetKind::Cifar10 }, &list) {
         Ok(()) => ctx.cifar.set(CifarState::Loading),
         Err(e) => ctx.cifar.set(CifarState::Missing(e)),
     }

@@ -28,6 +28,33 @@ pub(super) fn ParamField(
             _ => None,
         };
         match (options, info.kind) {
+        (None, Kind::Choices(names)) => {
+            // One box per name; the value is the ticked names in declaration order.
+            let toggle = move |name: &'static str, on: bool| {
+                let current = value();
+                let ticked: Vec<&str> = names
+                    .iter()
+                    .map(|n| n.value)
+                    .filter(|v| if *v == name { on } else { current.split(',').any(|x| x == *v) })
+                    .collect();
+                c.apply(key, &ticked.join(","));
+            };
+            view! {
+                <span class="choices" data-key=key>
+                    {names.iter().map(|n| {
+                        let v = n.value;
+                        view! {
+                            <label class="check">
+                                <input type="checkbox" data-choice=v prop:checked=move || value().split(',').any(|x| x == v)
+                                    on:change=move |ev| toggle(v, event_target_checked(&ev))/>
+                                <span>{n.label}</span>
+                            </label>
+                        }
+                    }).collect_view()}
+                </span>
+            }
+            .into_any()
+        }
         (Some(options), _) => view! {
             <select data-key=key prop:value=value on:change=apply>
                 {options.into_iter().map(|(v, t)| view! { <option value=v selected=move || value() == v>{t}</option> }).collect_view()}
@@ -54,16 +81,31 @@ pub(super) fn ParamField(
             Ok(x) => format!("{} · {:.0} %", info.range_text(), 100.0 * x),
             Err(_) => info.range_text(),
         },
-        Hint::Select => String::new(),
+        Hint::Select | Hint::Checkboxes => String::new(),
         _ => info.range_text(),
     };
+    // A group of check boxes holds labels of its own, and a label may not hold another.
+    let group = matches!(info.kind, Kind::Choices(_));
     view! {
         <Show when=move || !hidden()>
-            <label class="field" title=info.doc_line()>
-                <span>{info.title()}</span>
-                {widget}
-                <small>{note}</small>
-            </label>
+            {if group {
+                view! {
+                    <div class="field" role="group" title=info.doc_line()>
+                        <span>{info.title()}</span>
+                        {widget}
+                    </div>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <label class="field" title=info.doc_line()>
+                        <span>{info.title()}</span>
+                        {widget}
+                        <small>{note}</small>
+                    </label>
+                }
+                .into_any()
+            }}
         </Show>
     }
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::app::{Status, ctx};
 use super::chart;
-use super::client::run_on_model;
+use super::client::{run_on_model, scan_model_file};
 use super::controls::{MethodParams, Step};
 use super::pictures::data_url;
 use super::protocol::ToWorker;
@@ -55,8 +55,29 @@ fn pct0(x: f64) -> String {
     format!("{:.0}", 100.0 * x)
 }
 
+/// Why a data-level detector has no poisoned sample to find in `r`'s training set, if it has none.
+fn clean_data(r: &Report) -> Option<String> {
+    if r.poison.count > 0 {
+        return None;
+    }
+    let why = if r.scanned.is_some() {
+        "the model was scanned from a file, so the lab's clean split stands in for the data it was trained on"
+    } else if r.spec.attack.method.loss_weight().is_some() {
+        "the attacker changed the training loss, not the data, so no data audit can find this backdoor; only the model can give it away"
+    } else {
+        "no attack poisoned it"
+    };
+    Some(format!("Nothing to find: the training set holds no poisoned sample ({why})."))
+}
+
+/// The verdict of a data-level detector that flagged `flagged` samples of a clean training set.
+fn clean_verdict(why: &str, flagged: usize) -> String {
+    format!("{why} The {flagged} samples it flags are all clean.")
+}
+
 /// The cards of every detector in `r.detect`.
 fn detect_cards(r: &Report) -> impl IntoView + use<> {
+    let clean = clean_data(r);
     let d = r.detect.clone();
     let spec = r.spec.clone();
     let dims = spec.dims();
@@ -117,7 +138,9 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
             pct0(s.tpr),
             s.f1
         );
-        if poison_majority {
+        if let Some(why) = &clean {
+            verdict = clean_verdict(why, s.flagged);
+        } else if poison_majority {
             verdict.push_str(&format!(
                 " Here the poison is {} % of class {target}, so the “smaller cluster” is the clean images: the textbook rule cannot work at this poisoning rate.",
                 pct0(share)
@@ -147,7 +170,9 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
             s.f1,
             ss.in_class_auroc.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into())
         );
-        if poison_majority {
+        if let Some(why) = &clean {
+            verdict = clean_verdict(why, s.flagged);
+        } else if poison_majority {
             // The same reason Activation Clustering fails here, seen from the score's side.
             verdict.push_str(&format!(
                 " Here the poison is {} % of class {target}: the class mean lies about halfway between the poisoned and the clean images, a little nearer the poisoned majority, so the score (squared distance from the mean along the top direction) ranks the clean images as far out as the poisoned ones or further: an in-class AUROC near or below 0.5 is what this rule gives at this poisoning rate.",
@@ -175,13 +200,16 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     }
     if let Some(l) = d.loss {
         let s = &l.score;
-        let verdict = format!(
-            "Isolated the {} lowest-loss samples ({} %): {} % of them are poisoned (recall {} %).",
-            s.flagged,
-            100.0 * l.params.frac,
-            pct0(s.precision),
-            pct0(s.tpr)
-        );
+        let verdict = match &clean {
+            Some(why) => clean_verdict(why, s.flagged),
+            None => format!(
+                "Isolated the {} lowest-loss samples ({} %): {} % of them are poisoned (recall {} %).",
+                s.flagged,
+                100.0 * l.params.frac,
+                pct0(s.precision),
+                pct0(s.tpr)
+            ),
+        };
         cards.push(view! {
             <DetectCard name="loss" verdict=verdict seconds=l.seconds>
                 <div class="chart" inner_html=chart::histogram(&format!("training loss after {} epochs", l.params.epochs), "log10 loss", &l.histogram, "poisoned")></div>
@@ -211,6 +239,54 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         }.into_any());
     }
     cards
+}
+
+/// A model trained elsewhere, scanned here: a file picker and drop zone. The file is read in the
+/// worker and never leaves the browser.
+#[component]
+fn ScanPanel() -> impl IntoView {
+    let c = ctx();
+    let busy = move || c.status.get() == Status::Running || !c.worker_ready.get();
+    let dragging = RwSignal::new(false);
+    let take = move |files: Option<web_sys::FileList>| {
+        if let Some(file) = files.and_then(|f| f.get(0)) {
+            scan_model_file(c, file);
+        }
+    };
+    let arch = move || {
+        c.spec.with(|s| {
+            format!(
+                "Architecture: {} ({}) on {}, as chosen in the Data and Train steps; ASR uses the Poison step's trigger and target, a guess unless you know the attacker's.",
+                s.model.label(),
+                s.model.name(),
+                s.data.dataset.label()
+            )
+        })
+    };
+    view! {
+        <div class="scan" class:dragging=move || dragging.get()
+            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=move |ev: leptos::ev::DragEvent| {
+                ev.prevent_default();
+                dragging.set(false);
+                if !busy() { take(ev.data_transfer().and_then(|d| d.files())); }
+            }>
+            <h3>"Scan a model trained elsewhere"</h3>
+            <p class="explain">"Have you tested a third-party model for hidden triggers before deploying it? Choose or drop its weights: a safetensors file of the lab's architecture, from this page's model download or from PyTorch's "<code>"safetensors.torch.save_file(model.state_dict(), …)"</code>". It is read in your browser, never uploaded. The chosen detectors and repairs then run on it, with the lab's clean training split as your clean data."</p>
+            <label class="field file">
+                <span>"model file (.safetensors)"</span>
+                <input type="file" data-testid="scan-file" accept=".safetensors,.pt,.pth" disabled=busy
+                    on:change=move |ev| {
+                        let input: web_sys::HtmlInputElement = event_target(&ev);
+                        take(input.files());
+                        // Choosing the same file again scans it again.
+                        input.set_value("");
+                    }/>
+            </label>
+            <small>{arch}</small>
+        </div>
+    }
 }
 
 #[component]
@@ -248,6 +324,7 @@ pub(super) fn DetectStep() -> impl IntoView {
                 <button data-testid="run-detect" disabled=move || !can_detect() on:click=move |_| run_on_model(c, ToWorker::Detect { detect: c.spec.get_untracked().detect }, Stage::Detect)>"Run detectors on the trained model"</button>
                 <small>"Chosen detectors also run after training when you press Run; the link keeps the choice."</small>
             </div>
+            <ScanPanel/>
             <div class="cards">{move || c.report.get().map(|r| detect_cards(&r))}</div>
         </Step>
     }

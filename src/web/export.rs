@@ -29,6 +29,21 @@ fn download(href: &str, file: &str) -> Result<(), JsValue> {
     Ok(())
 }
 
+/// Lets the browser save `bytes` as `file`; a failure lands in the page's error line.
+pub(super) fn save_bytes(c: Ctx, bytes: &js_sys::Uint8Array, mime: &str, file: &str) {
+    let result = (|| {
+        let bag = web_sys::BlobPropertyBag::new();
+        bag.set_type(mime);
+        let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&js_sys::Array::of1(bytes), &bag)?;
+        let url = web_sys::Url::create_object_url_with_blob(&blob)?;
+        download(&url, file)?;
+        web_sys::Url::revoke_object_url(&url)
+    })();
+    if let Err(e) = result {
+        c.error.set(Some(format!("{file} could not be saved: {e:?}")));
+    }
+}
+
 pub(super) fn export_report(c: Ctx) {
     let Some(r) = c.report.get_untracked() else { return };
     let json = serde_json::to_string_pretty(&r).expect("a report always serialises");

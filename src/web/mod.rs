@@ -19,3 +19,4 @@ mod results;
 mod share;
 mod storage;
 mod train;
+mod transfer;

@@ -52,14 +52,17 @@ pub(super) fn PoisonStep() -> impl IntoView {
     let count = move || {
         let spec = s();
         let n = crate::lab::attack::selection::poison_count(spec.data.train_size, spec.attack.poison_rate);
-        if spec.attack.method.selection() == Selection::Nothing {
+        if spec.attack.method.loss_weight().is_some() {
+            "No training sample is poisoned: the triggered copies above exist only inside the attacker's training loop."
+                .to_string()
+        } else if spec.attack.method.selection() == Selection::Nothing {
             "no samples poisoned".to_string()
         } else {
             format!("{n} of {} training images poisoned", spec.data.train_size)
         }
     };
     view! {
-        <Step id="poison" n=2 title="Poison" explain="An attacker who controls part of the training data hides a trigger in it; the poisoning rate ρ = |Dp| / (|Dc| + |Dp|) is the share of poisoned samples.">
+        <Step id="poison" n=2 title="Poison" explain="How the backdoor gets in depends on what the attacker controls. With part of the training data, they hide a trigger in it: the poisoning rate ρ = |Dp| / (|Dc| + |Dp|) is the share of poisoned samples. With the training itself, they change the loss and leave the data clean.">
             <div class="row">
                 <ParamFields params=Signal::derive(move || c.spec.with(|s| s.attack.params()))/>
             </div>

@@ -8,6 +8,7 @@ use crate::lab::event::Event;
 use crate::lab::repair::{RepairReport, RepairSpec};
 use crate::lab::run::Report;
 use crate::lab::spec::ExperimentSpec;
+use crate::lab::transfer::{TransferReport, TransferSpec};
 
 /// Which device the page asks for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +40,17 @@ pub enum ToWorker {
     Detect { detect: DetectSpec },
     /// Run repairs on the model of the last finished run (no retraining of the suspect model).
     Repair { repair: RepairSpec },
+    /// Scan a model file the user picked (it travels beside the message, `{msg, files}`): evaluate it
+    /// and run the spec's detectors and repairs on it; `spec.model` names its architecture.
+    Scan {
+        spec: ExperimentSpec,
+        #[serde(default)]
+        device: DevicePreference,
+    },
+    /// Send the last run's model back as a safetensors file.
+    SaveModel,
+    /// A transfer victim fine-tunes the last run's model (no retraining of the base).
+    Transfer { finetune: TransferSpec },
 }
 
 /// Worker → page.
@@ -81,6 +93,14 @@ pub enum FromWorker {
     /// What on-demand repairs achieved on the last run's model.
     Repaired {
         report: Box<RepairReport>,
+    },
+    /// How the last run's model fared as a transfer victim's base.
+    Transferred {
+        report: Box<TransferReport>,
+    },
+    /// The last run's model as a safetensors file; its bytes travel beside the message (`{msg, bytes}`).
+    ModelFile {
+        file: String,
     },
     /// A dataset could not be loaded (not shipped, or the picked files are not CIFAR-10).
     DataFailed {

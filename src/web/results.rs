@@ -3,8 +3,9 @@
 
 use leptos::prelude::*;
 
-use super::app::{ctx, pct};
+use super::app::{Status, ctx, pct};
 use super::client::page_data;
+use super::client::save_model;
 use super::controls::Step;
 use super::export::export_report;
 use super::pictures::data_url;
@@ -58,6 +59,9 @@ pub(super) fn ResultsStep() -> impl IntoView {
     };
     view! {
         <Step id="results" n=4 title="Results" explain="CA: accuracy on clean test images. ASR: share of triggered test images (not already of the target class) classified as the target. RA: accuracy on those triggered images against their true labels.">
+            {move || c.report.get().and_then(|r| r.scanned).map(|f| view! {
+                <p class="explain scanned" data-testid="scanned">{format!("Scanned model: {} ({}), not trained here. CA and ASR are measured on the lab's test split; a model trained on MNIST or CIFAR-10 may have seen some of these images.", f.file, f.format)}</p>
+            })}
             <div class="metrics">
                 <div class="metric"><span>"clean accuracy"</span><b data-testid="clean-acc">{metric(|r| r.final_metrics.clean_acc)}</b>"%"</div>
                 <div class="metric bad"><span>"attack success"</span><b data-testid="asr">{metric(|r| r.final_metrics.asr)}</b>"%"</div>
@@ -72,6 +76,8 @@ pub(super) fn ResultsStep() -> impl IntoView {
                 </div>
                 <div class="actions">
                     <button on:click=move |_| export_report(c)>"Export report (JSON)"</button>
+                    <button data-testid="save-model" disabled=move || c.status.get() == Status::Running on:click=move |_| save_model(c)
+                        title="The weights as safetensors in PyTorch's tensor names and layout: scan them here or with the CLI, or load them in PyTorch.">"Download the model (safetensors)"</button>
                 </div>
             </Show>
         </Step>

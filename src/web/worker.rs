@@ -18,7 +18,9 @@ use crate::lab::detect::{self, DetectInput, DetectSpec};
 use crate::lab::device::self_check;
 use crate::lab::event::{Event, Host, Stage};
 use crate::lab::model::ModelKind;
+use crate::lab::model_file::{self, FileFormat};
 use crate::lab::repair::{self, RepairInput, RepairSpec};
+use crate::lab::transfer::{self, TransferSpec};
 use crate::lab::{ExperimentSpec, LabError, run};
 
 /// Where the page serves the MNIST bundle, relative to the worker script.
@@ -279,6 +281,11 @@ async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: Experi
         }
     }
     .await;
+    finish_run(&state, result);
+}
+
+/// Tells the page how a run or a scan ended; its model becomes the one detectors and repairs work on.
+fn finish_run(state: &RefCell<State>, result: Result<(run::Outcome, Device, &'static str), LabError>) {
     state.borrow_mut().busy = false;
     post(&match result {
         Ok((outcome, device, name)) => {
@@ -294,10 +301,85 @@ async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: Experi
     });
 }
 
+/// Scans the model file the user picked: read in the browser (never uploaded), checked against the
+/// spec's architecture tensor by tensor, then evaluated, detected and repaired like a trained model.
+async fn scan_one(
+    state: Rc<RefCell<State>>,
+    cancel: Rc<Cell<bool>>,
+    spec: ExperimentSpec,
+    pref: DevicePreference,
+    files: js_sys::Array,
+) {
+    let result = async {
+        spec.validate()?;
+        let (name, bytes) =
+            read_files(&files).await?.into_iter().next().ok_or_else(|| LabError::spec("no model file was chosen"))?;
+        let format = FileFormat::sniff(&bytes, &name)?;
+        // Files the lab wrote name their architecture: say which to choose rather than list tensors.
+        if let Some(kind) = model_file::declared_arch(&bytes).filter(|k| *k != spec.model) {
+            return Err(LabError::data(
+                name.as_str(),
+                format!(
+                    "it holds a {} (model={}), not the {} chosen in the Train step: choose that model and scan again",
+                    kind.label(),
+                    kind.name(),
+                    spec.model.label()
+                ),
+            ));
+        }
+        let data = load(&state, spec.data.dataset).await?;
+        let mut host = WorkerHost { cancel: cancel.clone(), last_pause: now() };
+        let (device, device_name, note) = choose_device(&state, &spec, pref, &mut host).await?;
+        post(&FromWorker::Device { device: device_name.into(), note });
+        let model = model_file::import_safetensors(bytes, &name, spec.model, spec.dims(), &device)?;
+        let scanned = run::Scanned { file: name, format: format.name().into() };
+        let outcome = run::scan(&spec, &data, model, scanned, &device, device_name, &mut host).await?;
+        Ok((outcome, device, device_name))
+    }
+    .await;
+    finish_run(&state, result);
+}
+
+/// Hands the page the last run's model as a safetensors file (PyTorch's names and layout).
+async fn save_model(state: Rc<RefCell<State>>) {
+    let last = state.borrow().last.clone();
+    let result = async {
+        let last = last.ok_or_else(|| LabError::spec("train a model first: there is no model to save yet"))?;
+        let (outcome, _, _) = &*last;
+        let spec = &outcome.report.spec;
+        let cpu = model_file::to_cpu(&outcome.model, spec.model, spec.dims()).await?;
+        let bytes = model_file::export_safetensors(&cpu, spec.model, spec.dims())?;
+        let file = format!(
+            "backdoor-lab-{}-{}-{}-seed{}.safetensors",
+            spec.data.dataset.name(),
+            spec.model.name(),
+            spec.attack.method.name(),
+            spec.seed
+        );
+        Ok::<_, LabError>((file, bytes))
+    }
+    .await;
+    match result {
+        Ok((file, bytes)) => {
+            let buffer = js_sys::Uint8Array::from(&bytes[..]).buffer();
+            let envelope = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(
+                &envelope,
+                &JsValue::from_str("msg"),
+                &JsValue::from_str(&FromWorker::ModelFile { file }.to_json()),
+            );
+            let _ = js_sys::Reflect::set(&envelope, &JsValue::from_str("bytes"), &buffer);
+            let _ = scope().post_message_with_transfer(&envelope, &js_sys::Array::of1(&buffer));
+        }
+        Err(e) => post(&FromWorker::Failed { message: e.to_string() }),
+    }
+}
+
 /// Work on the last run's model that the page asks for after training.
 enum OnDemand {
     Detect(DetectSpec),
     Repair(RepairSpec),
+    Transfer(TransferSpec),
 }
 
 /// Runs `job` on the last run's model, on the device it was trained on.
@@ -322,6 +404,29 @@ async fn on_last_model(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, job: O
                     repair::run_all(&repair, &input, device, &mut host)
                         .await
                         .map(|report| FromWorker::Repaired { report: Box::new(report) })
+                }
+                OnDemand::Transfer(finetune) => {
+                    async {
+                        // The victim's images: what the last run's split left unused.
+                        let spec = &outcome.report.spec;
+                        let data = load(&state, spec.data.dataset).await?;
+                        let victim = data.held_out(&spec.data, spec.seed, finetune.size)?;
+                        let t = &outcome.split.test;
+                        let report = transfer::fine_tune(
+                            &finetune,
+                            &spec.train,
+                            spec.seed,
+                            &outcome.model,
+                            &victim,
+                            t,
+                            &outcome.triggered,
+                            device,
+                            &mut host,
+                        )
+                        .await?;
+                        Ok(FromWorker::Transferred { report: Box::new(report) })
+                    }
+                    .await
                 }
             }
         }
@@ -397,6 +502,15 @@ pub fn start() {
                 Ok(ToWorker::Cancel) => cancel.set(true),
                 Ok(ToWorker::Detect { detect }) => start_on_demand(&state, &cancel, OnDemand::Detect(detect)),
                 Ok(ToWorker::Repair { repair }) => start_on_demand(&state, &cancel, OnDemand::Repair(repair)),
+                Ok(ToWorker::Transfer { finetune }) => start_on_demand(&state, &cancel, OnDemand::Transfer(finetune)),
+                Ok(ToWorker::Scan { spec, device }) => {
+                    if !claim(&state) {
+                        return;
+                    }
+                    cancel.set(false);
+                    spawn_local(scan_one(state.clone(), cancel.clone(), spec, device, files));
+                }
+                Ok(ToWorker::SaveModel) => spawn_local(save_model(state.clone())),
                 Err(err) => post(&FromWorker::Failed { message: format!("bad message from the page: {err}") }),
             }
         })

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { serveDist, BASE_ARGS } from './serve.mjs';
@@ -212,6 +213,88 @@ test('repairs run after training and on demand, measured like the original model
   assert.deepEqual(lab.consoleErrors, []);
   await lab.context.close();
 });
+
+test('malicious loss: the data stays clean, the page says why data audits find nothing, and the model downloads and scans back', async () => {
+  const lab = await openLab('#v=1&attack=malicious_loss&train=4000&test=500&epochs=3&seed=3&detect=ac,ss');
+  await lab.ready();
+  assert.match(await lab.page.locator('#poison').textContent(), /No training sample is poisoned/);
+  await lab.id('run').click();
+  await lab.status('done');
+  const ca = parseFloat(await lab.text('clean-acc'));
+  const asr = parseFloat(await lab.text('asr'));
+  console.log(`malicious loss in the page: CA ${ca} %, ASR ${asr} %`);
+  assert.ok(ca >= 90, `CA ${ca}`);
+  assert.ok(asr >= 90, `ASR ${asr}`);
+  for (const d of ['ac', 'ss']) {
+    const verdict = await lab.text(`detect-${d}`);
+    assert.match(verdict, /Nothing to find: the training set holds no poisoned sample \(the attacker changed the training loss/, verdict);
+  }
+  // The trained model as a file, scanned back: the same predictions, so the same CA and ASR.
+  const [download] = await Promise.all([lab.page.waitForEvent('download'), lab.id('save-model').click()]);
+  assert.match(download.suggestedFilename(), /^backdoor-lab-mnist-cnn-malicious_loss-seed3\.safetensors$/);
+  // Keep the browser's file name: the scan reports it.
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bl-')), download.suggestedFilename());
+  await download.saveAs(file);
+  await lab.id('scan-file').setInputFiles(file);
+  await lab.page.waitForSelector('[data-testid="scanned"]', { timeout: 300_000 });
+  await lab.status('done');
+  assert.match(await lab.text('scanned'), /Scanned model: backdoor-lab-mnist-cnn-malicious_loss-seed3\.safetensors \(safetensors\)/);
+  assert.equal(parseFloat(await lab.text('clean-acc')), ca);
+  assert.equal(parseFloat(await lab.text('asr')), asr);
+  assert.deepEqual(lab.consoleErrors, []);
+  await lab.context.close();
+});
+
+// The example backdoored model beside the clone (../shared/reference), trained in PyTorch.
+const EXAMPLE = path.resolve(import.meta.dirname, '../../../shared/reference/example/badnets_tl_target6');
+const hasExample = fs.existsSync(`${EXAMPLE}.safetensors`);
+
+test('a model trained elsewhere is scanned in the page: Neural Cleanse finds its target; bad files get their message',
+  { skip: !hasExample && 'no example model in ../shared/reference/example' }, async () => {
+    // The example's trigger: a 3×3 white patch in the top-left corner, target 6 (its truth.json).
+    // The scanned model is also the base a transfer victim fine-tunes (freeze=...).
+    const lab = await openLab('#v=1&train=2000&test=1000&pos=tl&target=6&detect=nc&freeze=none,features&finetune_epochs=2&finetune_size=1000');
+    await lab.ready();
+    const picker = lab.id('scan-file');
+    const refused = async (file, pattern) => {
+      await picker.setInputFiles(file);
+      // The error line is cleared when a scan starts, so a match is this file's message.
+      await lab.page.waitForFunction(([source, flags]) => new RegExp(source, flags)
+        .test(document.querySelector('[data-testid="error"]')?.textContent ?? ''), [pattern.source, pattern.flags], { timeout: 60_000 });
+      assert.equal(await lab.text('status'), 'failed');
+      const error = await lab.text('error');
+      console.log(`scan refused: ${error}`);
+      assert.match(error, pattern);
+    };
+    const bytes = fs.readFileSync(`${EXAMPLE}.safetensors`);
+    await refused({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello, not a model') },
+      /notes\.txt: not a model file/);
+    await refused({ name: 'cut.safetensors', mimeType: 'application/octet-stream', buffer: bytes.subarray(0, bytes.length >> 1) },
+      /cut\.safetensors: truncated safetensors file/);
+    await refused(`${EXAMPLE}.pt`, /the browser reads safetensors/);
+    await lab.page.locator('select[data-key="model"]').selectOption('mlp');
+    await refused(`${EXAMPLE}.safetensors`, /no tensor 'fc1\.weight'/);
+    await lab.page.locator('select[data-key="model"]').selectOption('cnn');
+
+    const t0 = await lab.now();
+    await picker.setInputFiles(`${EXAMPLE}.safetensors`);
+    await lab.status('done');
+    const ca = parseFloat(await lab.text('clean-acc'));
+    const asr = parseFloat(await lab.text('asr'));
+    const nc = await lab.text('detect-nc');
+    console.log(`scan of the example in the page (${((await lab.now() - t0) / 1000).toFixed(1)} s): CA ${ca} %, ASR ${asr} %; NC: ${nc}`);
+    assert.ok(ca >= 95 && asr >= 95, `CA ${ca} ASR ${asr}`);
+    assert.match(nc, /^Flags class 6 /);
+    assert.match(await lab.text('scanned'), /badnets_tl_target6\.safetensors \(safetensors\)/);
+    for (const mode of ['none', 'features']) {
+      const row = lab.id(`transfer-${mode}`);
+      const after = { ca: parseFloat(await row.locator('[data-metric="clean_acc"]').textContent()), asr: parseFloat(await row.locator('[data-metric="asr"]').textContent()) };
+      console.log(`transfer from the scanned model, freeze ${mode}: CA ${after.ca} %, ASR ${after.asr} % after 2 epochs`);
+      assert.ok(after.ca >= 90, `freeze ${mode}: CA ${after.ca}`);
+    }
+    assert.deepEqual(lab.consoleErrors, []);
+    await lab.context.close();
+  });
 
 // The CIFAR-10 subset beside the clone (../shared) is what CI has; a machine without it skips this test.
 const CIFAR_DIR = path.resolve(import.meta.dirname, '../../../shared/data/cifar10');

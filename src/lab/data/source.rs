@@ -63,6 +63,29 @@ impl DataSource {
     }
 
     /// The seeded split that `spec` asks for.
+    /// `n` images the split of (`spec`, `seed`) left out of both its training and its test set: a
+    /// transfer victim's own clean data, which the base model never saw.
+    pub fn held_out(&self, spec: &DataSpec, seed: u64, n: usize) -> Result<ImageSet> {
+        // The split's first permutation, drawn again: what follows its training and test images.
+        let mut rng = LabRng::new(seed, Stream::Split);
+        let (pool, used) = match self {
+            Self::Pool(pool) => (pool, spec.train_size + spec.test_size),
+            Self::TrainTest { train, .. } => (train, spec.train_size),
+        };
+        let left = pool.len().saturating_sub(used);
+        if n > left {
+            return Err(LabError::spec(format!(
+                "finetune_size {n} exceeds the {left} {} images the split leaves unused ({} in all, {used} taken by \
+                 train{}): lower train or finetune_size",
+                spec.dataset.name(),
+                pool.len(),
+                if matches!(self, Self::Pool(_)) { " and test" } else { "" }
+            )));
+        }
+        let order = rng.permutation(pool.len());
+        Ok(pool.select(&order[used..used + n]))
+    }
+
     pub fn split(&self, spec: &DataSpec, seed: u64) -> Result<Split> {
         let mut rng = LabRng::new(seed, Stream::Split);
         let too_many = |what: &str, want: usize, have: usize| {
