@@ -27,6 +27,13 @@ crate::named_enum!(DistillStudent {
     Plain = "plain" / "the lab's plain architecture",
 });
 
+impl DistillStudent {
+    /// The default, left out of the spec's JSON (older specs have no student).
+    fn is_same(&self) -> bool {
+        *self == Self::Same
+    }
+}
+
 crate::params! {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(default, deny_unknown_fields)]
@@ -36,6 +43,7 @@ crate::params! {
         /// Softmax temperature of the teacher's soft labels.
         pub temperature: f64 = 4.0, float("distill_t", 0.1, 100.0).label("temperature");
         /// Student architecture: the suspect's own (same) or the lab's plain model of its kind.
+        #[serde(skip_serializing_if = "DistillStudent::is_same")]
         pub student: DistillStudent = DistillStudent::Same,
             choice("distill_student", DistillStudent::CHOICES).label("student architecture");
     }
