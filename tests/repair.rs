@@ -83,7 +83,7 @@ fn budget() -> RepairSpec {
         retrain: Some(Retrain { by: RetrainBy::Truth }),
         abl: Some(Abl { epochs: 1, lambda: 1.0, frac: 0.01, isolation_epochs: 2 }),
         nc_unlearn: Some(NcUnlearn { epochs: 5, share: 0.2 }),
-        distill: Some(Distill { epochs: 10, temperature: 4.0 }),
+        distill: Some(Distill { epochs: 10, temperature: 4.0, ..Distill::default() }),
         strip_filter: Some(StripFilter { n: 10 }),
     }
 }

@@ -10,7 +10,7 @@ use backdoor_lab::lab::detect::{
 };
 use backdoor_lab::lab::model::ModelKind;
 use backdoor_lab::lab::repair::{
-    Abl, Distill, FinePruning, FineTuning, NcUnlearn, RepairSpec, Retrain, RetrainBy, StripFilter,
+    Abl, Distill, DistillStudent, FinePruning, FineTuning, NcUnlearn, RepairSpec, Retrain, RetrainBy, StripFilter,
 };
 use backdoor_lab::lab::spec::OptimizerKind;
 use backdoor_lab::lab::{ExperimentSpec, LabError};
@@ -88,9 +88,11 @@ fn repair() -> impl Strategy<Value = RepairSpec> {
     let nc = prop::option::of(
         (1usize..=200, 1u32..=100).prop_map(|(epochs, share)| NcUnlearn { epochs, share: share as f64 / 100.0 }),
     );
-    let distill = prop::option::of(
-        (1usize..=500, 1u32..=1000).prop_map(|(epochs, t)| Distill { epochs, temperature: t as f64 / 10.0 }),
-    );
+    let distill = prop::option::of((1usize..=500, 1u32..=1000, any::<bool>()).prop_map(|(epochs, t, plain)| Distill {
+        epochs,
+        temperature: t as f64 / 10.0,
+        student: if plain { DistillStudent::Plain } else { DistillStudent::Same },
+    }));
     let strip_filter = prop::option::of((2usize..=500).prop_map(|n| StripFilter { n }));
     (prop_oneof![Just(400usize), 10usize..=100_000], fp, ft, retrain, abl, nc, distill, strip_filter).prop_map(
         |(defender_clean, fp, ft, retrain, abl, nc_unlearn, distill, strip_filter)| RepairSpec {

@@ -8,9 +8,11 @@ pub fn render(r: &Report) -> String {
     let m = &r.final_metrics;
     let pct = |x: f64| format!("{:5.1} %", 100.0 * x);
     let mut s = String::new();
-    let strength = match r.spec.attack.method.loss_weight() {
-        Some(lambda) => format!("λ = {lambda}"),
-        None => format!("ρ = {}", r.spec.attack.poison_rate),
+    let method = &r.spec.attack.method;
+    let strength = match (method.loss_weight(), method.branch()) {
+        (Some(lambda), _) => format!("λ = {lambda}"),
+        (None, Some(branch)) => format!("logit boost {}", branch.gain),
+        (None, None) => format!("ρ = {}", r.spec.attack.poison_rate),
     };
     if let Some(scanned) = &r.scanned {
         let _ = writeln!(
@@ -49,8 +51,10 @@ pub fn render(r: &Report) -> String {
     if r.scanned.is_some() {
         let _ =
             writeln!(s, "  the defender's {} training samples are clean (the lab's own split)", r.spec.data.train_size);
-    } else if r.spec.attack.method.loss_weight().is_some() {
+    } else if method.loss_weight().is_some() {
         let _ = writeln!(s, "  poisoned 0 training samples: the attacker changed the training loss, not the data");
+    } else if method.branch().is_some() {
+        let _ = writeln!(s, "  poisoned 0 training samples: the attacker shipped the architecture, not the data");
     } else {
         let _ = writeln!(
             s,

@@ -1,6 +1,8 @@
 //! Architectures only: an MLP, the reference MNIST CNN and a small CIFAR-10 CNN. Every model exposes
 //! its penultimate-layer features (`features`) and the head on top (`head`), so detectors never branch
-//! on the model's name.
+//! on the model's name. A model may also carry an attacker's fixed trigger branch
+//! (`attack::TriggerBranch`, the architectural backdoor): it adds to the logits from the raw input and
+//! holds no parameters.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -10,6 +12,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::lab::attack::TriggerBranch;
 use crate::lab::data::NUM_CLASSES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +40,8 @@ pub struct Mlp {
     fc1: Linear,
     fc2: Linear,
     out: Linear,
+    #[module(skip)]
+    branch: Option<TriggerBranch>,
 }
 
 #[derive(Module, Debug)]
@@ -46,6 +51,8 @@ pub struct Cnn {
     pool: MaxPool2d,
     fc: Linear,
     out: Linear,
+    #[module(skip)]
+    branch: Option<TriggerBranch>,
 }
 
 #[derive(Module, Debug)]
@@ -56,6 +63,8 @@ pub struct CifarCnn {
     pool: MaxPool2d,
     fc: Linear,
     out: Linear,
+    #[module(skip)]
+    branch: Option<TriggerBranch>,
 }
 
 /// One of the lab's models.
@@ -77,6 +86,7 @@ impl Model {
                 fc1: LinearConfig::new(c * h * w, 256).init(device),
                 fc2: LinearConfig::new(256, FEATURES).init(device),
                 out: LinearConfig::new(FEATURES, NUM_CLASSES).init(device),
+                branch: None,
             }),
             ModelKind::Cnn => {
                 // valid 5×5 convolutions then 2×2 pools: 28 → 24 → 12 → 8 → 4 (MNIST).
@@ -87,6 +97,7 @@ impl Model {
                     pool: pool(),
                     fc: LinearConfig::new(32 * side(h) * side(w), FEATURES).init(device),
                     out: LinearConfig::new(FEATURES, NUM_CLASSES).init(device),
+                    branch: None,
                 })
             }
             ModelKind::CifarCnn => {
@@ -98,6 +109,7 @@ impl Model {
                     pool: pool(),
                     fc: LinearConfig::new(64 * (h / 8) * (w / 8), FEATURES).init(device),
                     out: LinearConfig::new(FEATURES, NUM_CLASSES).init(device),
+                    branch: None,
                 })
             }
         }
@@ -129,7 +141,8 @@ impl Model {
         }
     }
 
-    /// Logits from penultimate features: [batch, FEATURES] → [batch, 10].
+    /// Logits from penultimate features: [batch, FEATURES] → [batch, 10] (no trigger branch: that
+    /// reads the input, not the features).
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
         match self {
             Self::Mlp(m) => m.out.forward(features),
@@ -138,9 +151,32 @@ impl Model {
         }
     }
 
-    /// Logits: [batch, channels, height, width] → [batch, 10].
+    /// Logits: [batch, channels, height, width] → [batch, 10]: the head on the features, plus the
+    /// trigger branch's boost when the architecture has one.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.head(self.features(x))
+        match self.branch() {
+            Some(branch) => self.head(self.features(x.clone())) + branch.forward(x),
+            None => self.head(self.features(x)),
+        }
+    }
+
+    /// This architecture with `branch` wired to its logits (or without any).
+    pub fn with_branch(mut self, branch: Option<TriggerBranch>) -> Self {
+        match &mut self {
+            Self::Mlp(m) => m.branch = branch,
+            Self::Cnn(m) => m.branch = branch,
+            Self::CifarCnn(m) => m.branch = branch,
+        }
+        self
+    }
+
+    /// The attacker's trigger branch, if the architecture has one.
+    pub fn branch(&self) -> Option<&TriggerBranch> {
+        match self {
+            Self::Mlp(m) => m.branch.as_ref(),
+            Self::Cnn(m) => m.branch.as_ref(),
+            Self::CifarCnn(m) => m.branch.as_ref(),
+        }
     }
 
     /// This model with its first layers fixed for fine-tuning (their parameters stop requiring

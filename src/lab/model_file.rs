@@ -6,6 +6,11 @@
 //! both, and a file exported here loads into the reference PyTorch model (../shared/reference/model.py).
 //! Every tensor is checked against the chosen architecture before any is applied, into a fresh model:
 //! a file that does not fit is refused whole, with the first tensor that does not fit named.
+//!
+//! A file holds weights only, never the architecture: an attacker's trigger branch
+//! (`attack::TriggerBranch`, the architectural backdoor) has no parameters, so it is not in the file,
+//! and a file loads into the lab's plain architecture. That is why weight-only inspection misses an
+//! architectural backdoor: it lives in the code that runs the weights.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{DType, Device, Tensor, TensorData};
@@ -216,7 +221,8 @@ async fn host_params(model: &Model) -> Result<Vec<TensorData>> {
     Ok(out)
 }
 
-/// A copy of `model` on the CPU, whatever device it lives on.
+/// A copy of `model`'s weights on the CPU, whatever device it lives on, in the plain architecture
+/// (for export: a trigger branch has no weights to copy).
 pub async fn to_cpu(model: &Model, kind: ModelKind, dims: (usize, usize, usize)) -> Result<Model> {
     struct Fill(std::vec::IntoIter<TensorData>);
     impl ModuleMapper for Fill {

@@ -434,7 +434,8 @@ pub fn table_validate<T: Table>(t: &T) -> Result<(), String> {
 ///     }
 /// }
 /// ```
-/// generates the struct, its `Default`, its `Table` (and so `Params`). A `cross_check` rule is an
+/// generates the struct, its `Default`, its `Table` (and so `Params`). A field may carry `#[serde(..)]` after
+/// its doc lines (e.g. to leave a new default out of older specs' JSON). A `cross_check` rule is an
 /// optional `check(path)` after the fields.
 #[macro_export]
 macro_rules! params {
@@ -443,6 +444,7 @@ macro_rules! params {
         $vis:vis struct $name:ident {
             $(
                 $(#[doc = $doc:literal])*
+                $(#[serde($($serde:tt)*)])*
                 $fvis:vis $field:ident : $ty:ty = $default:expr, $info:expr;
             )*
         }
@@ -450,7 +452,7 @@ macro_rules! params {
     ) => {
         $(#[$attr])*
         $vis struct $name {
-            $( $(#[doc = $doc])* $fvis $field: $ty, )*
+            $( $(#[doc = $doc])* $(#[serde($($serde)*)])* $fvis $field: $ty, )*
         }
 
         impl Default for $name {

@@ -134,7 +134,9 @@ pub async fn run(
     stage(Stage::Train, host)?;
     let t = host.now();
     let train_device = device.clone().autodiff();
-    let model = fresh_model(spec.model, dims, spec.seed, &train_device);
+    // An attacker who ships the architecture wires its trigger branch in before training starts.
+    let model =
+        fresh_model(spec.model, dims, spec.seed, &train_device).with_branch(spec.attack.branch(&trigger, dims.0));
     let (model, epochs) = train(
         model,
         &poisoned.set,

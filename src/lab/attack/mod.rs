@@ -2,6 +2,7 @@
 //! `trigger.rs` and one file per trigger family), a label policy (`label_policy.rs`) and an index
 //! selection (`selection.rs`). Poisoning returns the poisoned indices as ground truth for detectors.
 
+pub mod arch_backdoor;
 pub mod badnets;
 pub mod blended;
 pub mod clean_label;
@@ -13,6 +14,7 @@ pub mod trigger;
 
 use serde::{Deserialize, Serialize};
 
+pub use arch_backdoor::{ArchBackdoor, BranchStrength, TriggerBranch};
 pub use badnets::{Badnets, PatchPattern, PatchPosition, PatchTrigger};
 pub use blended::{BlendPattern, BlendTrigger, Blended};
 pub use clean_label::CleanLabel;
@@ -56,6 +58,11 @@ pub trait Attack: Params + Default + Clone {
     /// λ for an attacker who controls training: the weight of the loss on triggered copies of each
     /// batch (the data itself stays clean). `None` for data poisoning.
     fn loss_weight(&self) -> Option<f64> {
+        None
+    }
+    /// For an attacker who ships the architecture: the fixed trigger detector it wires to the target
+    /// logit. `None` for an honest architecture.
+    fn branch(&self) -> Option<BranchStrength> {
         None
     }
 }
@@ -104,6 +111,9 @@ macro_rules! attacks {
             pub fn loss_weight(&self) -> Option<f64> {
                 match self { $(Self::$variant(a) => a.loss_weight(),)+ }
             }
+            pub fn branch(&self) -> Option<BranchStrength> {
+                match self { $(Self::$variant(a) => a.branch(),)+ }
+            }
         }
     };
 }
@@ -113,6 +123,7 @@ attacks! {
     "blended" => Blended(Blended),
     "clean_label" => CleanLabel(CleanLabel),
     "malicious_loss" => MaliciousLoss(MaliciousLoss),
+    "arch_backdoor" => ArchBackdoor(ArchBackdoor),
     "none" => None(NoAttack),
 }
 
@@ -126,6 +137,10 @@ impl AttackMethod {
     /// The trigger used to poison (and, for no attack, to measure ASR: the default BadNets patch).
     pub fn trigger_spec(&self) -> TriggerSpec {
         self.poisoning_trigger().unwrap_or_else(|| TriggerSpec::Patch(PatchTrigger::default()))
+    }
+    /// An attacker who trains (loss) or ships the architecture (branch) poisons no data.
+    pub fn poisons_data(&self) -> bool {
+        self.loss_weight().is_none() && self.branch().is_none()
     }
     /// This attack's registry entry.
     pub fn info(&self) -> &'static MethodInfo {
@@ -237,8 +252,8 @@ const RATE: &Param<AttackSpec> = &COMMON[1];
 impl AttackSpec {
     /// The shared parameters that apply to this attack.
     fn common(&self) -> Vec<&'static Param<AttackSpec>> {
-        let trains = self.method.loss_weight().is_some();
-        COMMON.iter().filter(|p| !(trains && p.info.key == RATE.info.key)).collect()
+        let poisons = self.method.poisons_data();
+        COMMON.iter().filter(|p| poisons || p.info.key != RATE.info.key).collect()
     }
 }
 
@@ -255,7 +270,7 @@ impl Params for AttackSpec {
         }
     }
     fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
-        if key == RATE.info.key && self.method.loss_weight().is_some() {
+        if key == RATE.info.key && !self.method.poisons_data() {
             return Some(Err(format!(
                 "link key '{key}' does not apply to attack={}: that attacker trains on clean data and poisons none",
                 self.method.name()
@@ -356,6 +371,11 @@ impl AttackSpec {
             triggered.labels[i] = self.label_policy.target(triggered.labels[i], self.target_label);
         }
         Some(LossMix { triggered, lambda })
+    }
+
+    /// The attacker's trigger detector for the architecture it ships (`None` for an honest one).
+    pub fn branch(&self, trigger: &Trigger, channels: usize) -> Option<TriggerBranch> {
+        TriggerBranch::new(trigger, channels, self.target_label, self.method.branch()?)
     }
 
     /// Triggered copies of the test inputs whose true label differs from the attacker's target.

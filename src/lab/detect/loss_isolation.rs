@@ -69,7 +69,9 @@ impl DataFilter for LossIsolation {
         let spec = cx.spec;
         let device = cx.device.clone();
         let train_device = device.clone().autodiff();
-        let model = fresh_model(spec.model, spec.dims(), spec.seed, &train_device);
+        // The architecture the suspect model came with, branch and all.
+        let model =
+            fresh_model(spec.model, spec.dims(), spec.seed, &train_device).with_branch(cx.model.branch().cloned());
         let mut short = spec.train.clone();
         short.epochs = self.epochs;
         let (c, h, w) = spec.dims();

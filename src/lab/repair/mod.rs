@@ -28,7 +28,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 pub use abl::{Abl, AblDetail};
-pub use distill::{Distill, DistillDetail};
+pub use distill::{Distill, DistillDetail, DistillStudent};
 pub use fine_pruning::{CurvePoint, FinePruning, FpDetail};
 pub use fine_tuning::{FineTuning, FtDetail};
 pub use nc_unlearn::{NcDetail, NcUnlearn};

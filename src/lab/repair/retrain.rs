@@ -86,7 +86,9 @@ impl Repair for Retrain {
         let remaining_poisoned = truth.iter().filter(|&&t| t).count() - removed_poisoned;
 
         let train_device = cx.device.clone().autodiff();
-        let model = fresh_model(spec.model, spec.dims(), spec.seed, &train_device);
+        // The architecture the suspect model came with, branch and all.
+        let model =
+            fresh_model(spec.model, spec.dims(), spec.seed, &train_device).with_branch(cx.model.branch().cloned());
         let (c, h, w) = spec.dims();
         // No per-epoch evaluation: empty test sets cost nothing.
         let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
