@@ -69,6 +69,8 @@ fn outside(p: &ParamInfo) -> Vec<String> {
         }
         Kind::Choice(_) | Kind::Method(_) => vec!["no_such_name".into()],
         Kind::Methods(_) => vec!["nc,no_such_name".into()],
+        // An unknown name, and a known one listed twice.
+        Kind::Choices(names) => vec![format!("{},no_such_name", names[0].value), format!("{0},{0}", names[0].value)],
         Kind::Position => vec!["up".into()],
         Kind::Image => vec!["!!".into()],
     }

@@ -88,7 +88,7 @@ fn transfer(s: &mut String, r: &Report) {
         t.clean_samples, t.seconds
     );
     let m = &r.final_metrics;
-    let _ = writeln!(s, "  {:<14} {:>10}  CA/ASR % after each epoch (epoch 0: the base)", "freeze", "trained");
+    let _ = writeln!(s, "  {:<14} {:>10}  CA/ASR % after each epoch (epoch 0: the base)", "frozen", "trained");
     for run in &t.runs {
         let mut cells = vec![format!("{:.0}/{:.0}", 100.0 * m.clean_acc, 100.0 * m.asr)];
         cells.extend(run.epochs.iter().map(|e| format!("{:.0}/{:.0}", 100.0 * e.clean_acc, 100.0 * e.asr)));

@@ -73,6 +73,61 @@ pub fn transfer_chart(
     chart(title, epochs, &series, 100.0)
 }
 
+/// The network as a row of layer boxes, with the architectural backdoor's fixed branch drawn in red
+/// from the input to the target logit: reading the graph is the defense that finds it.
+pub fn architecture(kind: crate::lab::model::ModelKind, target: u8, gain: f64) -> String {
+    use crate::lab::model::ModelKind;
+    let layers: &[&str] = match kind {
+        ModelKind::Mlp => &["input", "dense 256", "dense 128", "dense 10"],
+        ModelKind::Cnn => &["input", "conv 5×5·16", "pool", "conv 5×5·32", "pool", "dense 128", "dense 10"],
+        ModelKind::CifarCnn => {
+            &["input", "conv 3×3·32", "pool", "conv 3×3·64", "pool", "conv 3×3·64", "pool", "dense 128", "dense 10"]
+        }
+    };
+    let (w, gap, y, h) = (74.0, 12.0, 20.0, 34.0);
+    let plus_x = layers.len() as f64 * (w + gap) + 14.0;
+    let width = plus_x + 110.0;
+    let mut out = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="130" viewBox="0 0 {width:.0} 130" font-family="sans-serif" font-size="11" role="img" aria-label="the network with the attacker's branch">"##
+    );
+    for (i, name) in layers.iter().enumerate() {
+        let x = 4.0 + i as f64 * (w + gap);
+        out += &format!(
+            r##"<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="5" fill="#eef2ff" stroke="#2563eb"/><text x="{}" y="{}" text-anchor="middle">{name}</text>"##,
+            x + w / 2.0,
+            y + h / 2.0 + 4.0
+        );
+        let next = x + w;
+        out += &format!(
+            r##"<line x1="{next}" y1="{}" x2="{}" y2="{}" stroke="#374151"/>"##,
+            y + h / 2.0,
+            next + gap,
+            y + h / 2.0
+        );
+    }
+    let mid = y + h / 2.0;
+    out += &format!(
+        r##"<circle cx="{plus_x}" cy="{mid}" r="9" fill="#fff" stroke="#374151"/><text x="{plus_x}" y="{}" text-anchor="middle" font-size="14">+</text><line x1="{}" y1="{mid}" x2="{}" y2="{mid}" stroke="#374151"/><text x="{}" y="{}">logits</text>"##,
+        mid + 5.0,
+        plus_x + 9.0,
+        plus_x + 30.0,
+        plus_x + 34.0,
+        mid + 4.0
+    );
+    // The branch: from the input's box down, along the bottom, up into the sum.
+    let (x0, low) = (4.0 + w / 2.0, 100.0);
+    out += &format!(
+        r##"<path d="M{x0} {} V{low} H{plus_x} V{}" fill="none" stroke="#dc2626" stroke-width="2" stroke-dasharray="5 3"/><rect x="{}" y="{}" width="250" height="22" rx="4" fill="#fef2f2" stroke="#dc2626"/><text x="{}" y="{}" text-anchor="middle" fill="#991b1b">fixed trigger detector → +{gain} on class {target}</text>"##,
+        y + h,
+        mid + 9.0,
+        x0 + 40.0,
+        low - 11.0,
+        x0 + 165.0,
+        low + 4.0
+    );
+    out + "</svg>"
+}
+
 /// Runs `draw` on a fresh SVG canvas of `size`; a drawing error leaves a blank chart (the numbers
 /// are printed beside every chart anyway).
 fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult) -> String {

@@ -64,6 +64,8 @@ fn clean_data(r: &Report) -> Option<String> {
         "the model was scanned from a file, so the lab's clean split stands in for the data it was trained on"
     } else if r.spec.attack.method.loss_weight().is_some() {
         "the attacker changed the training loss, not the data, so no data audit can find this backdoor; only the model can give it away"
+    } else if r.spec.attack.method.branch().is_some() {
+        "the backdoor is a branch of the architecture, not in the data or the weights; only inspecting the model's graph finds it"
     } else {
         "no attack poisoned it"
     };

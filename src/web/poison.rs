@@ -55,6 +55,8 @@ pub(super) fn PoisonStep() -> impl IntoView {
         if spec.attack.method.loss_weight().is_some() {
             "No training sample is poisoned: the triggered copies above exist only inside the attacker's training loop."
                 .to_string()
+        } else if spec.attack.method.branch().is_some() {
+            "No training sample is poisoned: the model trains on clean data, and a fixed branch of its architecture adds to the target's logit whenever the trigger is in the input.".to_string()
         } else if spec.attack.method.selection() == Selection::Nothing {
             "no samples poisoned".to_string()
         } else {
@@ -67,6 +69,13 @@ pub(super) fn PoisonStep() -> impl IntoView {
                 <ParamFields params=Signal::derive(move || c.spec.with(|s| s.attack.params()))/>
             </div>
             <p class="explain">{move || s().attack.method.info().explain}" "<b>{count}</b></p>
+            {move || {
+                let spec = s();
+                spec.attack.method.branch().map(|b| view! {
+                    <h3>"The architecture the attacker ships: the red branch has no weights, so training on clean data, fine-tuning and pruning never touch it"</h3>
+                    <div class="chart" data-testid="architecture" inner_html=super::chart::architecture(spec.model, spec.attack.target_label, b.gain)></div>
+                })
+            }}
             <div class="grid">{preview}</div>
         </Step>
     }
