@@ -67,3 +67,31 @@ pub trait Host {
         Box::pin(std::future::ready(()))
     }
 }
+
+/// Relays a nested training loop's batches as progress of the work around it (a detector's own
+/// training, a transfer victim's fine-tuning): each batch becomes `progress(done, total)`; the loop's
+/// epoch records stay inside, so they never reach the run's training curve.
+pub struct Relay<'a> {
+    pub inner: &'a mut dyn Host,
+    pub done: usize,
+    pub total: usize,
+    pub progress: &'a dyn Fn(usize, usize) -> Event,
+}
+
+impl Host for Relay<'_> {
+    fn now(&self) -> f64 {
+        self.inner.now()
+    }
+    fn emit(&mut self, event: &Event) -> ControlFlow<()> {
+        match event {
+            Event::Batch { .. } => {
+                self.done += 1;
+                self.inner.emit(&(self.progress)(self.done, self.total))
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    }
+    fn pause(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        self.inner.pause()
+    }
+}

@@ -113,14 +113,7 @@ pub async fn run(
     device_name: &str,
     host: &mut dyn Host,
 ) -> Result<Outcome> {
-    spec.validate()?;
-    let t0 = host.now();
-    let mut seconds = StageSeconds::default();
-
-    stage(Stage::Data, host)?;
-    let split = source.split(&spec.data, spec.seed)?;
-    let victim = victim_data(spec, source)?;
-    seconds.data = host.now() - t0;
+    let (t0, mut seconds, split, victim) = begin(spec, source, host)?;
 
     stage(Stage::Poison, host)?;
     let t = host.now();
@@ -169,16 +162,10 @@ pub async fn scan(
     device_name: &str,
     host: &mut dyn Host,
 ) -> Result<Outcome> {
-    spec.validate()?;
-    let t0 = host.now();
-    let mut seconds = StageSeconds::default();
-    stage(Stage::Data, host)?;
-    let split = source.split(&spec.data, spec.seed)?;
-    let victim = victim_data(spec, source)?;
+    let (t0, seconds, split, victim) = begin(spec, source, host)?;
     let trigger = spec.attack.trigger(spec.dims(), spec.seed)?;
     let triggered = spec.attack.triggered_test(&split.test, &trigger);
     let poisoned = Poisoned { set: split.train.clone(), poisoned: Vec::new(), true_labels: split.train.labels.clone() };
-    seconds.data = host.now() - t0;
     let done = Trained {
         split,
         poisoned,
@@ -192,13 +179,24 @@ pub async fn scan(
     finish(spec, done, seconds, t0, device, device_name, host).await
 }
 
-/// The transfer victim's clean images, when the spec has a transfer stage: drawn before training so a
-/// split too large for them fails at once.
-fn victim_data(spec: &ExperimentSpec, source: &DataSource) -> Result<Option<ImageSet>> {
-    if spec.finetune.is_off() {
-        return Ok(None);
-    }
-    source.held_out(&spec.data, spec.seed, spec.finetune.size).map(Some)
+/// What a run and a scan begin with: the checked spec, the clock, the split, and the transfer victim's
+/// clean images when the spec has a transfer stage (drawn now, so a split too large for them fails
+/// before any training).
+fn begin(
+    spec: &ExperimentSpec,
+    source: &DataSource,
+    host: &mut dyn Host,
+) -> Result<(f64, StageSeconds, Split, Option<ImageSet>)> {
+    spec.validate()?;
+    let t0 = host.now();
+    stage(Stage::Data, host)?;
+    let split = source.split(&spec.data, spec.seed)?;
+    let victim = match spec.finetune.is_off() {
+        true => None,
+        false => Some(source.held_out(&spec.data, spec.seed, spec.finetune.size)?),
+    };
+    let seconds = StageSeconds { data: host.now() - t0, ..StageSeconds::default() };
+    Ok((t0, seconds, split, victim))
 }
 
 fn stage(s: Stage, host: &mut dyn Host) -> Result<()> {

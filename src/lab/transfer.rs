@@ -5,9 +5,6 @@
 //! dataset the split left unused, so the base never saw them. Each freeze mode starts from the same
 //! base and is measured after every epoch, so the chart shows how much of the backdoor each keeps.
 
-use std::ops::ControlFlow;
-use std::pin::Pin;
-
 use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -15,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::lab::attack::TriggeredTest;
 use crate::lab::data::ImageSet;
 use crate::lab::error::{LabError, Result};
-use crate::lab::event::{EpochRecord, Event, Host};
+use crate::lab::event::{EpochRecord, Event, Host, Relay};
 use crate::lab::model::Model;
 use crate::lab::params::{Hint, Kind, LinkValue, clip, float, int, other};
 use crate::lab::train::{TrainSpec, train};
@@ -103,34 +100,6 @@ pub struct TransferReport {
     pub seconds: f64,
 }
 
-/// Turns the fine-tuning loop's batch events into transfer progress, and keeps its epoch records to
-/// itself: they belong to the transfer report, not to the base model's training curve.
-struct Progress<'h> {
-    host: &'h mut dyn Host,
-    freeze: Freeze,
-    epochs: usize,
-}
-
-impl Host for Progress<'_> {
-    fn now(&self) -> f64 {
-        self.host.now()
-    }
-    fn emit(&mut self, event: &Event) -> ControlFlow<()> {
-        match event {
-            Event::Batch { epoch, batch, batches, .. } => self.host.emit(&Event::Transfer {
-                freeze: self.freeze.name().to_string(),
-                done: (epoch - 1) * batches + batch,
-                total: self.epochs * batches,
-            }),
-            Event::Epoch(_) => ControlFlow::Continue(()),
-            other => self.host.emit(other),
-        }
-    }
-    fn pause(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
-        self.host.pause()
-    }
-}
-
 /// Fine-tunes copies of `base` on `victim` (clean, labelled) once per freeze mode, measuring CA on
 /// `test` and ASR on `triggered` after every epoch. `base` stays as it was.
 #[allow(clippy::too_many_arguments)]
@@ -157,7 +126,9 @@ pub async fn fine_tune(
             Freeze::AllButLast => model.frozen(true),
         };
         let trainable_params = trainable(&model);
-        let mut progress = Progress { host: &mut *host, freeze, epochs: spec.epochs };
+        let progress = |done, total| Event::Transfer { freeze: freeze.name().to_string(), done, total };
+        let total = spec.epochs * victim.len().div_ceil(schedule.batch_size);
+        let mut progress = Relay { inner: &mut *host, done: 0, total, progress: &progress };
         // The same shuffling seed for every mode: the modes differ only in what they freeze.
         let (_, epochs) =
             train(model, victim, &schedule, seed, &train_device, test, triggered, device, None, &mut progress).await?;

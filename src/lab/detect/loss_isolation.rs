@@ -3,9 +3,6 @@
 //! lowest loss; isolate the lowest-loss fraction.
 
 use crate::lab::params::{Hint, float, int};
-use std::future::Future;
-use std::ops::ControlFlow;
-use std::pin::Pin;
 
 use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
@@ -17,7 +14,7 @@ use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
 use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
-use crate::lab::event::{Event, Host};
+use crate::lab::event::{Event, Relay};
 use crate::lab::train::train;
 
 crate::params! {
@@ -79,8 +76,9 @@ impl DataFilter for LossIsolation {
         let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
         let batches = cx.train.len().div_ceil(short.batch_size);
         let set = cx.train;
-        let mut relay =
-            Relay { inner: cx.host(), done: 0, total: batches * self.epochs + set.len().div_ceil(EVAL_BATCH) };
+        let progress = |done, total| Event::Detect { detector: "loss".into(), done, total };
+        let total = batches * self.epochs + set.len().div_ceil(EVAL_BATCH);
+        let mut relay = Relay { inner: cx.host(), done: 0, total, progress: &progress };
         let (model, _) =
             train(model, set, &short, spec.seed, &train_device, &none.set, &none, &device, None, &mut relay).await?;
         let done = relay.done;
@@ -105,31 +103,6 @@ impl DataFilter for LossIsolation {
         let mut flagged = vec![false; set.len()];
         order[..count].iter().for_each(|&i| flagged[i] = true);
         Ok(Filtered { scores: losses.iter().map(|l| -l).collect(), flagged, picture: () })
-    }
-}
-
-/// Relays the nested training's batches as this detector's progress; its epoch events stay inside.
-struct Relay<'a> {
-    inner: &'a mut dyn Host,
-    done: usize,
-    total: usize,
-}
-
-impl Host for Relay<'_> {
-    fn now(&self) -> f64 {
-        self.inner.now()
-    }
-    fn emit(&mut self, event: &Event) -> ControlFlow<()> {
-        match event {
-            Event::Batch { .. } => {
-                self.done += 1;
-                self.inner.emit(&Event::Detect { detector: "loss".into(), done: self.done, total: self.total })
-            }
-            _ => ControlFlow::Continue(()),
-        }
-    }
-    fn pause(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
-        self.inner.pause()
     }
 }
 
