@@ -66,6 +66,8 @@ pub(super) struct Ctx {
     pub(super) data_version: RwSignal<u32>,
     pub(super) cifar: RwSignal<CifarState>,
     pub(super) runs: RwSignal<Vec<SavedRun>>,
+    /// The sweep of the Poison step, while it runs and after.
+    pub(super) sweep: RwSignal<Option<super::sweep::Sweep>>,
 }
 
 impl Ctx {
@@ -135,6 +137,7 @@ fn App() -> impl IntoView {
         data_version: RwSignal::new(0),
         cifar: RwSignal::new(CifarState::Unknown),
         runs: RwSignal::new(load_runs()),
+        sweep: RwSignal::new(None),
     };
     provide_context(ctx);
     start_worker(ctx);

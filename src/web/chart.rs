@@ -73,6 +73,38 @@ pub fn transfer_chart(
     chart(title, epochs, &series, 100.0)
 }
 
+/// CA (dashed) and ASR (solid) against a swept parameter, one colour per series.
+pub fn sweep_chart(key: &str, values: &[f64], series: &[(String, Vec<Option<(f64, f64)>>)]) -> String {
+    svg((520, 280), |root| {
+        let x_max = values.iter().copied().fold(0.0, f64::max).max(1e-3) * 1.05;
+        let mut c = ChartBuilder::on(root)
+            .caption(format!("CA (dashed) and ASR (%) against {key}"), ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0.0..x_max, 0.0..100.0)?;
+        c.configure_mesh().x_desc(key).x_labels(8).y_labels(6).draw()?;
+        for (k, (name, points)) in series.iter().enumerate() {
+            let colour = [RED, BLUE, GREEN][k % 3];
+            let at = |f: fn(&(f64, f64)) -> f64| -> Vec<(f64, f64)> {
+                values.iter().zip(points).filter_map(|(&v, p)| p.as_ref().map(|p| (v, 100.0 * f(p)))).collect()
+            };
+            let (ca, asr) = (at(|p| p.0), at(|p| p.1));
+            c.draw_series(LineSeries::new(asr.iter().copied(), colour.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+            c.draw_series(asr.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+            c.draw_series(DashedLineSeries::new(ca.iter().copied(), 5, 4, colour.stroke_width(1)))?;
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
 /// The network as a row of layer boxes, with the architectural backdoor's fixed branch drawn in red
 /// from the input to the target logit: reading the graph is the defense that finds it.
 pub fn architecture(kind: crate::lab::model::ModelKind, target: u8, gain: f64) -> String {

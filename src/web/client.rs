@@ -171,6 +171,8 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
                     "epoch {epoch}/{epochs} · batch {batch}/{batches} · loss {loss:.3} · {left:.0} s left"
                 ));
             }
+            // A sweep's runs have no place on the training chart.
+            Event::Epoch(_) if ctx.sweep.with_untracked(|s| s.as_ref().is_some_and(|s| s.running)) => {}
             Event::Epoch(record) => ctx.epochs.update(|e| e.push(record)),
             Event::Detect { detector, done, total } => {
                 ctx.progress.set(done as f64 / total.max(1) as f64);
@@ -210,11 +212,36 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
             ctx.report.set(Some(*report));
             ctx.status.set(Status::Done);
         }
+        FromWorker::SweepPoint { index, clean_acc, asr } => ctx.sweep.update(|s| {
+            if let Some(s) = s {
+                s.record(index, clean_acc, asr);
+            }
+        }),
+        FromWorker::SweepDone => {
+            ctx.sweep.update(|s| {
+                if let Some(s) = s {
+                    s.running = false;
+                }
+            });
+            ctx.progress.set(1.0);
+            ctx.progress_text.set(format!("sweep done in {:.0} s", now() - ctx.started.get_untracked()));
+            ctx.status.set(Status::Done);
+        }
         FromWorker::Cancelled => {
+            ctx.sweep.update(|s| {
+                if let Some(s) = s {
+                    s.running = false;
+                }
+            });
             ctx.status.set(Status::Cancelled);
             ctx.progress_text.set("cancelled".into());
         }
         FromWorker::Failed { message } => {
+            ctx.sweep.update(|s| {
+                if let Some(s) = s {
+                    s.running = false;
+                }
+            });
             ctx.status.set(Status::Failed);
             ctx.error.set(Some(message));
         }
@@ -255,6 +282,21 @@ fn start_fresh(ctx: Ctx, sent: impl FnOnce() -> Result<(), String>) {
 
 pub(super) fn run_experiment(ctx: Ctx) {
     start_fresh(ctx, || send(&ToWorker::Run { spec: ctx.spec.get_untracked(), device: ctx.preference() }));
+}
+
+/// Starts a sweep: `specs` run one after the other in the worker; the page's last run stays.
+pub(super) fn run_sweep(ctx: Ctx, specs: Vec<crate::lab::ExperimentSpec>) {
+    ctx.error.set(None);
+    ctx.progress.set(0.0);
+    ctx.progress_text.set("starting the sweep…".into());
+    ctx.started.set(now());
+    match send(&ToWorker::Sweep { specs, device: ctx.preference() }) {
+        Ok(()) => ctx.status.set(Status::Running),
+        Err(e) => {
+            ctx.status.set(Status::Failed);
+            ctx.error.set(Some(e));
+        }
+    }
 }
 
 /// Scans `file` (a model trained elsewhere) with the current spec: the worker reads it, the page never

@@ -18,5 +18,6 @@ mod repair;
 mod results;
 mod share;
 mod storage;
+mod sweep;
 mod train;
 mod transfer;

@@ -77,6 +77,7 @@ pub(super) fn PoisonStep() -> impl IntoView {
                 })
             }}
             <div class="grid">{preview}</div>
+            <super::sweep::SweepPanel/>
         </Step>
     }
 }

@@ -51,6 +51,12 @@ pub enum ToWorker {
     SaveModel,
     /// A transfer victim fine-tunes the last run's model (no retraining of the base).
     Transfer { finetune: TransferSpec },
+    /// Run these experiments one after the other, reporting CA and ASR of each (a sweep).
+    Sweep {
+        specs: Vec<ExperimentSpec>,
+        #[serde(default)]
+        device: DevicePreference,
+    },
 }
 
 /// Worker → page.
@@ -94,6 +100,14 @@ pub enum FromWorker {
     Repaired {
         report: Box<RepairReport>,
     },
+    /// One experiment of a sweep is done.
+    SweepPoint {
+        index: usize,
+        clean_acc: f64,
+        asr: f64,
+    },
+    /// Every experiment of the sweep is done.
+    SweepDone,
     /// How the last run's model fared as a transfer victim's base.
     Transferred {
         report: Box<TransferReport>,

@@ -340,6 +340,29 @@ async fn scan_one(
     finish_run(&state, result);
 }
 
+/// Runs the sweep's experiments one after the other on the chosen device (the last run's model stays
+/// the one detectors and repairs work on); cancel stops at the next batch.
+async fn sweep(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, specs: Vec<ExperimentSpec>, pref: DevicePreference) {
+    let result = async {
+        for (index, spec) in specs.iter().enumerate() {
+            let data = load(&state, spec.data.dataset).await?;
+            let mut host = WorkerHost { cancel: cancel.clone(), last_pause: now() };
+            let (device, device_name, note) = choose_device(&state, spec, pref, &mut host).await?;
+            post(&FromWorker::Device { device: device_name.into(), note });
+            let m = run::run(spec, &data, &device, device_name, &mut host).await?.report.final_metrics;
+            post(&FromWorker::SweepPoint { index, clean_acc: m.clean_acc, asr: m.asr });
+        }
+        Ok::<_, LabError>(())
+    }
+    .await;
+    state.borrow_mut().busy = false;
+    post(&match result {
+        Ok(()) => FromWorker::SweepDone,
+        Err(LabError::Cancelled) => FromWorker::Cancelled,
+        Err(e) => FromWorker::Failed { message: e.to_string() },
+    });
+}
+
 /// Hands the page the last run's model as a safetensors file (PyTorch's names and layout).
 async fn save_model(state: Rc<RefCell<State>>) {
     let last = state.borrow().last.clone();
@@ -511,6 +534,13 @@ pub fn start() {
                     spawn_local(scan_one(state.clone(), cancel.clone(), spec, device, files));
                 }
                 Ok(ToWorker::SaveModel) => spawn_local(save_model(state.clone())),
+                Ok(ToWorker::Sweep { specs, device }) => {
+                    if !claim(&state) {
+                        return;
+                    }
+                    cancel.set(false);
+                    spawn_local(sweep(state.clone(), cancel.clone(), specs, device));
+                }
                 Err(err) => post(&FromWorker::Failed { message: format!("bad message from the page: {err}") }),
             }
         })

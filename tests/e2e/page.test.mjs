@@ -245,6 +245,28 @@ test('malicious loss: the data stays clean, the page says why data audits find n
   await lab.context.close();
 });
 
+test('the attack strength sweeps in the page: CA and ASR against λ, beside BadNets at ρ = λ', async () => {
+  const lab = await openLab('#v=1&attack=malicious_loss&train=1500&test=300&epochs=2&model=mlp&seed=1');
+  await lab.ready();
+  await lab.page.locator('.sweep summary').click();
+  await lab.id('sweep-values').fill('0,0.2');
+  await lab.id('sweep-values').dispatchEvent('change');
+  await lab.id('run-sweep').click();
+  await lab.page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'running');
+  await lab.status('done');
+  const row = async (i) => (await lab.id(`sweep-${i}`).locator('td').allTextContents()).map(parseFloat);
+  const [zero, strong] = [await row(0), await row(1)];
+  console.log(`sweep in the page: λ=ρ=0 ${zero.join(' / ')}; λ=ρ=0.2 ${strong.join(' / ')} (CA/ASR malicious loss, then BadNets)`);
+  assert.equal(zero.length, 4);
+  assert.ok(zero[1] < 10 && zero[3] < 10, `no backdoor without poison: ${zero}`);
+  assert.ok(strong[1] > 80 && strong[3] > 80, `both attacks plant it at 0.2: ${strong}`);
+  assert.ok(zero.concat(strong).filter((_, i) => i % 2 === 0).every((ca) => ca > 60), `CA ${zero} ${strong}`);
+  // A sweep leaves the last run and its training chart alone.
+  assert.equal(await lab.text('clean-acc'), '—');
+  assert.deepEqual(lab.consoleErrors, []);
+  await lab.context.close();
+});
+
 // The example backdoored model beside the clone (../shared/reference), trained in PyTorch.
 const EXAMPLE = path.resolve(import.meta.dirname, '../../../shared/reference/example/badnets_tl_target6');
 const hasExample = fs.existsSync(`${EXAMPLE}.safetensors`);

@@ -23,7 +23,7 @@ impl Default for MaliciousLoss {
     }
 }
 
-const LAMBDA: Param<MaliciousLoss> = crate::lens!(
+pub(crate) const LAMBDA: Param<MaliciousLoss> = crate::lens!(
     float("lambda", 0.0, 1.0)
         .label("backdoor loss weight λ")
         .hint(Hint::Slider)

@@ -232,6 +232,18 @@ const COMMON: &[Param<AttackSpec>] = &[
 ];
 
 impl AttackSpec {
+    /// The link key of the attack's strength, the parameter a sweep varies: λ for the attacker who
+    /// trains, ρ for those who poison data; none for the attacker who ships the architecture.
+    pub fn strength_key(&self) -> Option<&'static str> {
+        if self.method.loss_weight().is_some() {
+            Some(malicious_loss::LAMBDA.info.key)
+        } else if self.method.poisons_data() {
+            Some(RATE.info.key)
+        } else {
+            None
+        }
+    }
+
     /// Every parameter of every attack, each key once (CLI flags, docs).
     pub fn every_param() -> Vec<&'static ParamInfo> {
         let mut out: Vec<&'static ParamInfo> = COMMON.iter().map(|p| &p.info).collect();

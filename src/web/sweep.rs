@@ -1,0 +1,135 @@
+//! The attack's strength swept in the page: the current experiment at each value of λ (the attacker
+//! who trains) or ρ (who poisons data), and for λ the same values as BadNets poisoning rates beside
+//! it; CA and ASR against the value, as a chart and a table.
+
+use leptos::prelude::*;
+
+use super::app::{Status, ctx, pct};
+use super::chart;
+use super::client::run_sweep;
+use crate::lab::ExperimentSpec;
+use crate::lab::attack::AttackMethod;
+
+/// A sweep's plan and what has come back.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Sweep {
+    /// The swept link key.
+    pub(super) key: &'static str,
+    pub(super) values: Vec<f64>,
+    /// Series names, in order; run `i` is series `i / values.len()` at value `i % values.len()`.
+    pub(super) series: Vec<String>,
+    /// (CA, ASR) of each run, as it arrives.
+    pub(super) points: Vec<Option<(f64, f64)>>,
+    pub(super) running: bool,
+}
+
+impl Sweep {
+    pub(super) fn record(&mut self, index: usize, clean_acc: f64, asr: f64) {
+        if let Some(p) = self.points.get_mut(index) {
+            *p = Some((clean_acc, asr));
+        }
+    }
+}
+
+/// The runs of a sweep of `spec`'s strength over `values` (and BadNets at ρ = λ beside the attacker
+/// who trains, when `twin`): the specs in run order, or the first value the spec refuses.
+fn plan(spec: &ExperimentSpec, text: &str, twin: bool) -> Result<(Sweep, Vec<ExperimentSpec>), String> {
+    let key = spec.attack.strength_key().ok_or("this attack has no strength to sweep")?;
+    let values: Vec<f64> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse::<f64>().map_err(|_| format!("sweep value '{v}' is not a number")))
+        .collect::<Result<_, _>>()?;
+    if values.is_empty() {
+        return Err("give the values to sweep, comma-separated".into());
+    }
+    let mut specs = Vec::new();
+    let mut series = vec![format!("{} ({key})", spec.attack.method.info().title)];
+    for v in &values {
+        specs.push(spec.clone().with_overrides(&[(key, &v.to_string())]).map_err(|e| e.to_string())?);
+    }
+    if twin && spec.attack.method.loss_weight().is_some() {
+        let mut badnets = spec.clone();
+        badnets.attack.method = AttackMethod::default_named("badnets").expect("BadNets is registered");
+        let rate = badnets.attack.strength_key().expect("BadNets poisons data");
+        series.push(format!("BadNets data poisoning ({rate} = {key})"));
+        for v in &values {
+            specs.push(badnets.clone().with_overrides(&[(rate, &v.to_string())]).map_err(|e| e.to_string())?);
+        }
+    }
+    let sweep = Sweep { key, values, series, points: vec![None; specs.len()], running: true };
+    Ok((sweep, specs))
+}
+
+/// The Poison step's sweep: values, the BadNets comparison, Run, and the chart and table.
+#[component]
+pub(super) fn SweepPanel() -> impl IntoView {
+    let c = ctx();
+    let values = RwSignal::new("0,0.01,0.05,0.1,0.2,0.5".to_string());
+    let twin = RwSignal::new(true);
+    let key = move || c.spec.with(|s| s.attack.strength_key());
+    let trains = move || c.spec.with(|s| s.attack.method.loss_weight().is_some());
+    let start = move |_| match plan(&c.spec.get_untracked(), &values.get_untracked(), twin.get_untracked()) {
+        Ok((sweep, specs)) => {
+            c.sweep.set(Some(sweep));
+            run_sweep(c, specs);
+        }
+        Err(e) => c.error.set(Some(e)),
+    };
+    let results = move || {
+        c.sweep.get().map(|s| {
+            let n = s.values.len();
+            let per_series: Vec<(String, Vec<Option<(f64, f64)>>)> =
+                s.series.iter().enumerate().map(|(k, name)| (name.clone(), s.points[k * n..(k + 1) * n].to_vec())).collect();
+            let svg = chart::sweep_chart(s.key, &s.values, &per_series);
+            let head = s.series.iter().map(|name| view! { <th>{format!("{name}: CA %")}</th><th>"ASR %"</th> }).collect_view();
+            let rows = s
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let cells = per_series
+                        .iter()
+                        .map(|(_, pts)| match pts[i] {
+                            Some((ca, asr)) => view! { <td data-metric="clean_acc">{pct(ca)}</td><td data-metric="asr">{pct(asr)}</td> }.into_any(),
+                            None => view! { <td>"…"</td><td>"…"</td> }.into_any(),
+                        })
+                        .collect_view();
+                    view! { <tr data-testid=format!("sweep-{i}")><th>{v.to_string()}</th>{cells}</tr> }
+                })
+                .collect_view();
+            view! {
+                <table class="repairs"><thead><tr><th>{s.key}</th>{head}</tr></thead><tbody>{rows}</tbody></table>
+                <div class="chart" inner_html=svg></div>
+            }
+        })
+    };
+    view! {
+        <Show when=move || key().is_some()>
+            <details class="sweep">
+                <summary>{move || format!("Sweep the attack's strength ({}): CA and ASR against it", key().unwrap_or_default())}</summary>
+                <div class="row">
+                    <label class="field">
+                        <span>"values"</span>
+                        <input type="text" data-testid="sweep-values" prop:value=move || values.get()
+                            on:change=move |ev| values.set(event_target_value(&ev))/>
+                        <small>"comma-separated; each is a full run of this experiment"</small>
+                    </label>
+                    <Show when=trains>
+                        <label class="field check">
+                            <input type="checkbox" prop:checked=move || twin.get() on:change=move |ev| twin.set(event_target_checked(&ev))/>
+                            <span>"beside BadNets data poisoning at ρ = λ"</span>
+                        </label>
+                    </Show>
+                </div>
+                <div class="actions">
+                    <button data-testid="run-sweep" disabled=move || c.status.get() == Status::Running || !c.worker_ready.get()
+                        on:click=start>"Run the sweep"</button>
+                    <small>"Uses this experiment's other settings and seed; Cancel in the Train step stops it."</small>
+                </div>
+                {results}
+            </details>
+        </Show>
+    }
+}
