@@ -1,6 +1,7 @@
 //! Attacks: exact trigger pixels, exact poisoning rate and indices, label policies, and a registry
 //! test over every attack variant.
 
+use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::attack::{
     AttackMethod, AttackSpec, BlendPattern, BlendTrigger, CleanLabel, LabelPolicy, PatchPattern, PatchPosition,
     PatchTrigger, Selection, Trigger, TriggerSpec,
@@ -179,4 +180,15 @@ fn registry_every_attack_behaves() {
             }
         }
     }
+}
+
+/// The parameter a sweep of the attack's strength varies: λ when the attacker trains, ρ when it poisons
+/// data, nothing when it ships the architecture.
+#[test]
+fn each_attack_names_its_strength() {
+    let key = |link: &str| ExperimentSpec::from_link(link).unwrap().attack.strength_key();
+    assert_eq!(key("v=1&attack=malicious_loss"), Some("lambda"));
+    assert_eq!(key("v=1&attack=badnets"), Some("rate"));
+    assert_eq!(key("v=1&attack=clean_label"), Some("rate"));
+    assert_eq!(key("v=1&attack=arch_backdoor"), None);
 }
