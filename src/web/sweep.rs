@@ -45,7 +45,7 @@ fn plan(spec: &ExperimentSpec, text: &str, twin: bool) -> Result<(Sweep, Vec<Exp
         return Err("give the values to sweep, comma-separated".into());
     }
     let mut specs = Vec::new();
-    let mut series = vec![format!("{} ({key})", spec.attack.method.info().title)];
+    let mut series = vec![spec.attack.method.info().title.to_string()];
     for v in &values {
         specs.push(spec.clone().with_overrides(&[(key, &v.to_string())]).map_err(|e| e.to_string())?);
     }
