@@ -191,10 +191,8 @@ fn begin(
     let t0 = host.now();
     stage(Stage::Data, host)?;
     let split = source.split(&spec.data, spec.seed)?;
-    let victim = match spec.finetune.is_off() {
-        true => None,
-        false => Some(source.held_out(&spec.data, spec.seed, spec.finetune.size)?),
-    };
+    let victim =
+        if spec.finetune.is_off() { None } else { Some(source.held_out(&spec.data, spec.seed, spec.finetune.size)?) };
     let seconds = StageSeconds { data: host.now() - t0, ..StageSeconds::default() };
     Ok((t0, seconds, split, victim))
 }

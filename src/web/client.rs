@@ -218,30 +218,18 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
             }
         }),
         FromWorker::SweepDone => {
-            ctx.sweep.update(|s| {
-                if let Some(s) = s {
-                    s.running = false;
-                }
-            });
+            end_sweep(ctx);
             ctx.progress.set(1.0);
             ctx.progress_text.set(format!("sweep done in {:.0} s", now() - ctx.started.get_untracked()));
             ctx.status.set(Status::Done);
         }
         FromWorker::Cancelled => {
-            ctx.sweep.update(|s| {
-                if let Some(s) = s {
-                    s.running = false;
-                }
-            });
+            end_sweep(ctx);
             ctx.status.set(Status::Cancelled);
             ctx.progress_text.set("cancelled".into());
         }
         FromWorker::Failed { message } => {
-            ctx.sweep.update(|s| {
-                if let Some(s) = s {
-                    s.running = false;
-                }
-            });
+            end_sweep(ctx);
             ctx.status.set(Status::Failed);
             ctx.error.set(Some(message));
         }
@@ -282,6 +270,15 @@ fn start_fresh(ctx: Ctx, sent: impl FnOnce() -> Result<(), String>) {
 
 pub(super) fn run_experiment(ctx: Ctx) {
     start_fresh(ctx, || send(&ToWorker::Run { spec: ctx.spec.get_untracked(), device: ctx.preference() }));
+}
+
+/// A sweep's last message arrived (done, cancelled or failed): its epochs reach the chart again.
+fn end_sweep(ctx: Ctx) {
+    ctx.sweep.update(|s| {
+        if let Some(s) = s {
+            s.running = false;
+        }
+    });
 }
 
 /// Starts a sweep: `specs` run one after the other in the worker; the page's last run stays.

@@ -231,7 +231,17 @@ const COMMON: &[Param<AttackSpec>] = &[
     ),
 ];
 
+/// The poisoning rate, which an attacker who trains or ships the architecture (and poisons no data)
+/// has no use for.
+const RATE: &Param<AttackSpec> = &COMMON[1];
+
 impl AttackSpec {
+    /// The shared parameters that apply to this attack.
+    fn common(&self) -> Vec<&'static Param<AttackSpec>> {
+        let poisons = self.method.poisons_data();
+        COMMON.iter().filter(|p| poisons || p.info.key != RATE.info.key).collect()
+    }
+
     /// The link key of the attack's strength, the parameter a sweep varies: λ for the attacker who
     /// trains, ρ for those who poison data; none for the attacker who ships the architecture.
     pub fn strength_key(&self) -> Option<&'static str> {
@@ -255,17 +265,6 @@ impl AttackSpec {
             }
         }
         out
-    }
-}
-
-/// The poisoning rate, which an attacker who trains (and poisons no data) has no use for.
-const RATE: &Param<AttackSpec> = &COMMON[1];
-
-impl AttackSpec {
-    /// The shared parameters that apply to this attack.
-    fn common(&self) -> Vec<&'static Param<AttackSpec>> {
-        let poisons = self.method.poisons_data();
-        COMMON.iter().filter(|p| poisons || p.info.key != RATE.info.key).collect()
     }
 }
 
