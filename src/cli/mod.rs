@@ -1,5 +1,6 @@
 //! `backdoor-lab`: runs an experiment spec natively, with a progress bar and a results table.
 
+mod grid;
 mod sweep;
 mod table;
 
@@ -36,6 +37,9 @@ enum Command {
     Scan(ScanArgs),
     /// Run series of experiments over one parameter's values and print CA and ASR against it.
     Sweep(sweep::SweepArgs),
+    /// Grids of experiments: plan, run (sharded over a cluster) and merge.
+    #[command(subcommand)]
+    Grid(grid::GridCommand),
     /// Print the link (URL fragment) and JSON of a spec built from the same flags as `run`.
     Link(SpecArgs),
     /// List every link key with its CLI flag, range and default (`--markdown`: the README's table).
@@ -244,6 +248,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Sweep(args) => sweep::cmd_sweep(args),
+        Command::Grid(cmd) => grid::cmd_grid(cmd),
         Command::Scan(args) => cmd_scan(args),
         Command::Link(args) => args.build().map(|spec| {
             println!("#{}", spec.to_link());
@@ -287,11 +292,13 @@ fn check_out(out: Option<&PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to a temporary name beside `out`, then renames it: never a half-written file.
+/// Writes `bytes` to a temporary name beside `out` (with the process id: two processes never share
+/// one), then renames it: never a half-written file.
 fn write_whole(out: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = out.with_file_name(format!(
-        ".{}.partial",
-        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        ".{}.{}.partial",
+        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
     ));
     std::fs::write(&tmp, bytes).map_err(|e| LabError::io(tmp.display(), e))?;
     std::fs::rename(&tmp, out).map_err(|e| LabError::io(out.display(), e))

@@ -7,6 +7,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod event;
+pub mod grid;
 pub mod model;
 pub mod model_file;
 pub mod params;

@@ -113,7 +113,20 @@ pub async fn run(
     device_name: &str,
     host: &mut dyn Host,
 ) -> Result<Outcome> {
-    let (t0, mut seconds, split, victim) = begin(spec, source, host)?;
+    let trained = train_model(spec, source, device, host).await?;
+    let report = finish(spec, &trained, source, device, device_name, host).await?;
+    Ok(trained.into_outcome(report))
+}
+
+/// The first half of `run`: split, poison and train. A grid finishes one trained model with several
+/// specs that differ only after training (detectors, repairs, transfer), so it trains once.
+pub async fn train_model(
+    spec: &ExperimentSpec,
+    source: &DataSource,
+    device: &Device,
+    host: &mut dyn Host,
+) -> Result<Trained> {
+    let (t0, mut seconds, split) = begin(spec, source, host)?;
 
     stage(Stage::Poison, host)?;
     let t = host.now();
@@ -146,8 +159,8 @@ pub async fn run(
     seconds.train = host.now() - t;
     let train_only: f64 = epochs.iter().map(|e| e.seconds).sum();
     let samples_per_second = (poisoned.set.len() * epochs.len()) as f64 / train_only.max(1e-9);
-    let done = Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned: None, victim };
-    finish(spec, done, seconds, t0, device, device_name, host).await
+    let ready = host.now() - t0;
+    Ok(Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned: None, seconds, ready })
 }
 
 /// Scans a model trained elsewhere: the spec's data, detectors and repairs, with `model` in place of
@@ -162,7 +175,7 @@ pub async fn scan(
     device_name: &str,
     host: &mut dyn Host,
 ) -> Result<Outcome> {
-    let (t0, seconds, split, victim) = begin(spec, source, host)?;
+    let (t0, seconds, split) = begin(spec, source, host)?;
     let trigger = spec.attack.trigger(spec.dims(), spec.seed)?;
     let triggered = spec.attack.triggered_test(&split.test, &trigger);
     let poisoned = Poisoned { set: split.train.clone(), poisoned: Vec::new(), true_labels: split.train.labels.clone() };
@@ -174,27 +187,32 @@ pub async fn scan(
         epochs: Vec::new(),
         samples_per_second: 0.0,
         scanned: Some(scanned),
-        victim,
+        ready: host.now() - t0,
+        seconds,
     };
-    finish(spec, done, seconds, t0, device, device_name, host).await
+    let report = finish(spec, &done, source, device, device_name, host).await?;
+    Ok(done.into_outcome(report))
 }
 
-/// What a run and a scan begin with: the checked spec, the clock, the split, and the transfer victim's
-/// clean images when the spec has a transfer stage (drawn now, so a split too large for them fails
-/// before any training).
-fn begin(
-    spec: &ExperimentSpec,
-    source: &DataSource,
-    host: &mut dyn Host,
-) -> Result<(f64, StageSeconds, Split, Option<ImageSet>)> {
+/// What a run and a scan begin with: the checked spec, the clock and the split. The transfer victim's
+/// clean images are drawn too when the spec has a transfer stage, so that a split too large for them
+/// fails before any training.
+fn begin(spec: &ExperimentSpec, source: &DataSource, host: &mut dyn Host) -> Result<(f64, StageSeconds, Split)> {
     spec.validate()?;
     let t0 = host.now();
     stage(Stage::Data, host)?;
     let split = source.split(&spec.data, spec.seed)?;
-    let victim =
-        if spec.finetune.is_off() { None } else { Some(source.held_out(&spec.data, spec.seed, spec.finetune.size)?) };
+    victim(spec, source)?;
     let seconds = StageSeconds { data: host.now() - t0, ..StageSeconds::default() };
-    Ok((t0, seconds, split, victim))
+    Ok((t0, seconds, split))
+}
+
+/// The transfer victim's own clean images, when the spec fine-tunes.
+fn victim(spec: &ExperimentSpec, source: &DataSource) -> Result<Option<ImageSet>> {
+    if spec.finetune.is_off() {
+        return Ok(None);
+    }
+    source.held_out(&spec.data, spec.seed, spec.finetune.size).map(Some)
 }
 
 fn stage(s: Stage, host: &mut dyn Host) -> Result<()> {
@@ -205,7 +223,7 @@ fn stage(s: Stage, host: &mut dyn Host) -> Result<()> {
 }
 
 /// A model ready for evaluation, with the data it was (or is assumed to be) trained on.
-struct Trained {
+pub struct Trained {
     split: Split,
     poisoned: Poisoned,
     triggered: TriggeredTest,
@@ -213,25 +231,38 @@ struct Trained {
     epochs: Vec<EpochRecord>,
     samples_per_second: f64,
     scanned: Option<Scanned>,
-    /// The transfer victim's own clean images, if the spec fine-tunes.
-    victim: Option<ImageSet>,
+    /// The stages so far, and how long they took together.
+    seconds: StageSeconds,
+    ready: f64,
 }
 
-/// Evaluate, detect and repair as the spec says, and write the report.
-async fn finish(
+impl Trained {
+    fn into_outcome(self, report: Report) -> Outcome {
+        Outcome { report, model: self.model, split: self.split, poisoned: self.poisoned, triggered: self.triggered }
+    }
+}
+
+/// Evaluate, detect and repair as `spec` says, and write the report. `spec` may differ from the spec
+/// that trained `done` only after training (detectors, repairs, transfer); the training's stage times
+/// are counted in every report made from it.
+pub async fn finish(
     spec: &ExperimentSpec,
-    done: Trained,
-    mut seconds: StageSeconds,
-    t0: f64,
+    done: &Trained,
+    source: &DataSource,
     device: &Device,
     device_name: &str,
     host: &mut dyn Host,
-) -> Result<Outcome> {
-    let Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned, victim } = done;
+) -> Result<Report> {
+    spec.validate()?;
+    let Trained { split, poisoned, triggered, model, epochs, samples_per_second, scanned, .. } = done;
+    let victim = victim(spec, source)?;
+    let mut seconds = done.seconds.clone();
+    // The report's total is this spec's own: the shared stages plus what follows them here.
+    let resumed = host.now();
     stage(Stage::Evaluate, host)?;
     let t = host.now();
-    let clean_pred = predict(&model, &split.test, device).await?;
-    let trig_pred = predict(&model, &triggered.set, device).await?;
+    let clean_pred = predict(model, &split.test, device).await?;
+    let trig_pred = predict(model, &triggered.set, device).await?;
     let final_metrics = Metrics::from_predictions(&split.test, &clean_pred, &triggered, &trig_pred);
     let examples = (0..triggered.source.len().min(10))
         .map(|k| {
@@ -251,7 +282,7 @@ async fn finish(
     } else {
         stage(Stage::Detect, host)?;
         let t = host.now();
-        let input = DetectInput { spec, model: &model, poisoned: &poisoned, test: &split.test, triggered: &triggered };
+        let input = DetectInput { spec, model, poisoned, test: &split.test, triggered };
         let found = detect::run_all(&spec.detect, &input, device, host).await?;
         seconds.detect = host.now() - t;
         found
@@ -261,14 +292,7 @@ async fn finish(
     } else {
         stage(Stage::Repair, host)?;
         let t = host.now();
-        let input = RepairInput {
-            spec,
-            model: &model,
-            poisoned: &poisoned,
-            test: &split.test,
-            triggered: &triggered,
-            detected: &detect,
-        };
+        let input = RepairInput { spec, model, poisoned, test: &split.test, triggered, detected: &detect };
         let fixed = repair::run_all(&spec.repair, &input, device, host).await?;
         seconds.repair = host.now() - t;
         fixed
@@ -282,10 +306,10 @@ async fn finish(
                 &spec.finetune,
                 &spec.train,
                 spec.seed,
-                &model,
+                model,
                 victim,
                 &split.test,
-                &triggered,
+                triggered,
                 device,
                 host,
             )
@@ -294,7 +318,7 @@ async fn finish(
             Some(done)
         }
     };
-    seconds.total = host.now() - t0;
+    seconds.total = done.ready + host.now() - resumed;
 
     let target = spec.attack.target_label;
     let labelled_target = poisoned.set.labels.iter().filter(|&&y| y == target).count();
@@ -303,8 +327,8 @@ async fn finish(
         spec: spec.clone(),
         link: spec.to_link(),
         final_metrics,
-        train_samples_per_second: samples_per_second,
-        epochs,
+        train_samples_per_second: *samples_per_second,
+        epochs: epochs.clone(),
         device: device_name.to_string(),
         seconds,
         poison: PoisonSummary {
@@ -316,8 +340,8 @@ async fn finish(
         version: env!("CARGO_PKG_VERSION").to_string(),
         detect,
         repair,
-        scanned,
+        scanned: scanned.clone(),
         transfer,
     };
-    Ok(Outcome { report, model, split, poisoned, triggered })
+    Ok(report)
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::linalg::{centre, covariance, project, silhouette, top_eigen, two_means};
 use super::metrics::DataScore;
-use super::{Cx, DataFilter, Detector, Filtered};
+use super::{Cx, DataFilter, Detector, Filtered, Truth, Verdict};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::error::Result;
 use crate::lab::model::FEATURES;
@@ -147,6 +147,9 @@ impl Detector for ActivationClustering {
     const TITLE: &'static str = "Activation Clustering";
     const EXPLAIN: &'static str = "Activation Clustering (Chen et al., 2018) splits each class's penultimate activations in two; a small, well-separated cluster is flagged as poison.";
     type Report = AcReport;
+    fn verdict(r: &AcReport, _: &Truth) -> Verdict {
+        Verdict::data(&r.score)
+    }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<AcReport> {
         let t = cx.now();
         let f = self.filter(cx).await?;

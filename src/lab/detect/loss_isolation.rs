@@ -8,7 +8,7 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{DataScore, Histogram};
-use super::{Cx, DataFilter, Detector, Filtered, read_floats};
+use super::{Cx, DataFilter, Detector, Filtered, Truth, Verdict, read_floats};
 use crate::lab::attack::TriggeredTest;
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
 use crate::lab::device::fresh_model;
@@ -110,6 +110,9 @@ impl Detector for LossIsolation {
     const TITLE: &'static str = "Loss-based isolation";
     const EXPLAIN: &'static str = "Loss-based isolation (Anti-Backdoor Learning, Li et al., NeurIPS 2021): a backdoor is learned faster than the task, so after a short training the poisoned samples have the lowest loss.";
     type Report = LossReport;
+    fn verdict(r: &LossReport, _: &Truth) -> Verdict {
+        Verdict::data(&r.score)
+    }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<LossReport> {
         let t = cx.now();
         let f = self.filter(cx).await?;

@@ -47,6 +47,44 @@ pub trait Detector: Table + Params + Default + Clone {
     /// What it found, as written to REPORT.json.
     type Report;
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<Self::Report>;
+    /// What it said, in a few words, and how well that found the backdoor the run really has (the
+    /// grid's matrix shows these, one cell per run).
+    fn verdict(report: &Self::Report, truth: &Truth) -> Verdict;
+}
+
+/// What the matrix needs to judge a detector: the attack's target, and whether there is a backdoor.
+#[derive(Debug, Clone, Copy)]
+pub struct Truth {
+    pub target: u8,
+    /// False for `attack=none`: then flagging nothing is the right answer.
+    pub backdoored: bool,
+}
+
+/// A detector's result in one line, for tables that compare many runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// What it said, e.g. "flags class 0" or "flags 812 samples".
+    pub said: String,
+    /// How right that was, from 0 (missed, or raised a false alarm) to 1 (found exactly the backdoor,
+    /// or rightly found nothing); `None` where the detector's answer cannot be judged (STRIP on a clean
+    /// model: no triggered input exists).
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auroc: Option<f64>,
+}
+
+impl Verdict {
+    /// A training-data filter's verdict: F1 against the poisoned samples, or, with none to find, the
+    /// share of clean samples it left alone.
+    pub fn data(score: &DataScore) -> Self {
+        let said = format!("flags {} samples", score.flagged);
+        if score.poisoned == 0 {
+            return Self { said, score: Some(1.0 - score.fpr), f1: None, auroc: None };
+        }
+        Self { said, score: Some(score.f1), f1: Some(score.f1), auroc: score.auroc }
+    }
 }
 
 /// The detectors to run, a comma list of link names.
@@ -120,6 +158,13 @@ macro_rules! detectors {
         impl DetectReport {
             pub fn is_empty(&self) -> bool {
                 true $(&& self.$name.is_none())+
+            }
+
+            /// Each detector that ran, by link name, with its verdict.
+            pub fn verdicts(&self, truth: &Truth) -> Vec<(&'static str, Verdict)> {
+                let mut out = Vec::new();
+                $(if let Some(r) = &self.$name { out.push((stringify!($name), <$ty as Detector>::verdict(r, truth))); })+
+                out
             }
         }
 

@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{anomaly_indices, median};
-use super::{Cx, Detector, ModelInspector, read_floats};
+use super::{Cx, Detector, ModelInspector, Truth, Verdict, read_floats};
 use crate::lab::data::{NUM_CLASSES, batch};
 use crate::lab::error::Result;
 
@@ -254,6 +254,20 @@ impl Detector for NeuralCleanse {
     const TITLE: &'static str = "Neural Cleanse";
     const EXPLAIN: &'static str = "Neural Cleanse (Wang et al., S&P 2019) searches, for every class, the smallest patch that sends clean images to it; a class reachable by an unusually small patch (anomaly index > 2) is a backdoor target.";
     type Report = NcReport;
+    /// Right when it flags exactly the target (half right among other classes); on a clean model,
+    /// right when it flags nothing.
+    fn verdict(r: &NcReport, truth: &Truth) -> Verdict {
+        let said = match r.flagged_classes.as_slice() {
+            [] => "flags no class".to_string(),
+            cs => format!("flags class {}", cs.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")),
+        };
+        let score = match (truth.backdoored, r.flagged_classes.contains(&truth.target)) {
+            (false, _) => f64::from(u8::from(r.flagged_classes.is_empty())),
+            (true, false) => 0.0,
+            (true, true) => 1.0 / r.flagged_classes.len() as f64,
+        };
+        Verdict { said, score: Some(score), f1: None, auroc: None }
+    }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<NcReport> {
         let t = cx.now();
         let mut r = self.inspect(cx).await?;

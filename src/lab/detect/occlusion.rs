@@ -7,7 +7,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Detector, ModelInspector, read_floats};
+use super::{Cx, Detector, ModelInspector, Truth, Verdict, read_floats};
 use crate::lab::data::{NUM_CLASSES, batch};
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
@@ -135,6 +135,12 @@ impl Detector for Occlusion {
     const TITLE: &'static str = "Occlusion sensitivity";
     const EXPLAIN: &'static str = "Occlusion sensitivity greys out one small patch at a time: where hiding the patch breaks the target prediction, the trigger is.";
     type Report = OcclusionReport;
+    /// Right when its hottest pixel lies on the trigger; meaningless on a clean model.
+    fn verdict(r: &OcclusionReport, truth: &Truth) -> Verdict {
+        let said = format!("hottest at row {}, col {}", r.max_row, r.max_col);
+        let score = truth.backdoored.then_some(f64::from(u8::from(r.hottest_on_trigger)));
+        Verdict { said, score, f1: None, auroc: None }
+    }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<OcclusionReport> {
         let t = cx.now();
         let mut r = self.inspect(cx).await?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::linalg::{centre, covariance, project, top_eigen};
 use super::metrics::{DataScore, Histogram, auroc};
-use super::{Cx, DataFilter, Detector, Filtered};
+use super::{Cx, DataFilter, Detector, Filtered, Truth, Verdict};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::error::Result;
 use crate::lab::model::FEATURES;
@@ -108,6 +108,9 @@ impl Detector for SpectralSignatures {
     const TITLE: &'static str = "Spectral Signatures";
     const EXPLAIN: &'static str = "Spectral Signatures (Tran et al., NeurIPS 2018) scores each training sample by its projection on the top singular vector of its class's representations and removes the top 1.5·ε.";
     type Report = SsReport;
+    fn verdict(r: &SsReport, _: &Truth) -> Verdict {
+        Verdict::data(&r.score)
+    }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<SsReport> {
         let t = cx.now();
         let f = self.filter(cx).await?;

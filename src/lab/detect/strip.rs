@@ -7,7 +7,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{Histogram, auroc};
-use super::{Cx, Detector, InputFilter, read_floats};
+use super::{Cx, Detector, InputFilter, Truth, Verdict, read_floats};
 use crate::lab::data::batch;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
@@ -112,6 +112,13 @@ impl Detector for Strip {
     const TITLE: &'static str = "STRIP";
     const EXPLAIN: &'static str = "STRIP (Gao et al., ACSAC 2019) blends an input with random clean images: a triggered input keeps its (target) prediction, so its predictions have low entropy.";
     type Report = StripReport;
+    /// Judged by its AUROC between clean and triggered inputs (0.5, chance, scores 0); meaningless on
+    /// a clean model, where the "triggered" inputs carry no backdoor.
+    fn verdict(r: &StripReport, truth: &Truth) -> Verdict {
+        let said = format!("lets {:.0} % of triggered inputs through", 100.0 * r.far_at_frr_1pct);
+        let score = r.auroc.filter(|_| truth.backdoored).map(|a| (2.0 * (a - 0.5)).clamp(0.0, 1.0));
+        Verdict { said, score, f1: None, auroc: r.auroc }
+    }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<StripReport> {
         let t = cx.now();
         let mut r = self.screen(cx).await?;
