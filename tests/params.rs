@@ -59,6 +59,7 @@ fn every_registered_method_builds_and_round_trips() {
 fn outside(p: &ParamInfo) -> Vec<String> {
     match p.kind {
         Kind::Int { min, max } => vec![(min - 1).to_string(), (max + 1).to_string()],
+        Kind::Size { min, max } => vec![(min - 1).to_string(), (max + 1).to_string(), "al".into()],
         Kind::Float { min, max, min_open, max_open } => {
             let step = |x: f64| 1e-6 * x.abs().max(1.0);
             vec![

@@ -97,7 +97,7 @@ fn plan(arg: &str) -> Result<()> {
     let models = runs.iter().map(|r| r.model).max().map_or(0, |m| m + 1);
     println!("# {}", grid.to_link());
     println!("# {} runs, {} trained models", runs.len(), models);
-    println!("{:>5} {:>5}  {:<16}  link", "run", "model", "report");
+    println!("  run model  report            link");
     for r in &runs {
         println!("{:>5} {:>5}  {:<16}  #{}", r.index, r.model, r.hash, r.link);
     }

@@ -151,7 +151,7 @@ fn flag(p: &'static ParamInfo) -> Arg {
         Kind::Method(family) => arg.value_name("NAME").value_parser(PossibleValuesParser::new(family.names())),
         Kind::Image => arg.value_name("FILE"),
         Kind::Methods(_) | Kind::Choices(_) => arg.value_name("LIST"),
-        Kind::Int { .. } | Kind::Float { .. } | Kind::Position => arg.value_name("VALUE"),
+        Kind::Int { .. } | Kind::Size { .. } | Kind::Float { .. } | Kind::Position => arg.value_name("VALUE"),
     }
 }
 
@@ -362,12 +362,23 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         write_whole(out, json.as_bytes())?;
         println!("report written to {}", out.display());
     }
+    if let Some(mb) = peak_memory_mb() {
+        println!("peak memory {mb:.0} MB");
+    }
     if let Some(path) = &args.save_model {
         let cpu = pollster::block_on(model_file::to_cpu(&outcome.model, spec.model, spec.dims()))?;
         write_whole(path, &model_file::export_safetensors(&cpu, spec.model, spec.dims())?)?;
         println!("model written to {}", path.display());
     }
     Ok(())
+}
+
+/// The process's peak resident memory (Linux: VmHWM), to show that memory stays flat on full-size data.
+fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// Progress bar and epoch lines on stderr.

@@ -49,8 +49,11 @@ pub fn render(r: &Report) -> String {
         m.per_class_acc.iter().zip(names).map(|(a, name)| format!("{name}:{:.0}", 100.0 * a)).collect();
     let _ = writeln!(s, "  per-class CA %  {}", per_class.join("  "));
     if r.scanned.is_some() {
-        let _ =
-            writeln!(s, "  the defender's {} training samples are clean (the lab's own split)", r.spec.data.train_size);
+        let _ = writeln!(
+            s,
+            "  the defender's {} training samples are clean (the lab's own split)",
+            r.spec.data.train_text()
+        );
     } else if method.loss_weight().is_some() {
         let _ = writeln!(s, "  poisoned 0 training samples: the attacker changed the training loss, not the data");
     } else if method.branch().is_some() {
@@ -60,7 +63,7 @@ pub fn render(r: &Report) -> String {
             s,
             "  poisoned {} of {} training samples ({:.0} % of the target class)",
             r.poison.count,
-            r.spec.data.train_size,
+            r.spec.data.train_text(),
             100.0 * r.poison.target_class_share
         );
     }

@@ -15,13 +15,13 @@ use sha2::{Digest, Sha256};
 
 use crate::lab::attack::AttackMethod;
 use crate::lab::data::DataSource;
-use crate::lab::detect::{DetectSpec, Truth, Verdict};
+use crate::lab::detect::{DETECT, DetectSpec, Truth, Verdict};
 use crate::lab::error::{LabError, Result};
 use crate::lab::event::Host;
 use crate::lab::params::{Params, clip};
-use crate::lab::repair::RepairSpec;
+use crate::lab::repair::{REPAIR, RepairSpec};
 use crate::lab::run::{self, Report};
-use crate::lab::spec::ExperimentSpec;
+use crate::lab::spec::{ExperimentSpec, SEED_KEY};
 use crate::lab::transfer::TransferSpec;
 
 /// The grid format this build reads and writes (the `g=` of a grid link).
@@ -68,7 +68,7 @@ pub struct PlannedRun {
 
 /// Where each key sits in the parameter table (the seed goes last, so one cell's seeds are adjacent).
 fn key_rank(key: &str) -> Option<usize> {
-    if key == "seed" {
+    if key == SEED_KEY {
         return Some(usize::MAX);
     }
     ExperimentSpec::every_param().iter().position(|p| p.key == key)
@@ -595,7 +595,7 @@ pub struct Matrix {
 
 /// Axis keys that are not rows: seeds are averaged over, defenses are columns.
 fn is_row_key(key: &str) -> bool {
-    !matches!(key, "seed" | "detect" | "repair")
+    key != SEED_KEY && key != DETECT.key && key != REPAIR.key
 }
 
 impl Matrix {
@@ -678,8 +678,8 @@ impl Matrix {
                     let _ = write!(s, "{},", csv_field(v));
                 }
                 let kind = match c.kind {
-                    ColumnKind::Undefended => "none",
-                    ColumnKind::Repair => "repair",
+                    ColumnKind::Undefended => "undefended",
+                    ColumnKind::Repair => "repaired",
                     ColumnKind::Detector => "detector",
                 };
                 let _ = write!(s, "{},{kind},{}", c.name, cell.n);

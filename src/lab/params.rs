@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 pub enum Kind {
     /// A whole number in `min..=max`.
     Int { min: i128, max: i128 },
+    /// A whole number in `min..=max`, or `all` (every image the data has).
+    Size { min: i128, max: i128 },
     /// A real number between `min` and `max`; an open end excludes the bound itself.
     Float { min: f64, max: f64, min_open: bool, max_open: bool },
     /// One of a fixed list of names.
@@ -104,6 +106,15 @@ pub const fn int(key: &'static str, min: i128, max: i128) -> ParamInfo {
         selects: false,
     }
 }
+
+/// Declares a count of images: a whole number in `min..=max`, or `all`.
+pub const fn size(key: &'static str, min: i128, max: i128) -> ParamInfo {
+    let kind = Kind::Size { min, max };
+    ParamInfo { key, flag: "", label: "", doc: "", kind, hint: Hint::Number, field: "", selects: false }
+}
+
+/// The word for "every image there is" (`train=all`).
+pub const ALL_WORD: &str = "all";
 
 /// Declares a real parameter in the closed range `[min, max]`.
 pub const fn float(key: &'static str, min: f64, max: f64) -> ParamInfo {
@@ -209,6 +220,12 @@ impl ParamInfo {
                     return Err(self.named(value, format!("must be between {min} and {max}")));
                 }
             }
+            Kind::Size { min, max } => {
+                let ok = value == ALL_WORD || value.parse::<i128>().is_ok_and(|v| (min..=max).contains(&v));
+                if !ok {
+                    return Err(self.named(value, format!("must be between {min} and {max}, or {ALL_WORD}")));
+                }
+            }
             Kind::Float { min, max, min_open, max_open } => {
                 let ok = value.parse::<f64>().is_ok_and(|v| {
                     v.is_finite()
@@ -252,6 +269,9 @@ impl ParamInfo {
             Kind::Int { .. } | Kind::Float { .. } => {
                 format!("link value '{}' for '{}' is not a valid number", clip(value), self.key)
             }
+            Kind::Size { .. } => {
+                format!("link value '{}' for '{}' is neither a whole number nor {ALL_WORD}", clip(value), self.key)
+            }
             Kind::Choice(_) => self.unknown(value),
             Kind::Choices(_) => self.check(value).err().unwrap_or(reason),
             _ => reason,
@@ -266,6 +286,7 @@ impl Kind {
             // Seeds take any u64: "0 or more" reads better than twenty digits.
             Kind::Int { min, max } if max >= i128::from(u64::MAX) => format!("{min} or more"),
             Kind::Int { min, max } => format!("{min} to {max}"),
+            Kind::Size { min, max } => format!("{min} to {max}, or {ALL_WORD}"),
             Kind::Float { min, max, min_open, max_open } => {
                 if !min_open && !max_open {
                     format!("{min} to {max}")

@@ -12,7 +12,7 @@ use crate::lab::data::DatasetKind;
 use crate::lab::detect::{self, DetectSpec};
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::ModelKind;
-use crate::lab::params::{Kind, LinkValue, Param, ParamInfo, Params, choice, clip, int, table_params};
+use crate::lab::params::{ALL_WORD, Kind, LinkValue, Param, ParamInfo, Params, choice, clip, int, size, table_params};
 use crate::lab::repair::{self, RepairSpec};
 pub use crate::lab::train::{OptimizerKind, TrainSpec};
 use crate::lab::transfer::TransferSpec;
@@ -25,8 +25,45 @@ pub const SPEC_VERSION: u32 = 1;
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
     pub dataset: DatasetKind,
+    /// `ALL` (`train=all`, "all" in JSON): every training image the source has.
+    #[serde(with = "train_count")]
     pub train_size: usize,
     pub test_size: usize,
+}
+
+/// `train_size` of `train=all`: every training image (for MNIST's single pool, all but the test split).
+pub const ALL: usize = usize::MAX;
+
+impl DataSpec {
+    /// The training size in words: a number, or "all".
+    pub fn train_text(&self) -> String {
+        if self.train_size == ALL { ALL_WORD.to_string() } else { self.train_size.to_string() }
+    }
+}
+
+/// JSON for `train_size`: a number, or "all".
+mod train_count {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{ALL, ALL_WORD};
+
+    pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
+        if *n == ALL { s.serialize_str(ALL_WORD) } else { s.serialize_u64(*n as u64) }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Count {
+            Number(usize),
+            Word(String),
+        }
+        match Count::deserialize(d)? {
+            Count::Number(n) => Ok(n),
+            Count::Word(w) if w == ALL_WORD => Ok(ALL),
+            Count::Word(w) => Err(serde::de::Error::custom(format!("train_size '{w}' is neither a number nor all"))),
+        }
+    }
 }
 
 /// A whole run. New sections (detectors, repairs) arrive as fields with serde defaults, so older
@@ -252,6 +289,8 @@ impl ExperimentSpec {
     }
 }
 
+/// The link key of the seed (grids average over it).
+pub const SEED_KEY: &str = "seed";
 /// The link key of the spec version.
 const VERSION_KEY: &str = "v";
 /// The link key of the whole-JSON form.
@@ -280,14 +319,19 @@ const TOP: &[Param<ExperimentSpec>] = &[
             Ok(())
         },
     },
-    crate::lens!(int("seed", 0, u64::MAX as i128).doc("Every random choice of the run derives from it."), seed),
-    crate::lens!(
-        int("train", 10, 1_000_000)
+    crate::lens!(int(SEED_KEY, 0, u64::MAX as i128).doc("Every random choice of the run derives from it."), seed),
+    Param {
+        info: size("train", 10, 1_000_000)
             .flag("train-size")
             .label("training images")
-            .doc("Training split size (MNIST 8000, CIFAR-10 10000 by default)."),
-        data.train_size
-    ),
+            .doc("Training split size (MNIST 8000, CIFAR-10 10000 by default); all: every training image there is.")
+            .field("data.train_size"),
+        get: |s| s.data.train_text(),
+        set: |s, v| {
+            s.data.train_size = if v == ALL_WORD { ALL } else { LinkValue::from_link(v)? };
+            Ok(())
+        },
+    },
     crate::lens!(
         int("test", 10, 1_000_000).flag("test-size").label("test images").doc("Test split size."),
         data.test_size

@@ -59,6 +59,8 @@ pub(super) fn PoisonStep() -> impl IntoView {
             "No training sample is poisoned: the model trains on clean data, and a fixed branch of its architecture adds to the target's logit whenever the trigger is in the input.".to_string()
         } else if spec.attack.method.selection() == Selection::Nothing {
             "no samples poisoned".to_string()
+        } else if spec.data.train_size == crate::lab::spec::ALL {
+            format!("{:.1} % of all training images poisoned", 100.0 * spec.attack.poison_rate)
         } else {
             format!("{n} of {} training images poisoned", spec.data.train_size)
         }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, DatasetKind};
 
+#[allow(dead_code)] // not every test file needs the clock
 pub fn clock() -> f64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_secs_f64()

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod cifar;
+pub mod idx;
 pub mod mnist;
 pub mod source;
 

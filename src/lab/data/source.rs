@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DatasetKind, ImageSet, cifar, mnist};
+use super::{DatasetKind, ImageSet, cifar, idx, mnist};
 use crate::lab::error::{LabError, Result};
 use crate::lab::rng::{LabRng, Stream};
-use crate::lab::spec::DataSpec;
+use crate::lab::spec::{ALL, DataSpec};
 
 /// File name of the MNIST bundle under a data directory.
 pub const MNIST_FILE: &str = "mnist.bin";
@@ -31,6 +31,16 @@ impl DataSource {
     pub fn load(dataset: DatasetKind, dir: &Path) -> Result<Self> {
         match dataset {
             DatasetKind::Mnist => {
+                // The official release (60,000 / 10,000) when the folder has it, else the shipped bundle.
+                if let Some((train, test)) = idx::load_dir(dir)? {
+                    if (train.height, train.width, test.height, test.width) != (28, 28, 28, 28) {
+                        return Err(LabError::data(
+                            dir.display().to_string(),
+                            format!("MNIST's IDX images are 28×28; these are {}×{}", train.height, train.width),
+                        ));
+                    }
+                    return Ok(Self::TrainTest { train, test });
+                }
                 let path = dir.join(MNIST_FILE);
                 let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
                     std::io::ErrorKind::NotFound => LabError::DataMissing(format!(
@@ -69,8 +79,8 @@ impl DataSource {
         // The split's first permutation, drawn again: what follows its training and test images.
         let mut rng = LabRng::new(seed, Stream::Split);
         let (pool, used) = match self {
-            Self::Pool(pool) => (pool, spec.train_size + spec.test_size),
-            Self::TrainTest { train, .. } => (train, spec.train_size),
+            Self::Pool(pool) => (pool, self.train_count(spec) + spec.test_size),
+            Self::TrainTest { train, .. } => (train, self.train_count(spec)),
         };
         let left = pool.len().saturating_sub(used);
         if n > left {
@@ -86,32 +96,43 @@ impl DataSource {
         Ok(pool.select(&order[used..used + n]))
     }
 
+    /// How many training images `spec` asks for: its number, or for `train=all` every training image
+    /// (all of the official training set; the pool less the test split for a single pool).
+    pub fn train_count(&self, spec: &DataSpec) -> usize {
+        match (spec.train_size, self) {
+            (ALL, Self::Pool(pool)) => pool.len().saturating_sub(spec.test_size),
+            (ALL, Self::TrainTest { train, .. }) => train.len(),
+            (n, _) => n,
+        }
+    }
+
     pub fn split(&self, spec: &DataSpec, seed: u64) -> Result<Split> {
         let mut rng = LabRng::new(seed, Stream::Split);
+        let train_size = self.train_count(spec);
         let too_many = |what: &str, want: usize, have: usize| {
             LabError::spec(format!("{what} {want} exceeds the {have} images available for {}", spec.dataset.name()))
         };
         match self {
             Self::Pool(pool) => {
-                if spec.train_size + spec.test_size > pool.len() {
-                    return Err(too_many("train_size + test_size", spec.train_size + spec.test_size, pool.len()));
+                if train_size + spec.test_size > pool.len() || train_size == 0 {
+                    return Err(too_many("train_size + test_size", train_size + spec.test_size, pool.len()));
                 }
                 let order = rng.permutation(pool.len());
                 Ok(Split {
-                    train: pool.select(&order[..spec.train_size]),
-                    test: pool.select(&order[spec.train_size..spec.train_size + spec.test_size]),
+                    train: pool.select(&order[..train_size]),
+                    test: pool.select(&order[train_size..train_size + spec.test_size]),
                 })
             }
             Self::TrainTest { train, test } => {
-                if spec.train_size > train.len() {
-                    return Err(too_many("train_size", spec.train_size, train.len()));
+                if train_size > train.len() {
+                    return Err(too_many("train_size", train_size, train.len()));
                 }
                 if spec.test_size > test.len() {
                     return Err(too_many("test_size", spec.test_size, test.len()));
                 }
                 let tr = rng.permutation(train.len());
                 let te = rng.permutation(test.len());
-                Ok(Split { train: train.select(&tr[..spec.train_size]), test: test.select(&te[..spec.test_size]) })
+                Ok(Split { train: train.select(&tr[..train_size]), test: test.select(&te[..spec.test_size]) })
             }
         }
     }
