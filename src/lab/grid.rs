@@ -247,6 +247,27 @@ impl Grid {
     /// The runs in plan order: the axes' product, the first axis slowest. Specs equal to an earlier
     /// run's (an axis key that does not apply, such as `alpha` for BadNets) are left out.
     pub fn plan(&self) -> Result<Vec<PlannedRun>> {
+        let (runs, used) = self.plan_and_uses()?;
+        if let Some(i) = used.iter().position(|u| !u) {
+            let (k, _) = &self.base[i];
+            return Err(LabError::spec(format!(
+                "grid key '{k}' applies to no run: it belongs to a method no run chooses{}",
+                owner_hint(k)
+            )));
+        }
+        Ok(runs)
+    }
+
+    /// This grid without the base keys that apply to no run (the page builds grids from the current
+    /// experiment, whose attack's keys may not apply to the attacks compared).
+    pub fn prune(self) -> Result<Self> {
+        let (_, used) = self.plan_and_uses()?;
+        let base = self.base.into_iter().zip(used).filter(|(_, u)| *u).map(|(p, _)| p).collect();
+        Self::new(base, self.axes)
+    }
+
+    /// The runs, and for each base pair whether it applied to some run.
+    fn plan_and_uses(&self) -> Result<(Vec<PlannedRun>, Vec<bool>)> {
         let mut runs: Vec<PlannedRun> = Vec::new();
         let mut models: Vec<String> = Vec::new();
         let mut used = vec![false; self.base.len()];
@@ -288,14 +309,7 @@ impl Grid {
             });
             runs.push(PlannedRun { index: runs.len(), hash: hash(&link), link, spec, values, model });
         }
-        if let Some(i) = used.iter().position(|u| !u) {
-            let (k, _) = &self.base[i];
-            return Err(LabError::spec(format!(
-                "grid key '{k}' applies to no run: it belongs to a method no run chooses{}",
-                owner_hint(k)
-            )));
-        }
-        Ok(runs)
+        Ok((runs, used))
     }
 }
 

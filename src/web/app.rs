@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 use super::client::{CifarState, load_page_data, start_worker};
 use super::data::DataStep;
 use super::detect::DetectStep;
+use super::grid::GridStep;
 use super::poison::PoisonStep;
 use super::protocol::DevicePreference;
 use super::repair::RepairStep;
@@ -119,6 +120,7 @@ pub fn start() {
 fn App() -> impl IntoView {
     let hash = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
     let (spec, opts, link_error) = parse_fragment(&hash);
+    let grid_link = hash.trim_start_matches('#').split('&').any(|p| p.starts_with("g=")).then(|| hash.clone());
     let ctx = Ctx {
         spec: RwSignal::new(spec),
         opts: RwSignal::new(opts),
@@ -197,6 +199,7 @@ fn App() -> impl IntoView {
             <DetectStep/>
             <RepairStep/>
             <TransferStep/>
+            <GridStep initial=grid_link/>
             <ShareBar/>
         </main>
     }

@@ -334,3 +334,55 @@ pub fn pruning_curve(points: &[(f64, f64, f64)], stop: f64, after: (f64, f64)) -
         Ok(())
     })
 }
+
+/// The grid's matrix as an SVG table (for its PNG export): a row per setting, a column per defense,
+/// each cell shaded by `good` (0: the attack wins, red; 1: the defender wins, green; none: grey).
+pub fn matrix_svg(
+    m: &crate::lab::grid::Matrix,
+    good: impl Fn(crate::lab::grid::ColumnKind, &crate::lab::grid::Cell) -> Option<f64>,
+) -> String {
+    use std::fmt::Write as _;
+    let escape = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let (key_w, col_w, row_h) = (110.0, 250.0, 30.0);
+    let width = key_w * m.row_keys.len() as f64 + col_w * m.columns.len() as f64;
+    let height = row_h * (m.rows.len() + 1) as f64;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">"
+    );
+    let cell = |s: &mut String, x: f64, y: f64, w: f64, fill: &str, text: &str, bold: bool| {
+        let _ = write!(
+            s,
+            "<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{row_h}\" fill=\"{fill}\" stroke=\"#999\"/><text x=\"{}\" y=\"{}\"{}>{}</text>",
+            x + 4.0,
+            y + row_h / 2.0 + 4.0,
+            if bold { " font-weight=\"bold\"" } else { "" },
+            escape(text)
+        );
+    };
+    let mut x = 0.0;
+    for k in &m.row_keys {
+        cell(&mut s, x, 0.0, key_w, "#f3f4f6", k, true);
+        x += key_w;
+    }
+    for c in &m.columns {
+        cell(&mut s, x, 0.0, col_w, "#f3f4f6", &c.title, true);
+        x += col_w;
+    }
+    for (i, row) in m.rows.iter().enumerate() {
+        let y = row_h * (i + 1) as f64;
+        let mut x = 0.0;
+        for k in &m.row_keys {
+            let v = row.values.iter().find(|(rk, _)| rk == k).map_or("—", |(_, v)| v.as_str());
+            cell(&mut s, x, y, key_w, "#fff", v, true);
+            x += key_w;
+        }
+        for (c, v) in m.columns.iter().zip(&row.cells) {
+            let fill = good(c.kind, v)
+                .map_or("#eee".to_string(), |g| format!("hsl({:.0},70%,86%)", 120.0 * g.clamp(0.0, 1.0)));
+            cell(&mut s, x, y, col_w, &fill, &v.text(c.kind), false);
+            x += col_w;
+        }
+    }
+    s.push_str("</svg>");
+    s
+}

@@ -248,6 +248,8 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
         }),
         // Handled with their bytes in the message handler.
         FromWorker::DataLoaded { .. } | FromWorker::ModelFile { .. } => {}
+        // Grid jobs run in the Compare step's own workers.
+        FromWorker::GridRun { .. } | FromWorker::GridDone { .. } => {}
     }
 }
 

@@ -46,11 +46,20 @@ pub(super) fn save_bytes(c: Ctx, bytes: &js_sys::Uint8Array, mime: &str, file: &
 
 pub(super) fn export_report(c: Ctx) {
     let Some(r) = c.report.get_untracked() else { return };
-    let json = serde_json::to_string_pretty(&r).expect("a report always serialises");
-    let result = blob_url(&json, "application/json")
-        .and_then(|url| download(&url, "backdoor-lab-report.json").and_then(|_| web_sys::Url::revoke_object_url(&url)));
+    save_text(
+        c,
+        serde_json::to_string_pretty(&r).expect("a report always serialises"),
+        "application/json",
+        "backdoor-lab-report.json",
+    );
+}
+
+/// Lets the browser save `text` as `file`; a failure lands in the page's error line.
+pub(super) fn save_text(c: Ctx, text: String, mime: &str, file: &str) {
+    let result =
+        blob_url(&text, mime).and_then(|url| download(&url, file).and_then(|_| web_sys::Url::revoke_object_url(&url)));
     if let Err(e) = result {
-        c.error.set(Some(format!("The report could not be exported: {e:?}")));
+        c.error.set(Some(format!("{file} could not be saved: {e:?}")));
     }
 }
 

@@ -13,6 +13,7 @@ mod controls;
 mod data;
 mod detect;
 mod export;
+mod grid;
 mod poison;
 mod repair;
 mod results;

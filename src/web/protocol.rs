@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::lab::data::DatasetKind;
 use crate::lab::detect::{DetectReport, DetectSpec};
 use crate::lab::event::Event;
+use crate::lab::grid::RunResult;
 use crate::lab::repair::{RepairReport, RepairSpec};
 use crate::lab::run::Report;
 use crate::lab::spec::ExperimentSpec;
@@ -51,6 +52,14 @@ pub enum ToWorker {
     SaveModel,
     /// A transfer victim fine-tunes the last run's model (no retraining of the base).
     Transfer { finetune: TransferSpec },
+    /// Run the runs `runs` (plan indices) of the grid `grid` (its link), training each shared model
+    /// once, and report each run as it finishes (the page's Compare step: one job per worker).
+    Grid {
+        grid: String,
+        runs: Vec<usize>,
+        #[serde(default)]
+        device: DevicePreference,
+    },
     /// Run these experiments one after the other, reporting CA and ASR of each (a sweep).
     Sweep {
         specs: Vec<ExperimentSpec>,
@@ -108,6 +117,14 @@ pub enum FromWorker {
     },
     /// Every experiment of the sweep is done.
     SweepDone,
+    /// One run of a grid job is done.
+    GridRun {
+        result: Box<RunResult>,
+    },
+    /// The grid job is done; it trained this many models.
+    GridDone {
+        trainings: usize,
+    },
     /// How the last run's model fared as a transfer victim's base.
     Transferred {
         report: Box<TransferReport>,

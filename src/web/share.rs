@@ -50,7 +50,8 @@ pub(super) fn parse_fragment(hash: &str) -> (ExperimentSpec, PageOptions, Option
             _ => spec_parts.push(part),
         }
     }
-    if spec_parts.is_empty() {
+    // A grid link (`g=1&...`) is the Compare step's; the experiment starts from the defaults.
+    if spec_parts.is_empty() || spec_parts.iter().any(|p| p.starts_with("g=")) {
         return (ExperimentSpec::default(), opts, None);
     }
     match ExperimentSpec::from_link(&spec_parts.join("&")) {

@@ -17,6 +17,7 @@ use crate::lab::data::{DataSource, DatasetKind, cifar, mnist};
 use crate::lab::detect::{self, DetectInput, DetectSpec};
 use crate::lab::device::self_check;
 use crate::lab::event::{Event, Host, Stage};
+use crate::lab::grid;
 use crate::lab::model::ModelKind;
 use crate::lab::model_file::{self, FileFormat};
 use crate::lab::repair::{self, RepairInput, RepairSpec};
@@ -363,6 +364,38 @@ async fn sweep(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, specs: Vec<Exp
     });
 }
 
+/// Runs a grid job (some runs of a grid) on the chosen device, each shared model trained once, and posts
+/// each run's figures as it finishes; cancel stops at the next batch.
+async fn grid_job(
+    state: Rc<RefCell<State>>,
+    cancel: Rc<Cell<bool>>,
+    link: String,
+    runs: Vec<usize>,
+    pref: DevicePreference,
+) {
+    let result = async {
+        let plan = grid::Grid::from_link(&link)?.plan()?;
+        let mine: Vec<&grid::PlannedRun> = plan.iter().filter(|r| runs.contains(&r.index)).collect();
+        let Some(first) = mine.first() else { return Ok(0) };
+        let data = load(&state, first.spec.data.dataset).await?;
+        let mut host = WorkerHost { cancel: cancel.clone(), last_pause: now() };
+        let (device, device_name, note) = choose_device(&state, &first.spec, pref, &mut host).await?;
+        post(&FromWorker::Device { device: device_name.into(), note });
+        let mut done = |r: &grid::PlannedRun, report: run::Report| {
+            post(&FromWorker::GridRun { result: Box::new(grid::RunResult::new(r, &report)) });
+            Ok(())
+        };
+        grid::execute(&mine, &data, &device, device_name, &mut host, &mut done).await
+    }
+    .await;
+    state.borrow_mut().busy = false;
+    post(&match result {
+        Ok(trainings) => FromWorker::GridDone { trainings },
+        Err(LabError::Cancelled) => FromWorker::Cancelled,
+        Err(e) => FromWorker::Failed { message: e.to_string() },
+    });
+}
+
 /// Hands the page the last run's model as a safetensors file (PyTorch's names and layout).
 async fn save_model(state: Rc<RefCell<State>>) {
     let last = state.borrow().last.clone();
@@ -534,6 +567,13 @@ pub fn start() {
                     spawn_local(scan_one(state.clone(), cancel.clone(), spec, device, files));
                 }
                 Ok(ToWorker::SaveModel) => spawn_local(save_model(state.clone())),
+                Ok(ToWorker::Grid { grid, runs, device }) => {
+                    if !claim(&state) {
+                        return;
+                    }
+                    cancel.set(false);
+                    spawn_local(grid_job(state.clone(), cancel.clone(), grid, runs, device));
+                }
                 Ok(ToWorker::Sweep { specs, device }) => {
                     if !claim(&state) {
                         return;

@@ -193,10 +193,15 @@ impl Default for AttackSpec {
     }
 }
 
+impl AttackMethod {
+    /// The link key that chooses the attack (grids make it an axis).
+    pub const KEY: &'static str = "attack";
+}
+
 /// The parameters every attack shares, before the method's own.
 const COMMON: &[Param<AttackSpec>] = &[
     Param {
-        info: other("attack", Kind::Method(Family::Attack), Hint::Select)
+        info: other(AttackMethod::KEY, Kind::Method(Family::Attack), Hint::Select)
             .selector()
             .doc("The attack: how the backdoor gets into the model."),
         get: |a| a.method.name().to_string(),
