@@ -129,54 +129,81 @@ fn start(c: Ctx, grid: &Grid, job: RwSignal<Option<Job>>) -> Result<(), String> 
         started: now(),
         seconds: 0.0,
     }));
-    let device = c.preference();
-    for w in 0..k {
-        let runs: Vec<usize> = plan.iter().filter(|r| r.model % k == w).map(|r| r.index).collect();
-        let worker = Worker::new("./worker_loader.js").map_err(|e| format!("a lab worker could not start: {e:?}"))?;
-        let msg = ToWorker::Grid { grid: link.clone(), runs, device };
-        let me = worker.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            let text = e.data().as_string().unwrap_or_default();
-            match serde_json::from_str::<FromWorker>(&text) {
-                // The worker listens once it has loaded: only then does it get its share.
-                Ok(FromWorker::Ready { .. }) => {
-                    let _ = me.post_message(&JsValue::from_str(&msg.to_json()));
-                }
-                Ok(FromWorker::GridRun { result }) => job.update(|j| {
-                    if let Some(j) = j {
-                        j.results.missing.retain(|&i| i != result.index);
-                        let at = j.results.runs.partition_point(|r| r.index < result.index);
-                        j.results.runs.insert(at, *result);
+    let shares: Vec<Vec<usize>> =
+        (0..k).map(|w| plan.iter().filter(|r| r.model % k == w).map(|r| r.index).collect()).collect();
+    spawn_worker(c, job, std::rc::Rc::new(Share { link, shares, device: c.preference() }), 0)
+}
+
+/// What each worker of a grid gets: the grid, and its runs.
+struct Share {
+    link: String,
+    shares: Vec<Vec<usize>>,
+    device: super::protocol::DevicePreference,
+}
+
+/// Starts worker `w`; once it is ready it gets its share and the next worker starts. One at a time:
+/// Chromium aborted the engine's download in one of two workers that fetched it at the same moment.
+fn spawn_worker(c: Ctx, job: RwSignal<Option<Job>>, share: std::rc::Rc<Share>, w: usize) -> Result<(), String> {
+    let worker = Worker::new("./worker_loader.js").map_err(|e| format!("a lab worker could not start: {e:?}"))?;
+    let me = worker.clone();
+    // A worker whose engine never loads says nothing at all: give it a minute.
+    let ready = std::rc::Rc::new(std::cell::Cell::new(false));
+    let waiting = ready.clone();
+    gloo_timers::callback::Timeout::new(60_000, move || {
+        if !waiting.get() && job.with_untracked(|j| j.as_ref().is_some_and(|j| j.running)) {
+            fail(c, job, "a lab worker did not start within a minute; try again".into());
+        }
+    })
+    .forget();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let text = e.data().as_string().unwrap_or_default();
+        match serde_json::from_str::<FromWorker>(&text) {
+            // The worker listens once it has loaded: only then does it get its share.
+            Ok(FromWorker::Ready { .. }) => {
+                ready.set(true);
+                let msg =
+                    ToWorker::Grid { grid: share.link.clone(), runs: share.shares[w].clone(), device: share.device };
+                let _ = me.post_message(&JsValue::from_str(&msg.to_json()));
+                if w + 1 < share.shares.len() && job.with_untracked(|j| j.as_ref().is_some_and(|j| j.running)) {
+                    if let Err(e) = spawn_worker(c, job, share.clone(), w + 1) {
+                        fail(c, job, e);
                     }
-                }),
-                Ok(FromWorker::GridDone { trainings }) => {
-                    job.update(|j| {
-                        if let Some(j) = j {
-                            j.finished += 1;
-                            j.results.trainings = Some(j.results.trainings.unwrap_or(0) + trainings);
-                            if j.finished == j.workers {
-                                j.running = false;
-                                j.seconds = now() - j.started;
-                            }
-                        }
-                    });
-                    if job.with_untracked(|j| j.as_ref().is_some_and(|j| !j.running)) {
-                        stop_pool();
-                    }
                 }
-                Ok(FromWorker::Failed { message }) => fail(c, job, format!("a grid run failed: {message}")),
-                _ => {}
             }
-        });
-        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        on_message.forget();
-        let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
-            fail(c, job, format!("a grid worker stopped: {}", e.message()));
-        });
-        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        on_error.forget();
-        POOL.with(|p| p.borrow_mut().push(worker));
-    }
+            Ok(FromWorker::GridRun { result }) => job.update(|j| {
+                if let Some(j) = j {
+                    j.results.missing.retain(|&i| i != result.index);
+                    let at = j.results.runs.partition_point(|r| r.index < result.index);
+                    j.results.runs.insert(at, *result);
+                }
+            }),
+            Ok(FromWorker::GridDone { trainings }) => {
+                job.update(|j| {
+                    if let Some(j) = j {
+                        j.finished += 1;
+                        j.results.trainings = Some(j.results.trainings.unwrap_or(0) + trainings);
+                        if j.finished == j.workers {
+                            j.running = false;
+                            j.seconds = now() - j.started;
+                        }
+                    }
+                });
+                if job.with_untracked(|j| j.as_ref().is_some_and(|j| !j.running)) {
+                    stop_pool();
+                }
+            }
+            Ok(FromWorker::Failed { message }) => fail(c, job, format!("a grid run failed: {message}")),
+            _ => {}
+        }
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
+        fail(c, job, format!("a grid worker stopped: {}", e.message()));
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
+    POOL.with(|p| p.borrow_mut().push(worker));
     Ok(())
 }
 
@@ -398,6 +425,8 @@ pub(super) fn GridStep(
                     )
                 } else if j.workers == 0 {
                     format!("{done} runs opened from a results file{trained}")
+                } else if done < j.planned {
+                    format!("stopped: {done} of {} runs done{trained}", j.planned)
                 } else {
                     format!("{done} of {} runs done{trained} in {:.0} s", j.planned, j.seconds)
                 }
