@@ -112,7 +112,7 @@ fn runs_sharing_a_model_train_it_once_and_report_as_if_alone() {
     let refs: Vec<_> = runs.iter().collect();
     let trainings =
         pollster::block_on(grid::execute(&refs, common::mnist(), &device, "cpu-flex", &mut Quiet, &mut |_, r| {
-            reports.push(r);
+            reports.push(r.expect("each run runs"));
             Ok(())
         }))
         .unwrap();
@@ -348,4 +348,19 @@ fn merged_tables_match_the_reports() {
     let other = cli().args(["grid", "run", "g=1&attack=badnets|none", "--out"]).arg(&dir).output().unwrap();
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("another grid"));
+}
+
+#[test]
+fn a_run_that_cannot_run_is_reported_and_the_others_go_on() {
+    // Clean-label poisoning at ρ = 0.5 needs more samples of the target class than 300 images have.
+    let link = "g=1&train=300&test=100&epochs=1&attack=badnets|clean_label&rate=0.05|0.5";
+    let dir = tmp("failing");
+    let out = cli().args(["grid", "run", link, "--out"]).arg(&dir).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("run 3 failed") && said.contains("clean-label"), "{said}");
+    assert!(said.contains("1 runs could not run (runs 3"), "{said}");
+    assert_eq!(reports_in(&dir).len(), 3, "the other runs' reports are written");
+    let refused = cli().args(["grid", "merge"]).arg(&dir).arg("--out").arg(dir.join("R.json")).output().unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("1 of 4 runs have no report"));
 }

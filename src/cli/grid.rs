@@ -202,6 +202,7 @@ fn run(args: RunArgs) -> Result<()> {
     );
     let mut trainings = 0;
     let mut written = 0;
+    let mut failed: Vec<usize> = Vec::new();
     if !todo.is_empty() {
         let dataset = todo[0].spec.data.dataset;
         if todo.iter().any(|r| r.spec.data.dataset != dataset) {
@@ -211,7 +212,15 @@ fn run(args: RunArgs) -> Result<()> {
         let device = Device::flex();
         let mut host = CliHost::hidden(0);
         let total = todo.len();
-        let mut done = |r: &PlannedRun, report: Report| -> Result<()> {
+        let mut done = |r: &PlannedRun, report: Result<Report>| -> Result<()> {
+            let report = match report {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("run {} failed: {e}  #{}", r.index, r.link);
+                    failed.push(r.index);
+                    return Ok(());
+                }
+            };
             let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
             write_whole(&report_path(dir, r), json.as_bytes())?;
             written += 1;
@@ -236,6 +245,14 @@ fn run(args: RunArgs) -> Result<()> {
     log.trainings += trainings;
     write_whole(&log_path, serde_json::to_string_pretty(&serde_json::json!(log)).expect("JSON").as_bytes())?;
     eprintln!("shard {index}/{count}: wrote {written} reports, trained {trainings} models");
+    if !failed.is_empty() {
+        let list: Vec<String> = failed.iter().map(usize::to_string).collect();
+        return Err(LabError::spec(format!(
+            "{} runs could not run (runs {}; see the messages above); the others' reports are written",
+            failed.len(),
+            list.join(", ")
+        )));
+    }
     Ok(())
 }
 

@@ -369,14 +369,16 @@ pub fn hash(link: &str) -> String {
 }
 
 /// Runs `runs` (a plan or any part of it) in order of their models, training each model once, and
-/// hands each report to `done` as soon as it exists. Returns how many models were trained.
+/// hands each report to `done` as soon as it exists. A run the spec makes impossible (e.g. more
+/// clean-label poisons than the target class has) reaches `done` as its error and the grid goes on;
+/// cancelling, a failing device or unreadable data end it. Returns how many models were trained.
 pub async fn execute(
     runs: &[&PlannedRun],
     source: &DataSource,
     device: &Device,
     device_name: &str,
     host: &mut dyn Host,
-    done: &mut dyn FnMut(&PlannedRun, Report) -> Result<()>,
+    done: &mut dyn FnMut(&PlannedRun, Result<Report>) -> Result<()>,
 ) -> Result<usize> {
     let mut models: Vec<usize> = Vec::new();
     for r in runs {
@@ -384,15 +386,29 @@ pub async fn execute(
             models.push(r.model);
         }
     }
+    let mut trainings = 0;
     for &m in &models {
         let group: Vec<&&PlannedRun> = runs.iter().filter(|r| r.model == m).collect();
-        let trained = run::train_model(&group[0].spec, source, device, host).await?;
+        let trained = match run::train_model(&group[0].spec, source, device, host).await {
+            Ok(t) => t,
+            Err(e @ LabError::Spec(_)) => {
+                for r in group {
+                    done(r, Err(e.clone()))?;
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        trainings += 1;
         for r in group {
-            let report = run::finish(&r.spec, &trained, source, device, device_name, host).await?;
-            done(r, report)?;
+            match run::finish(&r.spec, &trained, source, device, device_name, host).await {
+                Ok(report) => done(r, Ok(report))?,
+                Err(e @ LabError::Spec(_)) => done(r, Err(e))?,
+                Err(e) => return Err(e),
+            }
         }
     }
-    Ok(models.len())
+    Ok(trainings)
 }
 
 /// A repair's figures in one run.

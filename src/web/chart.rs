@@ -339,7 +339,7 @@ pub fn pruning_curve(points: &[(f64, f64, f64)], stop: f64, after: (f64, f64)) -
 /// each cell shaded by `good` (0: the attack wins, red; 1: the defender wins, green; none: grey).
 pub fn matrix_svg(
     m: &crate::lab::grid::Matrix,
-    good: impl Fn(crate::lab::grid::ColumnKind, &crate::lab::grid::Cell) -> Option<f64>,
+    good: impl Fn(crate::lab::grid::ColumnKind, &crate::lab::grid::Cell, &crate::lab::grid::Cell) -> Option<f64>,
 ) -> String {
     use std::fmt::Write as _;
     let escape = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
@@ -377,7 +377,7 @@ pub fn matrix_svg(
             x += key_w;
         }
         for (c, v) in m.columns.iter().zip(&row.cells) {
-            let fill = good(c.kind, v)
+            let fill = good(c.kind, v, &row.cells[0])
                 .map_or("#eee".to_string(), |g| format!("hsl({:.0},70%,86%)", 120.0 * g.clamp(0.0, 1.0)));
             cell(&mut s, x, y, col_w, &fill, &v.text(c.kind), false);
             x += col_w;

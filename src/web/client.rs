@@ -249,7 +249,7 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
         // Handled with their bytes in the message handler.
         FromWorker::DataLoaded { .. } | FromWorker::ModelFile { .. } => {}
         // Grid jobs run in the Compare step's own workers.
-        FromWorker::GridRun { .. } | FromWorker::GridDone { .. } => {}
+        FromWorker::GridRun { .. } | FromWorker::GridRunFailed { .. } | FromWorker::GridDone { .. } => {}
     }
 }
 

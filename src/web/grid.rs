@@ -20,7 +20,7 @@ use super::protocol::{FromWorker, ToWorker};
 use crate::lab::ExperimentSpec;
 use crate::lab::attack::AttackMethod;
 use crate::lab::detect::DetectSpec;
-use crate::lab::grid::{Axis, ColumnKind, Grid, GridResults, Matrix, RESULTS_VERSION};
+use crate::lab::grid::{Axis, Cell, ColumnKind, Grid, GridResults, Matrix, RESULTS_VERSION};
 use crate::lab::params::{Kind, Params};
 use crate::lab::repair::RepairSpec;
 
@@ -48,6 +48,8 @@ struct Job {
     running: bool,
     started: f64,
     seconds: f64,
+    /// Runs that could not run, with why (they stay in `results.missing`).
+    failed: Vec<(usize, String)>,
 }
 
 fn now() -> f64 {
@@ -128,6 +130,7 @@ fn start(c: Ctx, grid: &Grid, job: RwSignal<Option<Job>>) -> Result<(), String> 
         running: true,
         started: now(),
         seconds: 0.0,
+        failed: Vec::new(),
     }));
     let shares: Vec<Vec<usize>> =
         (0..k).map(|w| plan.iter().filter(|r| r.model % k == w).map(|r| r.index).collect()).collect();
@@ -175,6 +178,11 @@ fn spawn_worker(c: Ctx, job: RwSignal<Option<Job>>, share: std::rc::Rc<Share>, w
                     j.results.missing.retain(|&i| i != result.index);
                     let at = j.results.runs.partition_point(|r| r.index < result.index);
                     j.results.runs.insert(at, *result);
+                }
+            }),
+            Ok(FromWorker::GridRunFailed { index, message }) => job.update(|j| {
+                if let Some(j) = j {
+                    j.failed.push((index, message));
                 }
             }),
             Ok(FromWorker::GridDone { trainings }) => {
@@ -225,12 +233,18 @@ fn shade(good: Option<f64>) -> String {
     }
 }
 
-/// How well the defender fares in a cell: no defense by 1 − ASR, a repair by its DER rescaled from
-/// 0.5 (nothing changed) to 1, a detector by its verdict's score.
-fn goodness(kind: ColumnKind, cell: &crate::lab::grid::Cell) -> Option<f64> {
+/// How well the defender fares in a cell, 0 to 1: where a model is measured, 1 − ASR times the share of
+/// the row's undefended clean accuracy it keeps (a repair that kills the backdoor and the task is no win);
+/// for a detector, its verdict's score.
+fn goodness(kind: ColumnKind, cell: &Cell, undefended: &Cell) -> Option<f64> {
     match kind {
-        ColumnKind::Undefended => cell.asr.map(|a| 1.0 - a.mean),
-        ColumnKind::Repair => cell.der.map(|d| 2.0 * (d.mean - 0.5)),
+        ColumnKind::Undefended | ColumnKind::Repair => {
+            let kept = match (cell.clean_acc, undefended.clean_acc) {
+                (Some(after), Some(before)) if before.mean > 0.0 => (after.mean / before.mean).min(1.0),
+                _ => 1.0,
+            };
+            cell.asr.map(|a| (1.0 - a.mean) * kept)
+        }
         ColumnKind::Detector => cell.score.map(|s| s.mean),
     }
 }
@@ -253,13 +267,13 @@ fn matrix_view(m: &Matrix) -> impl IntoView + use<> {
                 .iter()
                 .zip(&row.cells)
                 .map(|(col, cell)| {
-                    let text = cell.text(col.kind);
+                    let lines = cell.text(col.kind).split(" · ").map(|l| view! { <span>{l.to_string()}</span> }).collect_view();
                     let href = cell.links.first().map(|l| format!("#{l}")).unwrap_or_default();
                     view! {
-                        <td style=shade(goodness(col.kind, cell)) data-testid=format!("cell-{i}-{}", col.name)
+                        <td style=shade(goodness(col.kind, cell, &row.cells[0])) data-testid=format!("cell-{i}-{}", col.name)
                             data-ca=cell.clean_acc.map(|s| s.mean.to_string()) data-asr=cell.asr.map(|s| s.mean.to_string())
                             data-score=cell.score.map(|s| s.mean.to_string())>
-                            <a href=href target="_blank" title="open this experiment (its first seed) in a new tab">{text}</a>
+                            <a href=href target="_blank" title="open this experiment (its first seed) in a new tab">{lines}</a>
                         </td>
                     }
                 })
@@ -272,7 +286,7 @@ fn matrix_view(m: &Matrix) -> impl IntoView + use<> {
             <thead><tr>{head}{cols}</tr></thead>
             <tbody>{rows}</tbody>
         </table>
-        <p class="explain">"Cells are mean ± std over the seeds. Green: the defender wins (no defense: a low ASR; a repair: DER near 1; a detector: it found the backdoor, or rightly nothing). Red: the attack wins. Grey: the detector's answer cannot be judged here."</p>
+        <p class="explain">"Cells are mean ± std over the seeds; each opens its experiment. Green: the defender wins (the backdoor does not work and clean accuracy is kept, or the detector found the backdoor, or rightly nothing). Red: the attack wins. Grey: the detector's answer cannot be judged here (no backdoor to find)."</p>
     }
 }
 
@@ -314,6 +328,7 @@ fn open_results(c: Ctx, job: RwSignal<Option<Job>>, file: web_sys::File) {
                     running: false,
                     started: 0.0,
                     seconds: 0.0,
+                    failed: Vec::new(),
                 }));
             }
             Err(e) => c.error.set(Some(format!("{} is not a grid's results file: {e}", file.name()))),
@@ -437,7 +452,7 @@ pub(super) fn GridStep(
     let results = move || {
         matrix().map(|m| {
             let chart = sweep_svg(&m);
-            let svg = chart.as_ref().map_or_else(|| chart::matrix_svg(&m, |k, c| goodness(k, c)), |(_, s)| s.clone());
+            let svg = chart.as_ref().map_or_else(|| chart::matrix_svg(&m, goodness), |(_, s)| s.clone());
             let csv = m.csv();
             let json = job.with_untracked(|j| j.as_ref().map(|j| serde_json::to_string_pretty(&j.results).expect("results serialise")));
             let png = svg.clone();
@@ -456,14 +471,14 @@ pub(super) fn GridStep(
     view! {
         <Step id="compare" n=8 title="Compare" explain="One experiment answers one question; comparisons answer more. Run the current experiment under several attacks with several defenses (BackdoorBench's leaderboard: rows are attacks, columns defenses), or sweep one parameter, over seeds. Each model trains once; the runs share this machine's cores.">
             <Show when=move || given.get().is_none()>
-                <div class="row">
-                    <label class="check"><input type="radio" name="grid-mode" data-testid="mode-matrix" prop:checked=move || mode.get() == Mode::Matrix on:change=move |_| mode.set(Mode::Matrix)/><span>"attacks × defenses"</span></label>
-                    <label class="check"><input type="radio" name="grid-mode" data-testid="mode-sweep" prop:checked=move || mode.get() == Mode::Sweep on:change=move |_| mode.set(Mode::Sweep)/><span>"sweep one parameter"</span></label>
+                <div class="grid-mode">
+                    <label><input type="radio" name="grid-mode" data-testid="mode-matrix" prop:checked=move || mode.get() == Mode::Matrix on:change=move |_| mode.set(Mode::Matrix)/><span>"attacks × defenses"</span></label>
+                    <label><input type="radio" name="grid-mode" data-testid="mode-sweep" prop:checked=move || mode.get() == Mode::Sweep on:change=move |_| mode.set(Mode::Sweep)/><span>"sweep one parameter"</span></label>
                 </div>
                 <Show when=move || mode.get() == Mode::Matrix>
-                    <div class="row"><span class="field"><span>"attacks"</span>{checkboxes(AttackMethod::REGISTRY.iter().map(|m| (m.name, m.title)).collect(), attacks, "grid-attacks")}</span></div>
-                    <div class="row"><span class="field"><span>"repairs"</span>{checkboxes(RepairSpec::REGISTRY.iter().map(|m| (m.name, m.title)).collect(), repairs, "grid-repairs")}</span></div>
-                    <div class="row"><span class="field"><span>"detectors"</span>{checkboxes(DetectSpec::REGISTRY.iter().map(|m| (m.name, m.title)).collect(), detectors, "grid-detectors")}</span></div>
+                    <div class="grid-pick"><span>"attacks"</span>{checkboxes(AttackMethod::REGISTRY.iter().map(|m| (m.name, m.title)).collect(), attacks, "grid-attacks")}</div>
+                    <div class="grid-pick"><span>"repairs"</span>{checkboxes(RepairSpec::REGISTRY.iter().map(|m| (m.name, m.title)).collect(), repairs, "grid-repairs")}</div>
+                    <div class="grid-pick"><span>"detectors"</span>{checkboxes(DetectSpec::REGISTRY.iter().map(|m| (m.name, m.title)).collect(), detectors, "grid-detectors")}</div>
                 </Show>
                 <Show when=move || mode.get() == Mode::Sweep>
                     <div class="row">
@@ -488,7 +503,7 @@ pub(super) fn GridStep(
                 <p class="explain">"This page was opened with a grid link: the grid below runs as the link says. "
                     <button on:click=move |_| given.set(None)>"Build one from the current experiment instead"</button></p>
             </Show>
-            <p class="explain">"grid link: "<code data-testid="grid-link">{move || format!("#{}", grid_link())}</code></p>
+            <p class="explain">"grid link: "<code class="link" data-testid="grid-link">{move || format!("#{}", grid_link())}</code></p>
             <div class="actions">
                 <button data-testid="run-grid" disabled=move || running() || grid().is_err() on:click=run>"Run the grid"</button>
                 <button data-testid="cancel-grid" disabled=move || !running() on:click=cancel>"Cancel"</button>
@@ -502,6 +517,9 @@ pub(super) fn GridStep(
                 </label>
             </div>
             <p data-testid="grid-progress">{progress}</p>
+            <ul class="explain" data-testid="grid-failed">
+                {move || job.with(|j| j.as_ref().map(|j| j.failed.iter().map(|(i, m)| view! { <li>{format!("run {i} could not run: {m}")}</li> }).collect_view()))}
+            </ul>
             {results}
         </Step>
     }

@@ -121,6 +121,11 @@ pub enum FromWorker {
     GridRun {
         result: Box<RunResult>,
     },
+    /// One run of a grid job could not run (its message says why); the job goes on.
+    GridRunFailed {
+        index: usize,
+        message: String,
+    },
     /// The grid job is done; it trained this many models.
     GridDone {
         trainings: usize,

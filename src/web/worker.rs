@@ -381,8 +381,11 @@ async fn grid_job(
         let mut host = WorkerHost { cancel: cancel.clone(), last_pause: now() };
         let (device, device_name, note) = choose_device(&state, &first.spec, pref, &mut host).await?;
         post(&FromWorker::Device { device: device_name.into(), note });
-        let mut done = |r: &grid::PlannedRun, report: run::Report| {
-            post(&FromWorker::GridRun { result: Box::new(grid::RunResult::new(r, &report)) });
+        let mut done = |r: &grid::PlannedRun, report: Result<run::Report, LabError>| {
+            post(&match report {
+                Ok(report) => FromWorker::GridRun { result: Box::new(grid::RunResult::new(r, &report)) },
+                Err(e) => FromWorker::GridRunFailed { index: r.index, message: e.to_string() },
+            });
             Ok(())
         };
         grid::execute(&mine, &data, &device, device_name, &mut host, &mut done).await
