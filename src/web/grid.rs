@@ -440,8 +440,15 @@ pub(super) fn GridStep(
                     )
                 } else if j.workers == 0 {
                     format!("{done} runs opened from a results file{trained}")
-                } else if done < j.planned {
+                } else if j.finished < j.workers {
                     format!("stopped: {done} of {} runs done{trained}", j.planned)
+                } else if !j.failed.is_empty() {
+                    format!(
+                        "{done} of {} runs done ({} could not run){trained} in {:.0} s",
+                        j.planned,
+                        j.failed.len(),
+                        j.seconds
+                    )
                 } else {
                     format!("{done} of {} runs done{trained} in {:.0} s", j.planned, j.seconds)
                 }

@@ -173,3 +173,13 @@ test('cancel stops a grid: no run arrives after it', async () => {
   assert.ok(await lab.id('run-grid').isEnabled());
   await lab.context.close();
 });
+
+test('a run the spec makes impossible is listed with its reason and the others finish', async () => {
+  // Clean-label poisoning at ρ = 0.5 needs more target-class images than 300 have.
+  const lab = await openLab('#g=1&train=300&test=100&epochs=1&attack=badnets|clean_label&rate=0.05|0.5');
+  await lab.id('run-grid').click();
+  await gridDone(lab);
+  assert.match(await lab.id('grid-progress').textContent(), /3 of 4 runs done \(1 could not run\)/);
+  assert.match(await lab.id('grid-failed').textContent(), /run 3 could not run: .*clean-label/);
+  await lab.context.close();
+});
