@@ -369,7 +369,9 @@ pub(super) fn GridStep(
     let detectors = RwSignal::new(spec.detect.chosen());
     let repairs = RwSignal::new(spec.repair.chosen());
     let seeds = RwSignal::new("0,1".to_string());
-    let sweep_key = RwSignal::new(spec.attack.strength_key().unwrap_or("rate").to_string());
+    // The attack's strength, or the default attack's (ρ) for an attack without one.
+    let strength = spec.attack.strength_key().or_else(|| ExperimentSpec::default().attack.strength_key());
+    let sweep_key = RwSignal::new(strength.unwrap_or_default().to_string());
     let sweep_values = RwSignal::new("0,0.01,0.02,0.05,0.1".to_string());
     let job: RwSignal<Option<Job>> = RwSignal::new(None);
     // A grid link opened directly: that grid, ready to run.
