@@ -94,7 +94,7 @@ fn read_grid(arg: &str) -> Result<Grid> {
 fn plan(arg: &str) -> Result<()> {
     let grid = read_grid(arg)?;
     let runs = grid.plan()?;
-    let models = runs.iter().map(|r| r.model).max().map_or(0, |m| m + 1);
+    let models = grid::model_count(&runs);
     println!("# {}", grid.to_link());
     println!("# {} runs, {} trained models", runs.len(), models);
     println!("  run model  report            link");
@@ -301,7 +301,7 @@ fn merge(dir: &Path, out: &Path, partial: bool) -> Result<()> {
             .map(|l| l.trainings)
             .sum()
     });
-    let models = runs.iter().map(|r| r.model).max().map_or(0, |m| m + 1);
+    let models = grid::model_count(&runs);
     let merged =
         GridResults { version: RESULTS_VERSION, grid: grid.to_link(), runs: results, models, trainings, missing };
     let matrix = merged.matrix()?;

@@ -354,6 +354,11 @@ fn build(pairs: &[(&str, &str)]) -> Result<(ExperimentSpec, Vec<bool>)> {
     Ok((chosen.with_overrides(&rest)?, applied))
 }
 
+/// How many distinct trained models `runs` need (their `model` indices count from 0).
+pub fn model_count(runs: &[PlannedRun]) -> usize {
+    runs.iter().map(|r| r.model).max().map_or(0, |m| m + 1)
+}
+
 /// What decides the trained model: the spec without its post-training sections.
 pub fn training_key(spec: &ExperimentSpec) -> String {
     let mut s = spec.clone();
@@ -613,6 +618,13 @@ pub struct MatrixRow {
     pub cells: Vec<Cell>,
 }
 
+impl MatrixRow {
+    /// The row's value of a row axis (none when that axis does not apply to the row's runs).
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.values.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
 /// BackdoorBench's leaderboard shape: rows are the settings that shape the trained model (the axes
 /// other than the seed, the detectors and the repairs), columns the defenses; cells are mean ± std
 /// over seeds.
@@ -675,7 +687,7 @@ impl Matrix {
         for row in &self.rows {
             s.push_str("\n|");
             for k in &self.row_keys {
-                let v = row.values.iter().find(|(rk, _)| rk == k).map_or("—", |(_, v)| v.as_str());
+                let v = row.value(k).unwrap_or("—");
                 let _ = write!(s, " {v} |");
             }
             for (c, cell) in self.columns.iter().zip(&row.cells) {
@@ -704,7 +716,7 @@ impl Matrix {
                     continue;
                 }
                 for k in &self.row_keys {
-                    let v = row.values.iter().find(|(rk, _)| rk == k).map_or("", |(_, v)| v.as_str());
+                    let v = row.value(k).unwrap_or_default();
                     let _ = write!(s, "{},", csv_field(v));
                 }
                 let kind = match c.kind {

@@ -372,7 +372,7 @@ pub fn matrix_svg(
         let y = row_h * (i + 1) as f64;
         let mut x = 0.0;
         for k in &m.row_keys {
-            let v = row.values.iter().find(|(rk, _)| rk == k).map_or("—", |(_, v)| v.as_str());
+            let v = row.value(k).unwrap_or("—");
             cell(&mut s, x, y, key_w, "#fff", v, true);
             x += key_w;
         }

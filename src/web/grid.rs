@@ -110,7 +110,7 @@ fn sweep_grid(spec: &ExperimentSpec, key: &str, values: &str, seeds: &str) -> Re
 /// Starts `grid` in up to `MAX_WORKERS` fresh workers, the models dealt out round robin.
 fn start(c: Ctx, grid: &Grid, job: RwSignal<Option<Job>>) -> Result<(), String> {
     let plan = grid.plan().map_err(|e| e.to_string())?;
-    let models = plan.iter().map(|r| r.model).max().map_or(0, |m| m + 1);
+    let models = crate::lab::grid::model_count(&plan);
     let cores = web_sys::window().map(|w| w.navigator().hardware_concurrency() as usize).unwrap_or(1);
     let k = cores.clamp(1, MAX_WORKERS).min(models.max(1));
     stop_pool();
@@ -260,7 +260,7 @@ fn matrix_view(m: &Matrix) -> impl IntoView + use<> {
             let keys = m
                 .row_keys
                 .iter()
-                .map(|k| view! { <th>{row.values.iter().find(|(rk, _)| rk == k).map_or("—".into(), |(_, v)| v.clone())}</th> })
+                .map(|k| view! { <th>{row.value(k).unwrap_or("—").to_string()}</th> })
                 .collect_view();
             let cells = m
                 .columns
@@ -293,11 +293,7 @@ fn matrix_view(m: &Matrix) -> impl IntoView + use<> {
 /// A sweep's chart when the matrix has one numeric row axis: CA and ASR of each column against it.
 fn sweep_svg(m: &Matrix) -> Option<(String, String)> {
     let [key] = m.row_keys.as_slice() else { return None };
-    let values: Vec<f64> = m
-        .rows
-        .iter()
-        .map(|r| r.values.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok()))
-        .collect::<Option<_>>()?;
+    let values: Vec<f64> = m.rows.iter().map(|r| r.value(key).and_then(|v| v.parse().ok())).collect::<Option<_>>()?;
     let series: Vec<(String, Vec<Option<(f64, f64)>>)> = m
         .columns
         .iter()
@@ -382,7 +378,8 @@ pub(super) fn GridStep(
             Err(e) => c.error.set(Some(format!("This grid link could not be read ({e})."))),
         }
     }
-    let grid = move || -> Result<Grid, String> {
+    // Built (and checked) once per change of its inputs; the summary, the link and the button read it.
+    let grid = Memo::new(move |_| -> Result<Grid, String> {
         if let Some(g) = given.get() {
             return Ok(g);
         }
@@ -391,16 +388,16 @@ pub(super) fn GridStep(
             Mode::Matrix => matrix_grid(&spec, &attacks.get(), &detectors.get(), &repairs.get(), &seeds.get()),
             Mode::Sweep => sweep_grid(&spec, &sweep_key.get(), &sweep_values.get(), &seeds.get()),
         }
-    };
-    let summary = move || match grid().and_then(|g| g.plan().map_err(|e| e.to_string())) {
+    });
+    let summary = move || match grid.get().and_then(|g| g.plan().map_err(|e| e.to_string())) {
         Ok(plan) => {
-            let models = plan.iter().map(|r| r.model).max().map_or(0, |m| m + 1);
+            let models = crate::lab::grid::model_count(&plan);
             format!("{} runs, {models} models to train", plan.len())
         }
         Err(e) => e,
     };
     let running = move || job.with(|j| j.as_ref().is_some_and(|j| j.running));
-    let run = move |_| match grid().and_then(|g| start(c, &g, job)) {
+    let run = move |_| match grid.get_untracked().and_then(|g| start(c, &g, job)) {
         Ok(()) => c.error.set(None),
         Err(e) => c.error.set(Some(e)),
     };
@@ -476,7 +473,7 @@ pub(super) fn GridStep(
             }
         })
     };
-    let grid_link = move || grid().map(|g| g.to_link()).unwrap_or_default();
+    let grid_link = move || grid.get().map(|g| g.to_link()).unwrap_or_default();
     view! {
         <Step id="compare" n=8 title="Compare" explain="One experiment answers one question; comparisons answer more. Run the current experiment under several attacks with several defenses (BackdoorBench's leaderboard: rows are attacks, columns defenses), or sweep one parameter, over seeds. Each model trains once; the runs share this machine's cores.">
             <Show when=move || given.get().is_none()>
@@ -514,7 +511,7 @@ pub(super) fn GridStep(
             </Show>
             <p class="explain">"grid link: "<code class="link" data-testid="grid-link">{move || format!("#{}", grid_link())}</code></p>
             <div class="actions">
-                <button data-testid="run-grid" disabled=move || running() || grid().is_err() on:click=run>"Run the grid"</button>
+                <button data-testid="run-grid" disabled=move || running() || grid.with(Result::is_err) on:click=run>"Run the grid"</button>
                 <button data-testid="cancel-grid" disabled=move || !running() on:click=cancel>"Cancel"</button>
                 <span data-testid="grid-summary">{summary}</span>
                 <label class="field">
