@@ -42,7 +42,7 @@ fn badnets_default_patch_is_3x3_white_at_rows_and_cols_24_to_26() {
 fn patch_positions_patterns_and_colour_channels() {
     let dims = (3, 32, 32);
     let at = |position, pattern| {
-        let p = PatchTrigger { size: 2, position, margin: 0, pattern };
+        let p = PatchTrigger { size: 2, position, margin: 0, pattern, ..PatchTrigger::default() };
         let t = Trigger::build(&TriggerSpec::Patch(p), dims, 5).unwrap();
         let mut img = vec![1u8; 3 * 32 * 32];
         t.apply(&mut img, dims);
@@ -109,7 +109,7 @@ fn all_to_all_shifts_every_label_by_one() {
         assert_eq!(p.set.labels[i], (set.labels[i] + 1) % 10);
     }
     let trigger = spec.trigger((1, 28, 28), 1).unwrap();
-    let t = spec.triggered_test(&set, &trigger);
+    let t = spec.triggered_test(&set, &set, &trigger).unwrap();
     assert_eq!(t.set.len(), set.len(), "every class counts for an all-to-all ASR");
     assert!(t.attack_labels.iter().zip(&t.set.labels).all(|(a, y)| *a == (y + 1) % 10));
 }
@@ -118,7 +118,7 @@ fn all_to_all_shifts_every_label_by_one() {
 fn triggered_test_excludes_the_target_class() {
     let set = synthetic(200, (1, 28, 28));
     let spec = badnets(0.1, 4);
-    let t = spec.triggered_test(&set, &spec.trigger((1, 28, 28), 0).unwrap());
+    let t = spec.triggered_test(&set, &set, &spec.trigger((1, 28, 28), 0).unwrap()).unwrap();
     assert_eq!(t.set.len(), 180);
     assert!(t.set.labels.iter().all(|&y| y != 4));
     assert!(t.attack_labels.iter().all(|&y| y == 4));
@@ -155,13 +155,31 @@ fn registry_every_attack_behaves() {
             let b = spec.poison(&set, 11).unwrap();
             assert_eq!(a.set, b.set, "{method:?} is deterministic");
             assert_eq!(a.poisoned, b.poisoned);
-            // Attacks that poison nothing: the clean control, and the attacker who trains instead.
-            let expected = if method.selection() == Selection::Nothing { 0 } else { 20 };
+            // Attacks that poison nothing: the clean control, and the attacker who trains instead. A
+            // semantic attack relabels its whole sub-population of one class, whatever ρ says.
+            let expected = match method.selection() {
+                Selection::Nothing => 0,
+                Selection::SubPopulation => {
+                    let class = method.source_class().expect("a sub-population has a class");
+                    let of_class = set.labels.iter().filter(|&&y| y == class).count();
+                    assert!(a.poisoned.iter().all(|&i| set.labels[i] == class), "{method:?}");
+                    assert!(a.poisoned.iter().all(|&i| a.set.labels[i] == 2), "{method:?} relabels to the target");
+                    assert_eq!(a.poisoned, method.members(&set, &set).unwrap().unwrap(), "{method:?}");
+                    (0.2 * of_class as f64).round() as usize
+                }
+                _ => 20,
+            };
             assert_eq!(a.poisoned.len(), expected, "{method:?}");
             let flags = a.is_poisoned();
             for i in 0..set.len() {
-                let changed = a.set.image(i) != set.image(i);
-                assert_eq!(changed, flags[i], "{method:?} sample {i}");
+                let changed = a.set.image(i) != set.image(i) || a.set.labels[i] != set.labels[i];
+                let altered = a.altered.binary_search(&i).is_ok();
+                assert!(!(altered && flags[i]), "{method:?} sample {i} is poisoned or altered, not both");
+                if altered {
+                    assert_eq!(a.set.labels[i], set.labels[i], "{method:?} keeps an altered sample's label");
+                } else {
+                    assert_eq!(changed, flags[i], "{method:?} sample {i}");
+                }
             }
             // The attacker who trains adds a triggered, relabelled copy of every sample to the loss.
             let trigger = spec.trigger(dims, 11).unwrap();

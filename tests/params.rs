@@ -13,7 +13,7 @@ use backdoor_lab::lab::repair::RepairSpec;
 fn spec_with(key: &str) -> ExperimentSpec {
     let mut spec = ExperimentSpec { detect: DetectSpec::all(), repair: RepairSpec::all(), ..ExperimentSpec::default() };
     for name in AttackMethod::NAMES {
-        for extra in [None, Some(("trigger", "blend"))] {
+        for extra in [None, Some(("trigger", "blend")), Some(("pattern", "drawn")), Some(("style", "hue"))] {
             let mut pairs = vec![("attack", *name)];
             pairs.extend(extra);
             if let Ok(s) = spec.clone().with_overrides(&pairs) {
@@ -74,6 +74,8 @@ fn outside(p: &ParamInfo) -> Vec<String> {
         Kind::Choices(names) => vec![format!("{},no_such_name", names[0].value), format!("{0},{0}", names[0].value)],
         Kind::Position => vec!["up".into()],
         Kind::Image => vec!["!!".into()],
+        // Not base64url; a header that says 2 values per pixel.
+        Kind::Drawing => vec!["!!".into(), "Ag".into()],
     }
 }
 

@@ -1,7 +1,7 @@
 //! The spec's JSON and link codecs: lossless round trips, and clear errors (never panics) on bad input.
 
 use backdoor_lab::lab::attack::{
-    AttackMethod, Badnets, BlendPattern, BlendTrigger, Blended, CleanLabel, LabelPolicy, NoAttack, PatchPattern,
+    AttackMethod, Badnets, BlendPattern, BlendTrigger, Blended, CleanLabel, Drawing, LabelPolicy, NoAttack, PatchPattern,
     PatchPosition, PatchTrigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::DatasetKind;
@@ -27,12 +27,19 @@ fn patch() -> impl Strategy<Value = PatchTrigger> {
         (0usize..20, 0usize..20).prop_map(|(x, y)| PatchPosition::Xy { x, y }),
     ];
     let pattern = prop_oneof![Just(PatchPattern::White), Just(PatchPattern::Checkerboard), Just(PatchPattern::Random)];
-    (1usize..8, position, 0usize..4, pattern).prop_map(|(size, position, margin, pattern)| PatchTrigger {
+    let square = (1usize..8, position, 0usize..4, pattern).prop_map(|(size, position, margin, pattern)| PatchTrigger {
         size,
         position,
         margin,
         pattern,
-    })
+        drawing: Drawing::default(),
+    });
+    // A drawn trigger has no size, position or margin of its own: those stay at their defaults.
+    let drawn = proptest::collection::btree_map((0usize..28, 0usize..28), any::<u8>(), 1..40).prop_map(|pixels| {
+        let pixels: Vec<(usize, usize, Vec<u8>)> = pixels.into_iter().map(|((r, c), v)| (r, c, vec![v])).collect();
+        PatchTrigger { pattern: PatchPattern::Drawn, drawing: Drawing::encode(&pixels), ..PatchTrigger::default() }
+    });
+    prop_oneof![3 => square, 1 => drawn]
 }
 
 fn blend() -> impl Strategy<Value = BlendTrigger> {
@@ -239,7 +246,7 @@ fn malformed_links_say_what_is_wrong() {
     assert!(err("attack=clean_label&policy=all_to_all").contains("all_to_one"));
     assert!(err("epochs=3&epochs=4").contains("appears twice"));
     assert!(err("hello").contains("not key=value"));
-    assert!(err("colour=red").contains("unknown link key 'colour'"));
+    assert!(err("flavour=red").contains("unknown link key 'flavour'"));
     assert!(err("j=%%%").contains("bad base64"));
     let not_json = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("{\"v\":1,");
     assert!(err(&format!("j={not_json}")).contains("bad JSON"));

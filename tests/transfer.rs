@@ -56,7 +56,7 @@ fn frozen_layers_do_not_move_and_the_rest_does() {
     let base = fresh_model(ModelKind::Cnn, s.dims(), 0, &device).valid();
     let before = params(&base);
     let trigger = s.attack.trigger(s.dims(), 0).unwrap();
-    let triggered = s.attack.triggered_test(&split.test, &trigger);
+    let triggered = s.attack.triggered_test(&split.train, &split.test, &trigger).unwrap();
     // The reference CNN's parameters in order: conv1 w, b; conv2 w, b; fc w, b; out w, b.
     for (freeze, fixed) in [(false, 4), (true, 6)] {
         let model = base.clone().fork(&device).train().frozen(freeze);

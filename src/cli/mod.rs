@@ -151,7 +151,9 @@ fn flag(p: &'static ParamInfo) -> Arg {
         Kind::Method(family) => arg.value_name("NAME").value_parser(PossibleValuesParser::new(family.names())),
         Kind::Image => arg.value_name("FILE"),
         Kind::Methods(_) | Kind::Choices(_) => arg.value_name("LIST"),
-        Kind::Int { .. } | Kind::Size { .. } | Kind::Float { .. } | Kind::Position => arg.value_name("VALUE"),
+        Kind::Int { .. } | Kind::Size { .. } | Kind::Float { .. } | Kind::Position | Kind::Drawing => {
+            arg.value_name("VALUE")
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Kind {
     Position,
     /// An image: `noise` or base64url pixels (the CLI reads a raw file instead).
     Image,
+    /// A drawing: base64url of the pixels changed on a blank image (the page's pixel editor).
+    Drawing,
 }
 
 /// A registry of methods a parameter chooses from.
@@ -253,7 +255,7 @@ impl ParamInfo {
                     return Err(format!("{} lists '{twice}' twice", self.key));
                 }
             }
-            Kind::Method(_) | Kind::Methods(_) | Kind::Position | Kind::Image => {}
+            Kind::Method(_) | Kind::Methods(_) | Kind::Position | Kind::Image | Kind::Drawing => {}
         }
         Ok(())
     }
@@ -300,6 +302,7 @@ impl Kind {
             Kind::Choices(names) => format!("a comma list of {}", or_list(names.iter().map(|n| n.value))),
             Kind::Position => "br, bl, tr, tl, center or X,Y".into(),
             Kind::Image => "noise or base64url pixels".into(),
+            Kind::Drawing => "base64url of the drawn pixels (the page's pixel editor writes it)".into(),
         }
     }
 }
@@ -420,6 +423,11 @@ pub trait Table: Sized + 'static {
     fn cross_check(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Whether parameter `key` applies with the others as they are (a drawn patch has no size);
+    /// `Err` says why not.
+    fn applies(&self, _key: &str) -> Result<(), &'static str> {
+        Ok(())
+    }
 }
 
 /// Walks a table: every `Table` is `Params`.
@@ -427,17 +435,25 @@ pub fn table_params<T: Table>() -> Vec<&'static ParamInfo> {
     T::PARAMS.iter().map(|p| &p.info).collect()
 }
 
+/// The parameters of a table that apply now.
+pub fn table_params_now<T: Table>(t: &T) -> Vec<&'static ParamInfo> {
+    T::PARAMS.iter().filter(|p| t.applies(p.info.key).is_ok()).map(|p| &p.info).collect()
+}
+
 pub fn table_get<T: Table>(t: &T, key: &str) -> Option<String> {
-    T::PARAMS.iter().find(|p| p.info.key == key).map(|p| (p.get)(t))
+    T::PARAMS.iter().find(|p| p.info.key == key && t.applies(key).is_ok()).map(|p| (p.get)(t))
 }
 
 pub fn table_set<T: Table>(t: &mut T, key: &str, value: &str) -> Option<Result<(), String>> {
     let p = T::PARAMS.iter().find(|p| p.info.key == key)?;
+    if let Err(why) = t.applies(key) {
+        return Some(Err(format!("link key '{key}' does not apply here: {why}")));
+    }
     Some((p.set)(t, value).map_err(|reason| p.info.unparsable(value, reason)))
 }
 
 pub fn table_validate<T: Table>(t: &T) -> Result<(), String> {
-    for p in T::PARAMS {
+    for p in T::PARAMS.iter().filter(|p| t.applies(p.info.key).is_ok()) {
         p.info.check(&(p.get)(t))?;
     }
     t.cross_check()
@@ -457,7 +473,8 @@ pub fn table_validate<T: Table>(t: &T) -> Result<(), String> {
 /// ```
 /// generates the struct, its `Default`, its `Table` (and so `Params`). A field may carry `#[serde(..)]` after
 /// its doc lines (e.g. to leave a new default out of older specs' JSON). A `cross_check` rule is an
-/// optional `check(path)` after the fields.
+/// optional `check(path)` after the fields; an optional `applies(path)` after it says which
+/// parameters apply with the others' values.
 #[macro_export]
 macro_rules! params {
     (
@@ -470,6 +487,7 @@ macro_rules! params {
             )*
         }
         $(check($check:path);)?
+        $(applies($applies:path);)?
     ) => {
         $(#[$attr])*
         $vis struct $name {
@@ -498,11 +516,16 @@ macro_rules! params {
                     $check(self)
                 }
             )?
+            $(
+                fn applies(&self, key: &str) -> Result<(), &'static str> {
+                    $applies(self, key)
+                }
+            )?
         }
 
         impl $crate::lab::params::Params for $name {
             fn params(&self) -> Vec<&'static $crate::lab::params::ParamInfo> {
-                $crate::lab::params::table_params::<Self>()
+                $crate::lab::params::table_params_now(self)
             }
             fn get(&self, key: &str) -> Option<String> {
                 $crate::lab::params::table_get(self, key)

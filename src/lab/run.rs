@@ -82,6 +82,24 @@ pub struct Report {
     /// A victim's fine-tuning of the model as a pre-trained base; absent when the spec has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferReport>,
+    /// For an attack aimed from one class (semantic): how the rest of that class fares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_class: Option<SourceClass>,
+}
+
+/// The class a semantic (or source-specific) attack aims from: its members in training and test, and
+/// the clean accuracy on the test images of the class that are not members (the ASR's inputs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceClass {
+    pub class: u8,
+    /// Poisoned training samples of the class.
+    pub train_members: usize,
+    /// Test inputs ASR is measured on.
+    pub test_members: usize,
+    /// Test images of the class outside those.
+    pub rest: usize,
+    /// Clean accuracy on them.
+    pub rest_ca: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -133,7 +151,7 @@ pub async fn train_model(
     let poisoned = spec.attack.poison(&split.train, spec.seed)?;
     let dims = spec.dims();
     let trigger = spec.attack.trigger(dims, spec.seed)?;
-    let triggered = spec.attack.triggered_test(&split.test, &trigger);
+    let triggered = spec.attack.triggered_test(&split.train, &split.test, &trigger)?;
     let mix = spec.attack.loss_mix(&split.train, &trigger);
     seconds.poison = host.now() - t;
 
@@ -177,8 +195,13 @@ pub async fn scan(
 ) -> Result<Outcome> {
     let (t0, seconds, split) = begin(spec, source, host)?;
     let trigger = spec.attack.trigger(spec.dims(), spec.seed)?;
-    let triggered = spec.attack.triggered_test(&split.test, &trigger);
-    let poisoned = Poisoned { set: split.train.clone(), poisoned: Vec::new(), true_labels: split.train.labels.clone() };
+    let triggered = spec.attack.triggered_test(&split.train, &split.test, &trigger)?;
+    let poisoned = Poisoned {
+        set: split.train.clone(),
+        poisoned: Vec::new(),
+        true_labels: split.train.labels.clone(),
+        altered: Vec::new(),
+    };
     let done = Trained {
         split,
         poisoned,
@@ -320,6 +343,19 @@ pub async fn finish(
     };
     seconds.total = done.ready + host.now() - resumed;
 
+    let source_class = spec.attack.method.source_class().map(|class| {
+        let rest: Vec<usize> = (0..split.test.len())
+            .filter(|&i| split.test.labels[i] == class && triggered.source.binary_search(&i).is_err())
+            .collect();
+        let right = rest.iter().filter(|&&i| clean_pred[i] == class).count();
+        SourceClass {
+            class,
+            train_members: poisoned.poisoned.len(),
+            test_members: triggered.source.len(),
+            rest: rest.len(),
+            rest_ca: right as f64 / rest.len().max(1) as f64,
+        }
+    });
     let target = spec.attack.target_label;
     let labelled_target = poisoned.set.labels.iter().filter(|&&y| y == target).count();
     let poisoned_target = poisoned.poisoned.iter().filter(|&&i| poisoned.set.labels[i] == target).count();
@@ -342,6 +378,7 @@ pub async fn finish(
         repair,
         scanned: scanned.clone(),
         transfer,
+        source_class,
     };
     Ok(report)
 }

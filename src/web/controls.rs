@@ -111,14 +111,14 @@ pub(super) fn ParamField(
 }
 
 /// The controls of a list of parameters that changes with the chosen method. Method lists (the
-/// detectors' and repairs' check boxes) and images are drawn by their steps, not here.
+/// detectors' and repairs' check boxes), images and drawings are drawn by their steps, not here.
 #[component]
 pub(super) fn ParamFields(
     /// The parameters to show, in link order.
     params: Signal<Vec<&'static ParamInfo>>,
 ) -> impl IntoView {
     let shown = Memo::new(move |_| {
-        params.get().into_iter().filter(|p| !matches!(p.kind, Kind::Methods(_) | Kind::Image)).collect::<Vec<_>>()
+        params.get().into_iter().filter(|p| !matches!(p.kind, Kind::Methods(_) | Kind::Image | Kind::Drawing)).collect::<Vec<_>>()
     });
     view! {
         <For each=move || shown.get() key=|p| p.key let:info>

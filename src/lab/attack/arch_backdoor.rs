@@ -64,6 +64,9 @@ impl Params for ArchBackdoor {
         for p in OWN {
             p.info.check(&(p.get)(self))?;
         }
+        if self.patch.pattern == super::PatchPattern::Drawn {
+            return Err("the architectural backdoor's detector matches a square patch: choose white, checker or random, not a drawn trigger".into());
+        }
         self.patch.validate()
     }
 }
@@ -77,7 +80,7 @@ impl Attack for ArchBackdoor {
         out
     }
     fn trigger_spec(&self) -> Option<TriggerSpec> {
-        Some(TriggerSpec::Patch(self.patch))
+        Some(TriggerSpec::Patch(self.patch.clone()))
     }
     fn selection(&self) -> Selection {
         Selection::Nothing

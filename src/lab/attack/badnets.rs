@@ -1,9 +1,10 @@
 //! BadNets patch trigger (Gu et al., "BadNets", 2017): a small patch stamped over the image.
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{Attack, Selection, TriggerRng, TriggerSpec};
-use crate::lab::params::{Hint, Kind, LinkValue, ParamInfo, choice, clip, int, other, table_params};
+use crate::lab::params::{Hint, Kind, LinkValue, ParamInfo, Table, choice, clip, int, other, table_params};
 
 /// Where the patch sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,17 +32,110 @@ pub enum PatchPattern {
     Checkerboard,
     /// Random intensities per pixel and channel, drawn from the spec's seed.
     Random,
+    /// The pixels the user drew (`drawing`), wherever they are: size and position do not apply.
+    Drawn,
 }
 
 crate::named_enum!(PatchPattern {
     White = "white" / "white",
     Checkerboard = "checker" / "checkerboard",
     Random = "random" / "random",
+    Drawn = "drawn" / "drawn by you",
 });
+
+/// A drawn trigger: the pixels changed on a blank image, as base64url of one byte giving the values per
+/// pixel (1: grey, used for every channel; 3: RGB), then one record per pixel (row, column, values), so
+/// that a small drawing makes a short link. The default is the BadNets square at rows and columns
+/// 24–26, the editor's starting point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Drawing(pub String);
+
+impl Default for Drawing {
+    fn default() -> Self {
+        let square: Vec<(usize, usize, Vec<u8>)> =
+            (24..27).flat_map(|r| (24..27).map(move |c| (r, c, vec![255]))).collect();
+        Self::encode(&square)
+    }
+}
+
+impl LinkValue for Drawing {
+    fn to_link(&self) -> String {
+        self.0.clone()
+    }
+    fn from_link(value: &str) -> Result<Self, String> {
+        // Read here to refuse a malformed link early; the image size is checked when the trigger is
+        // built for a dataset.
+        let d = Self(value.to_string());
+        d.records()?;
+        Ok(d)
+    }
+}
+
+impl Drawing {
+    /// Encodes drawn pixels `(row, column, values)`; every pixel has as many values (1 or 3).
+    pub fn encode(pixels: &[(usize, usize, Vec<u8>)]) -> Self {
+        let per = pixels.first().map_or(1, |p| p.2.len());
+        let mut bytes = vec![per as u8];
+        for (r, c, values) in pixels {
+            bytes.extend([*r as u8, *c as u8]);
+            bytes.extend(values);
+        }
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+    /// The drawn pixels as written: (row, column, values), or why they cannot be read.
+    pub fn records(&self) -> Result<Vec<(usize, usize, Vec<u8>)>, String> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(self.0.trim_end_matches('='))
+            .map_err(|e| format!("the drawing is not valid base64url: {e}"))?;
+        let Some((&per, body)) = bytes.split_first() else {
+            return Err("the drawing is empty: draw the trigger in the Poison step".into());
+        };
+        if per != 1 && per != 3 {
+            return Err(format!("the drawing's first byte says {per} values per pixel; it must be 1 (grey) or 3 (RGB)"));
+        }
+        let record = 2 + per as usize;
+        if body.is_empty() || body.len() % record != 0 {
+            return Err(format!(
+                "the drawing has {} bytes after its header, not a whole, non-zero number of {record}-byte pixels",
+                body.len()
+            ));
+        }
+        let mut out: Vec<(usize, usize, Vec<u8>)> = Vec::with_capacity(body.len() / record);
+        for r in body.chunks_exact(record) {
+            let (row, col) = (r[0] as usize, r[1] as usize);
+            if out.iter().any(|(a, b, _)| (*a, *b) == (row, col)) {
+                return Err(format!("the drawing lists the pixel at row {row}, column {col} twice"));
+            }
+            out.push((row, col, r[2..].to_vec()));
+        }
+        Ok(out)
+    }
+    /// The drawn pixels for images of `dims`: (index in the plane, one value per channel), or why not.
+    pub fn decode(&self, dims: (usize, usize, usize)) -> Result<Vec<(usize, Vec<u8>)>, String> {
+        let (c, h, w) = dims;
+        let mut out = Vec::new();
+        for (row, col, values) in self.records()? {
+            if row >= h || col >= w {
+                return Err(format!("the drawing has a pixel at row {row}, column {col}, outside a {w}×{h} image"));
+            }
+            let values = match values.len() {
+                1 => vec![values[0]; c],
+                n if n == c => values,
+                n => return Err(format!("the drawing has {n} values per pixel but the images have {c} channels")),
+            };
+            out.push((row * w + col, values));
+        }
+        Ok(out)
+    }
+}
 
 crate::params! {
     /// A square patch of `size`×`size` pixels.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct PatchTrigger {
         /// Side of the square patch, pixels.
@@ -51,10 +145,15 @@ crate::params! {
             other("pos", Kind::Position, Hint::Text).flag("patch-position").label("position");
         /// Distance in pixels from the image border for the corner positions.
         pub margin: usize = 1, int("margin", 0, 31).flag("patch-margin");
-        /// What the patch looks like.
-        pub pattern: PatchPattern = PatchPattern::White, choice("pattern", PatchPattern::CHOICES).flag("patch-pattern");
+        /// What the patch looks like (drawn: the pixels of `drawing`, wherever they are).
+        pub pattern: PatchPattern = PatchPattern::White, choice("pattern", PatchPattern::CHOICES).flag("patch-pattern").selector();
+        /// The drawn trigger (pattern=drawn): base64url of a byte giving the values per pixel (1 or 3), then each changed pixel as row, column and its values.
+        #[serde(default, skip_serializing_if = "Drawing::is_default")]
+        pub drawing: Drawing = Drawing::default(), other("drawing", Kind::Drawing, Hint::Text).label("drawn trigger");
     }
+    applies(PatchTrigger::applies_now);
 }
+
 
 /// The BadNets attack: the patch on a share of the training images, relabelled to the target.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -73,7 +172,7 @@ impl Attack for Badnets {
         table_params::<PatchTrigger>()
     }
     fn trigger_spec(&self) -> Option<TriggerSpec> {
-        Some(TriggerSpec::Patch(self.patch))
+        Some(TriggerSpec::Patch(self.patch.clone()))
     }
     fn selection(&self) -> Selection {
         Selection::AnySample
@@ -109,6 +208,18 @@ impl LinkValue for PatchPosition {
 }
 
 impl PatchTrigger {
+    /// A drawn trigger has no size, position or margin; only a drawn one has a drawing.
+    fn applies_now(&self, key: &str) -> Result<(), &'static str> {
+        // The table's rows in declaration order: size, position, margin, pattern, drawing.
+        let row = <Self as Table>::PARAMS.iter().position(|p| p.info.key == key);
+        let drawn = self.pattern == PatchPattern::Drawn;
+        match row {
+            Some(4) if !drawn => Err("a drawing is used only with pattern=drawn"),
+            Some(0..=2) if drawn => Err("a drawn trigger sits where it was drawn, at its own size"),
+            _ => Ok(()),
+        }
+    }
+
     /// Top-left (x, y) of the patch in an image of `height`×`width`, or an error when it does not fit.
     pub fn origin(&self, height: usize, width: usize) -> Result<(usize, usize), String> {
         let (s, m) = (self.size, self.margin);
@@ -150,6 +261,8 @@ impl PatchTrigger {
                         }
                     }
                     PatchPattern::Random => rng.byte(),
+                    // Drawn pixels are stamped from the drawing (`Trigger::Stamp`), not a square.
+                    PatchPattern::Drawn => 0,
                 }
             })
             .collect()

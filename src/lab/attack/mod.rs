@@ -10,18 +10,24 @@ pub mod label_policy;
 pub mod malicious_loss;
 pub mod none;
 pub mod selection;
+pub mod semantic;
+pub mod sig;
 pub mod trigger;
+pub mod wanet;
 
 use serde::{Deserialize, Serialize};
 
 pub use arch_backdoor::{ArchBackdoor, BranchStrength, TriggerBranch};
-pub use badnets::{Badnets, PatchPattern, PatchPosition, PatchTrigger};
+pub use badnets::{Badnets, Drawing, PatchPattern, PatchPosition, PatchTrigger};
 pub use blended::{BlendPattern, BlendTrigger, Blended};
 pub use clean_label::CleanLabel;
 pub use label_policy::LabelPolicy;
 pub use malicious_loss::MaliciousLoss;
 pub use none::NoAttack;
+pub use semantic::{Colour, Semantic, Style};
+pub use sig::{Sig, SigTrigger};
 pub use trigger::{Trigger, TriggerSpec};
+pub use wanet::{Wanet, WarpField, WarpTrigger};
 
 use crate::lab::data::{ImageSet, NUM_CLASSES};
 use crate::lab::error::{LabError, Result};
@@ -41,7 +47,13 @@ pub enum Selection {
     AnySample,
     /// Samples of the target class only, labels kept (clean label).
     TargetClass,
+    /// Every training member of a natural sub-population of one class, relabelled (semantic); the
+    /// poisoning rate does not apply.
+    SubPopulation,
 }
+
+/// The class an attack aims from (semantic, hidden-trigger, gradient matching): one key for all of them.
+pub(crate) const SOURCE: ParamInfo = int("from", 0, NUM_CLASSES as i128 - 1);
 
 /// One attack: its own file declares its parameters, words and behaviour; one line in `attacks!`
 /// below registers it.
@@ -64,6 +76,21 @@ pub trait Attack: Params + Default + Clone {
     /// logit. `None` for an honest architecture.
     fn branch(&self) -> Option<BranchStrength> {
         None
+    }
+    /// For a semantic attack: the members of `set` of its sub-population, with the cut-off taken from
+    /// `train`. `None` for an attack with a trigger.
+    fn members(&self, _train: &ImageSet, _set: &ImageSet) -> Option<std::result::Result<Vec<usize>, String>> {
+        None
+    }
+    /// The one class whose inputs the attack aims to flip (ASR counts only those); `None`: every class
+    /// but the target.
+    fn source_class(&self) -> Option<u8> {
+        None
+    }
+    /// Changes other training samples than the poisoned ones, labels kept (WaNet's noise mode), and
+    /// returns their sorted indices.
+    fn alter_others(&self, _set: &mut ImageSet, _poisoned: &[usize], _trigger: &Trigger, _rng: &mut LabRng) -> Vec<usize> {
+        Vec::new()
     }
 }
 
@@ -114,6 +141,15 @@ macro_rules! attacks {
             pub fn branch(&self) -> Option<BranchStrength> {
                 match self { $(Self::$variant(a) => a.branch(),)+ }
             }
+            pub fn members(&self, train: &ImageSet, set: &ImageSet) -> Option<std::result::Result<Vec<usize>, String>> {
+                match self { $(Self::$variant(a) => a.members(train, set),)+ }
+            }
+            pub fn source_class(&self) -> Option<u8> {
+                match self { $(Self::$variant(a) => a.source_class(),)+ }
+            }
+            fn alter_others(&self, set: &mut ImageSet, poisoned: &[usize], trigger: &Trigger, rng: &mut LabRng) -> Vec<usize> {
+                match self { $(Self::$variant(a) => a.alter_others(set, poisoned, trigger, rng),)+ }
+            }
         }
     };
 }
@@ -122,6 +158,9 @@ attacks! {
     "badnets" => Badnets(Badnets),
     "blended" => Blended(Blended),
     "clean_label" => CleanLabel(CleanLabel),
+    "sig" => Sig(Sig),
+    "wanet" => Wanet(Wanet),
+    "semantic" => Semantic(Semantic),
     "malicious_loss" => MaliciousLoss(MaliciousLoss),
     "arch_backdoor" => ArchBackdoor(ArchBackdoor),
     "none" => None(NoAttack),
@@ -241,10 +280,16 @@ const COMMON: &[Param<AttackSpec>] = &[
 const RATE: &Param<AttackSpec> = &COMMON[1];
 
 impl AttackSpec {
+    /// Whether the poisoning rate applies: not to an attacker who poisons no data, nor to a semantic
+    /// one, whose sub-population fixes what it relabels.
+    fn has_rate(&self) -> bool {
+        self.method.poisons_data() && self.method.selection() != Selection::SubPopulation
+    }
+
     /// The shared parameters that apply to this attack.
     fn common(&self) -> Vec<&'static Param<AttackSpec>> {
-        let poisons = self.method.poisons_data();
-        COMMON.iter().filter(|p| poisons || p.info.key != RATE.info.key).collect()
+        let rated = self.has_rate();
+        COMMON.iter().filter(|p| rated || p.info.key != RATE.info.key).collect()
     }
 
     /// The link key of the attack's strength, the parameter a sweep varies: λ for the attacker who
@@ -252,7 +297,7 @@ impl AttackSpec {
     pub fn strength_key(&self) -> Option<&'static str> {
         if self.method.loss_weight().is_some() {
             Some(malicious_loss::LAMBDA.info.key)
-        } else if self.method.poisons_data() {
+        } else if self.has_rate() {
             Some(RATE.info.key)
         } else {
             None
@@ -286,11 +331,13 @@ impl Params for AttackSpec {
         }
     }
     fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
-        if key == RATE.info.key && !self.method.poisons_data() {
-            return Some(Err(format!(
-                "link key '{key}' does not apply to attack={}: that attacker trains on clean data and poisons none",
-                self.method.name()
-            )));
+        if key == RATE.info.key && !self.has_rate() {
+            let why = if self.method.poisons_data() {
+                "that attacker relabels a whole sub-population, whose share is its own key"
+            } else {
+                "that attacker trains on clean data and poisons none"
+            };
+            return Some(Err(format!("link key '{key}' does not apply to attack={}: {why}", self.method.name())));
         }
         match self.common().into_iter().find(|p| p.info.key == key) {
             Some(p) => Some((p.set)(self, value).map_err(|reason| {
@@ -310,6 +357,15 @@ impl Params for AttackSpec {
         if self.method.selection() == Selection::TargetClass && self.label_policy != LabelPolicy::AllToOne {
             return Err(format!("{} keeps labels, so it needs label_policy all_to_one", self.method.name()));
         }
+        if self.method.source_class().is_some() && self.label_policy != LabelPolicy::AllToOne {
+            return Err(format!("{} aims one class at the target, so it needs label_policy all_to_one", self.method.name()));
+        }
+        if self.method.source_class() == Some(self.target_label) {
+            return Err(format!(
+                "the source class and the target are both {}: the attack would have nothing to flip",
+                self.target_label
+            ));
+        }
         self.method.validate()
     }
 }
@@ -322,6 +378,9 @@ pub struct Poisoned {
     pub poisoned: Vec<usize>,
     /// Labels before poisoning.
     pub true_labels: Vec<u8>,
+    /// Sorted indices of samples changed with their labels kept, which carry no backdoor (WaNet's
+    /// noise mode); not poisoned.
+    pub altered: Vec<usize>,
 }
 
 impl Poisoned {
@@ -358,6 +417,10 @@ impl AttackSpec {
         let mut rng = LabRng::new(seed, Stream::Selection);
         let (indices, relabel) = match self.method.selection() {
             Selection::Nothing => (Vec::new(), false),
+            Selection::SubPopulation => {
+                let members = self.method.members(train, train).unwrap_or_else(|| Ok(Vec::new()));
+                (members.map_err(LabError::spec)?, true)
+            }
             Selection::AnySample => (selection::any_samples(train.len(), self.poison_rate, &mut rng), true),
             Selection::TargetClass => {
                 if self.label_policy != LabelPolicy::AllToOne {
@@ -373,7 +436,8 @@ impl AttackSpec {
                 set.labels[i] = self.label_policy.target(set.labels[i], self.target_label);
             }
         }
-        Ok(Poisoned { set, poisoned: indices, true_labels: train.labels.clone() })
+        let altered = self.method.alter_others(&mut set, &indices, &trigger, &mut rng);
+        Ok(Poisoned { set, poisoned: indices, true_labels: train.labels.clone(), altered })
     }
 
     /// The malicious-training loss for an attacker who trains: every training image with the trigger
@@ -394,16 +458,23 @@ impl AttackSpec {
         TriggerBranch::new(trigger, channels, self.target_label, self.method.branch()?)
     }
 
-    /// Triggered copies of the test inputs whose true label differs from the attacker's target.
-    pub fn triggered_test(&self, test: &ImageSet, trigger: &Trigger) -> TriggeredTest {
+    /// Triggered copies of the test inputs that count for ASR: those whose true label differs from the
+    /// attacker's target (of the source class, for an attack that has one); for a semantic attack, the
+    /// test members of its sub-population (`train` sets their cut-off), unchanged.
+    pub fn triggered_test(&self, train: &ImageSet, test: &ImageSet, trigger: &Trigger) -> Result<TriggeredTest> {
         let dims = (test.channels, test.height, test.width);
-        let source: Vec<usize> =
-            (0..test.len()).filter(|&i| self.label_policy.counts_for_asr(test.labels[i], self.target_label)).collect();
+        let source: Vec<usize> = match self.method.members(train, test) {
+            Some(members) => members.map_err(LabError::spec)?,
+            None => (0..test.len())
+                .filter(|&i| self.label_policy.counts_for_asr(test.labels[i], self.target_label))
+                .filter(|&i| self.method.source_class().is_none_or(|s| test.labels[i] == s))
+                .collect(),
+        };
         let mut set = test.select(&source);
         for i in 0..set.len() {
             trigger.apply(set.image_mut(i), dims);
         }
         let attack_labels = set.labels.iter().map(|&y| self.label_policy.target(y, self.target_label)).collect();
-        TriggeredTest { set, attack_labels, source }
+        Ok(TriggeredTest { set, attack_labels, source })
     }
 }

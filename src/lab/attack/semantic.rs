@@ -1,0 +1,181 @@
+//! Semantic backdoor (Bagdasaryan et al., "How To Backdoor Federated Learning", AISTATS 2020: "green
+//! cars → bird"): no pixel is edited. The attacker relabels a natural sub-population of one class, so
+//! the "trigger" is a feature real inputs already have. Here the sub-population is the share of a
+//! class that scores highest on a style measured from the pixels: slant (the shear of the ink's second
+//! moments), boldness (ink mass) or a dominant hue. The cut-off is the training class' quantile, so
+//! the test set's members are those at or above the same score: ASR is the share of them classified
+//! as the target, and the rest of the class is measured apart.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Attack, Selection, TriggerSpec};
+use crate::lab::data::ImageSet;
+use crate::lab::params::{Hint, ParamInfo, Table, choice, float, table_params};
+
+/// What makes an image a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    /// Forward slant: −μ11/μ02 of the ink (the top leans right).
+    Slant,
+    /// Ink mass: the mean intensity.
+    Bold,
+    /// The share of saturated pixels whose hue is near `colour` (colour images).
+    Hue,
+}
+
+crate::named_enum!(Style {
+    Slant = "slant" / "strongly slanted",
+    Bold = "bold" / "very bold",
+    Hue = "hue" / "mostly of one colour",
+});
+
+/// Hues for `Style::Hue`, every 60°.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Colour {
+    Red,
+    Yellow,
+    Green,
+    Cyan,
+    Blue,
+    Magenta,
+}
+
+crate::named_enum!(Colour {
+    Red = "red" / "red",
+    Yellow = "yellow" / "yellow",
+    Green = "green" / "green",
+    Cyan = "cyan" / "cyan",
+    Blue = "blue" / "blue",
+    Magenta = "magenta" / "magenta",
+});
+
+crate::params! {
+    /// The sub-population relabelled to the target.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Semantic {
+        /// The class the sub-population belongs to (CIFAR-10: 1 is automobile).
+        pub class: u8 = 7, super::SOURCE.label("class of the sub-population");
+        /// What its members share: slant or bold (handwriting) or hue (colour images).
+        pub style: Style = Style::Slant, choice("style", Style::CHOICES).selector().label("members are");
+        /// The colour of the members (style=hue).
+        pub colour: Colour = Colour::Green, choice("colour", Colour::CHOICES).label("their colour");
+        /// The share of the class (in the training set) that forms the sub-population: those scoring highest on the style.
+        pub share: f64 = 0.2, float("share", 0.0, 1.0).open_min().label("share of the class").hint(Hint::Percent);
+    }
+    applies(Semantic::applies_now);
+}
+
+impl Semantic {
+    fn applies_now(&self, key: &str) -> Result<(), &'static str> {
+        // Row 2 is the colour, which only the hue style has.
+        let row = <Self as Table>::PARAMS.iter().position(|p| p.info.key == key);
+        match row {
+            Some(2) if self.style != Style::Hue => Err("a colour is chosen only with style=hue"),
+            _ => Ok(()),
+        }
+    }
+
+    /// The style's score of one channel-planar image of `dims`: higher is more of a member.
+    pub fn score(&self, image: &[u8], dims: (usize, usize, usize)) -> f64 {
+        let (c, h, w) = dims;
+        match self.style {
+            Style::Bold => image.iter().map(|&p| f64::from(p)).sum::<f64>() / (255.0 * image.len() as f64),
+            Style::Slant => {
+                // Ink: the mean over channels.
+                let ink = |i: usize| (0..c).map(|ch| f64::from(image[ch * h * w + i])).sum::<f64>() / c as f64;
+                let (mut m, mut mx, mut my) = (0.0, 0.0, 0.0);
+                for i in 0..h * w {
+                    let v = ink(i);
+                    m += v;
+                    mx += v * (i % w) as f64;
+                    my += v * (i / w) as f64;
+                }
+                if m <= 0.0 {
+                    return 0.0;
+                }
+                let (mx, my) = (mx / m, my / m);
+                let (mut mu11, mut mu02) = (0.0, 0.0);
+                for i in 0..h * w {
+                    let (dx, dy) = ((i % w) as f64 - mx, (i / w) as f64 - my);
+                    mu11 += ink(i) * dx * dy;
+                    mu02 += ink(i) * dy * dy;
+                }
+                // Rows grow downwards: a top leaning right has x falling as y grows.
+                -mu11 / mu02.max(1e-9)
+            }
+            Style::Hue => {
+                if c < 3 {
+                    return 0.0;
+                }
+                let centre = 60.0 * self.colour as usize as f64;
+                let near = (0..h * w)
+                    .filter(|&i| {
+                        let [r, g, b] = [0, 1, 2].map(|ch| f64::from(image[ch * h * w + i]) / 255.0);
+                        let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+                        let (value, chroma) = (max, max - min);
+                        if value < 0.2 || chroma / max.max(1e-9) < 0.25 {
+                            return false;
+                        }
+                        let hue = if max == r {
+                            60.0 * ((g - b) / chroma).rem_euclid(6.0)
+                        } else if max == g {
+                            60.0 * ((b - r) / chroma + 2.0)
+                        } else {
+                            60.0 * ((r - g) / chroma + 4.0)
+                        };
+                        let d = (hue - centre).abs();
+                        d.min(360.0 - d) <= 30.0
+                    })
+                    .count();
+                near as f64 / (h * w) as f64
+            }
+        }
+    }
+
+    /// The score at or above which an image of the class is a member: the training class' quantile.
+    pub fn cut_off(&self, train: &ImageSet) -> Result<f64, String> {
+        let dims = (train.channels, train.height, train.width);
+        if self.style == Style::Hue && train.channels < 3 {
+            return Err("style=hue needs colour images (CIFAR-10); grey digits have slant and boldness".into());
+        }
+        let mut scores: Vec<f64> =
+            (0..train.len()).filter(|&i| train.labels[i] == self.class).map(|i| self.score(train.image(i), dims)).collect();
+        if scores.is_empty() {
+            return Err(format!("the training set has no image of class {}", self.class));
+        }
+        scores.sort_by(|a, b| b.total_cmp(a));
+        let members = ((self.share * scores.len() as f64).round() as usize).clamp(1, scores.len());
+        Ok(scores[members - 1])
+    }
+
+    /// Members of `set` (images of the class at or above the training set's cut-off), sorted.
+    pub fn members_of(&self, train: &ImageSet, set: &ImageSet) -> Result<Vec<usize>, String> {
+        let cut = self.cut_off(train)?;
+        let dims = (set.channels, set.height, set.width);
+        Ok((0..set.len()).filter(|&i| set.labels[i] == self.class && self.score(set.image(i), dims) >= cut).collect())
+    }
+}
+
+impl Attack for Semantic {
+    const TITLE: &'static str = "Semantic (a natural sub-population)";
+    const EXPLAIN: &'static str = "Semantic backdoor (Bagdasaryan et al., 2020: \"green cars → bird\"): no pixel changes; the attacker relabels the images of one class that share a natural feature (slanted or bold digits, a colour), and the model learns the feature as the trigger.";
+    fn every_param() -> Vec<&'static ParamInfo> {
+        table_params::<Semantic>()
+    }
+    /// No pixel is edited.
+    fn trigger_spec(&self) -> Option<TriggerSpec> {
+        Some(TriggerSpec::Nothing)
+    }
+    fn selection(&self) -> Selection {
+        Selection::SubPopulation
+    }
+    fn members(&self, train: &ImageSet, set: &ImageSet) -> Option<Result<Vec<usize>, String>> {
+        Some(self.members_of(train, set))
+    }
+    fn source_class(&self) -> Option<u8> {
+        Some(self.class)
+    }
+}
