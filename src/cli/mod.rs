@@ -446,6 +446,7 @@ impl Host for CliHost {
             Event::Detect { detector, done, total } => self.phase(&format!("detect {detector}"), *done, *total),
             Event::Repair { repair, done, total } => self.phase(&format!("repair {repair}"), *done, *total),
             Event::Transfer { freeze, done, total } => self.phase(&format!("freeze {freeze}"), *done, *total),
+            Event::Craft { what, done, total } => self.phase(what, *done, *total),
         }
         ControlFlow::Continue(())
     }

@@ -50,6 +50,9 @@ pub enum Event {
     /// A repair made progress: `done` of `total` steps of its current phase (batches, units pruned,
     /// inputs screened; a nested detector's own steps).
     Repair { repair: String, done: usize, total: usize },
+    /// An attack crafting its poisons: `done` of `total` steps of `what` (the surrogate's batches, the
+    /// optimisation's steps).
+    Craft { what: String, done: usize, total: usize },
     /// The transfer victim's fine-tuning with one freeze mode: `done` of `total` batches.
     Transfer { freeze: String, done: usize, total: usize },
 }

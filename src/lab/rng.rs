@@ -17,6 +17,8 @@ pub enum Stream {
     Detect = 7,
     /// Repairs' own draws (the defender's clean set, shuffles, stamped subsets).
     Repair = 8,
+    /// Attacks that craft their poisons (the attacker's surrogate, its optimisation's draws).
+    Craft = 9,
 }
 
 /// A deterministic generator for one stream of one seed.

@@ -4,7 +4,7 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::attack::{Poisoned, TriggeredTest};
+use crate::lab::attack::{Craft, Poisoned, TriggeredTest};
 use crate::lab::data::{DataSource, ImageSet, Split};
 use crate::lab::detect::{self, DetectInput, DetectReport};
 use crate::lab::device::fresh_model;
@@ -148,9 +148,21 @@ pub async fn train_model(
 
     stage(Stage::Poison, host)?;
     let t = host.now();
-    let poisoned = spec.attack.poison(&split.train, spec.seed)?;
+    let mut poisoned = spec.attack.poison(&split.train, spec.seed)?;
     let dims = spec.dims();
     let trigger = spec.attack.trigger(dims, spec.seed)?;
+    let mut craft = Craft {
+        clean: &split.train,
+        poisoned: &mut poisoned,
+        trigger: &trigger,
+        target: spec.attack.target_label,
+        model: spec.model,
+        train: &spec.train,
+        seed: spec.seed,
+        device,
+        host: &mut *host,
+    };
+    spec.attack.method.craft(&mut craft).await?;
     let triggered = spec.attack.triggered_test(&split.train, &split.test, &trigger)?;
     let mix = spec.attack.loss_mix(&split.train, &trigger);
     seconds.poison = host.now() - t;

@@ -186,6 +186,10 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
                 ctx.progress.set(done as f64 / total.max(1) as f64);
                 ctx.progress_text.set(format!("victim fine-tuning (freeze {freeze}): batch {done}/{total}"));
             }
+            Event::Craft { what, done, total } => {
+                ctx.progress.set(done as f64 / total.max(1) as f64);
+                ctx.progress_text.set(format!("{what}: {done}/{total}"));
+            }
         },
         FromWorker::Done { report } => {
             ctx.progress.set(1.0);

@@ -6,6 +6,8 @@ pub mod arch_backdoor;
 pub mod badnets;
 pub mod blended;
 pub mod clean_label;
+pub mod craft;
+pub mod label_consistent;
 pub mod label_policy;
 pub mod malicious_loss;
 pub mod none;
@@ -21,6 +23,8 @@ pub use arch_backdoor::{ArchBackdoor, BranchStrength, TriggerBranch};
 pub use badnets::{Badnets, Drawing, PatchPattern, PatchPosition, PatchTrigger};
 pub use blended::{BlendPattern, BlendTrigger, Blended};
 pub use clean_label::CleanLabel;
+pub use craft::Craft;
+pub use label_consistent::LabelConsistent;
 pub use label_policy::LabelPolicy;
 pub use malicious_loss::MaliciousLoss;
 pub use none::NoAttack;
@@ -92,6 +96,12 @@ pub trait Attack: Params + Default + Clone {
     fn alter_others(&self, _set: &mut ImageSet, _poisoned: &[usize], _trigger: &Trigger, _rng: &mut LabRng) -> Vec<usize> {
         Vec::new()
     }
+    /// Optimises the poisoned samples after selection (label-consistent, gradient matching): may
+    /// train a surrogate model and replace the images `cx.poisoned` holds. Nothing for the others.
+    #[allow(async_fn_in_trait)] // Called only through `AttackMethod`, never as a trait object.
+    async fn craft(&self, _cx: &mut Craft<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The registry: `"link_name" => Variant(Type)`, in the order menus list them. The link name is
@@ -150,6 +160,9 @@ macro_rules! attacks {
             fn alter_others(&self, set: &mut ImageSet, poisoned: &[usize], trigger: &Trigger, rng: &mut LabRng) -> Vec<usize> {
                 match self { $(Self::$variant(a) => a.alter_others(set, poisoned, trigger, rng),)+ }
             }
+            pub async fn craft(&self, cx: &mut Craft<'_>) -> Result<()> {
+                match self { $(Self::$variant(a) => a.craft(cx).await,)+ }
+            }
         }
     };
 }
@@ -158,6 +171,7 @@ attacks! {
     "badnets" => Badnets(Badnets),
     "blended" => Blended(Blended),
     "clean_label" => CleanLabel(CleanLabel),
+    "label_consistent" => LabelConsistent(LabelConsistent),
     "sig" => Sig(Sig),
     "wanet" => Wanet(Wanet),
     "semantic" => Semantic(Semantic),
