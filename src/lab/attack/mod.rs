@@ -7,6 +7,7 @@ pub mod badnets;
 pub mod blended;
 pub mod clean_label;
 pub mod craft;
+pub mod gradient_matching;
 pub mod label_consistent;
 pub mod label_policy;
 pub mod malicious_loss;
@@ -24,6 +25,7 @@ pub use badnets::{Badnets, Drawing, PatchPattern, PatchPosition, PatchTrigger};
 pub use blended::{BlendPattern, BlendTrigger, Blended};
 pub use clean_label::CleanLabel;
 pub use craft::Craft;
+pub use gradient_matching::GradientMatching;
 pub use label_consistent::LabelConsistent;
 pub use label_policy::LabelPolicy;
 pub use malicious_loss::MaliciousLoss;
@@ -175,6 +177,7 @@ attacks! {
     "sig" => Sig(Sig),
     "wanet" => Wanet(Wanet),
     "semantic" => Semantic(Semantic),
+    "gradient_matching" => GradientMatching(GradientMatching),
     "malicious_loss" => MaliciousLoss(MaliciousLoss),
     "arch_backdoor" => ArchBackdoor(ArchBackdoor),
     "none" => None(NoAttack),
