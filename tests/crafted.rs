@@ -1,5 +1,17 @@
 //! Attacks that craft their poisons: the finite-difference Hessian-vector product behind gradient
-//! matching, checked against a direct estimate.
+//! matching, checked against a direct estimate; and every crafting attack on real digits, whose
+//! poisons stay within ε of their clean images with labels kept, are the same for a seed, and (for
+//! the hidden-trigger attacks) never carry the trigger.
+
+mod common;
+
+use std::ops::ControlFlow;
+
+use backdoor_lab::lab::ExperimentSpec;
+use backdoor_lab::lab::attack::{AttackMethod, Trigger};
+use backdoor_lab::lab::event::{Event, Host};
+use backdoor_lab::lab::run::{Outcome, run};
+use common::{clock, mnist};
 
 use backdoor_lab::lab::attack::gradient_matching::{alignment, alignment_direction, alignment_grad, param_grad};
 use backdoor_lab::lab::device::fresh_model;
@@ -41,5 +53,79 @@ fn finite_difference_hvp_matches_a_direct_estimate() {
         println!("∇δA·d: direct {numeric:.6e}, by the HVP {analytic:.6e}, relative difference {rel:.2e}");
         assert!(numeric.abs() > 1e-6, "a direction with a derivative to compare");
         assert!(rel < 1e-2, "∇δA·d {numeric} vs {analytic}: relative difference {rel}");
+    }
+}
+
+struct Quiet(usize);
+
+impl Host for Quiet {
+    fn now(&self) -> f64 {
+        clock()
+    }
+    fn emit(&mut self, e: &Event) -> ControlFlow<()> {
+        self.0 += usize::from(matches!(e, Event::Craft { .. }));
+        ControlFlow::Continue(())
+    }
+}
+
+fn crafted(link: &str) -> (Outcome, usize) {
+    let spec = ExperimentSpec::from_link(link).unwrap();
+    let mut host = Quiet(0);
+    let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu", &mut host)).unwrap();
+    (out, host.0)
+}
+
+#[test]
+fn crafted_poisons_stay_within_their_budget_and_hide_the_trigger() {
+    let small = "train=600&test=100&epochs=1&surrogate_epochs=1&target=0&rate=0.05";
+    for (name, eps, hidden) in
+        [("label_consistent", 32u8, false), ("gradient_matching", 16, true), ("hidden_trigger", 16, true)]
+    {
+        let steps = match name {
+            "label_consistent" => "lc_steps=3",
+            "gradient_matching" => "gm_steps=3",
+            _ => "ht_steps=3",
+        };
+        let link = format!("v=1&attack={name}&{small}&{steps}");
+        let (a, events) = crafted(&link);
+        assert!(events > 0, "{name} reports its crafting");
+        let (b, _) = crafted(&link);
+        assert_eq!(a.poisoned.set, b.poisoned.set, "{name} is deterministic for a seed");
+        let p = &a.poisoned;
+        assert_eq!(p.poisoned.len(), 30, "{name}");
+        let clean = &a.split.train;
+        let spec = ExperimentSpec::from_link(&link).unwrap();
+        let dims = spec.dims();
+        let trigger: Trigger = spec.attack.trigger(dims, spec.seed).unwrap();
+        let mut moved = 0;
+        for &i in &p.poisoned {
+            assert_eq!(p.set.labels[i], clean.labels[i], "{name} keeps labels");
+            assert_eq!(clean.labels[i], 0, "{name} poisons the target class");
+            let mut reference = clean.image(i).to_vec();
+            if !hidden {
+                // The trigger goes on top of the perturbation: compare away from its pixels.
+                trigger.apply(&mut reference, dims);
+            }
+            let mask = trigger.mask(dims);
+            for (k, (&x, &c)) in p.set.image(i).iter().zip(&reference).enumerate() {
+                if !hidden && mask[k % mask.len()] > 0.0 {
+                    assert_eq!(x, c, "{name}: the trigger's pixels are the trigger's");
+                    continue;
+                }
+                assert!((i32::from(x) - i32::from(c)).abs() <= i32::from(eps), "{name}: pixel {k} of sample {i} within ε");
+                moved += usize::from(x != c);
+            }
+            if hidden {
+                // No training image carries the trigger: stamping it changes every poison.
+                let mut stamped = p.set.image(i).to_vec();
+                trigger.apply(&mut stamped, dims);
+                assert_ne!(stamped, p.set.image(i), "{name}: sample {i} does not already show the trigger");
+            }
+        }
+        assert!(moved > 0, "{name} perturbs its poisons");
+        for i in (0..clean.len()).filter(|i| p.poisoned.binary_search(i).is_err()) {
+            assert_eq!(p.set.image(i), clean.image(i), "{name} leaves sample {i} alone");
+        }
+        assert!(AttackMethod::default_named(name).is_some());
     }
 }

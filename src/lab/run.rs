@@ -1,6 +1,7 @@
 //! The pipeline: spec → split → poison → train (with per-epoch CA/ASR) → evaluate → detect (if chosen)
 //! → repair (if chosen) → report.
 
+use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -82,7 +83,7 @@ pub struct Report {
     /// A victim's fine-tuning of the model as a pre-trained base; absent when the spec has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferReport>,
-    /// For an attack aimed from one class (semantic): how the rest of that class fares.
+    /// For a semantic attack: how the rest of the sub-population's class fares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_class: Option<SourceClass>,
 }
@@ -161,8 +162,10 @@ pub async fn train_model(
         seed: spec.seed,
         device,
         host: &mut *host,
+        base: None,
     };
     spec.attack.method.craft(&mut craft).await?;
+    let base = craft.base;
     let triggered = spec.attack.triggered_test(&split.train, &split.test, &trigger)?;
     let mix = spec.attack.loss_mix(&split.train, &trigger);
     seconds.poison = host.now() - t;
@@ -170,9 +173,12 @@ pub async fn train_model(
     stage(Stage::Train, host)?;
     let t = host.now();
     let train_device = device.clone().autodiff();
-    // An attacker who ships the architecture wires its trigger branch in before training starts.
-    let model =
-        fresh_model(spec.model, dims, spec.seed, &train_device).with_branch(spec.attack.branch(&trigger, dims.0));
+    // An attacker who ships the architecture wires its trigger branch in before training starts; in
+    // the transfer setting the victim fine-tunes the published model's last layer.
+    let model = match base {
+        Some(base) => base.fork(&train_device).train().frozen(true),
+        None => fresh_model(spec.model, dims, spec.seed, &train_device).with_branch(spec.attack.branch(&trigger, dims.0)),
+    };
     let (model, epochs) = train(
         model,
         &poisoned.set,
@@ -355,7 +361,8 @@ pub async fn finish(
     };
     seconds.total = done.ready + host.now() - resumed;
 
-    let source_class = spec.attack.method.source_class().map(|class| {
+    let semantic = spec.attack.method.selection() == crate::lab::attack::Selection::SubPopulation;
+    let source_class = spec.attack.method.source_class().filter(|_| semantic).map(|class| {
         let rest: Vec<usize> = (0..split.test.len())
             .filter(|&i| split.test.labels[i] == class && triggered.source.binary_search(&i).is_err())
             .collect();

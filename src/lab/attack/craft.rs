@@ -35,6 +35,9 @@ pub struct Craft<'a> {
     /// A plain (non-autodiff) device.
     pub device: &'a Device,
     pub host: &'a mut dyn Host,
+    /// Set by an attack in the transfer setting (hidden trigger): the published model the victim
+    /// fine-tunes, only its last layer, instead of training from scratch.
+    pub base: Option<Model>,
 }
 
 impl Craft<'_> {

@@ -8,6 +8,7 @@ pub mod blended;
 pub mod clean_label;
 pub mod craft;
 pub mod gradient_matching;
+pub mod hidden_trigger;
 pub mod label_consistent;
 pub mod label_policy;
 pub mod malicious_loss;
@@ -26,6 +27,7 @@ pub use blended::{BlendPattern, BlendTrigger, Blended};
 pub use clean_label::CleanLabel;
 pub use craft::Craft;
 pub use gradient_matching::GradientMatching;
+pub use hidden_trigger::HiddenTrigger;
 pub use label_consistent::LabelConsistent;
 pub use label_policy::LabelPolicy;
 pub use malicious_loss::MaliciousLoss;
@@ -177,6 +179,7 @@ attacks! {
     "sig" => Sig(Sig),
     "wanet" => Wanet(Wanet),
     "semantic" => Semantic(Semantic),
+    "hidden_trigger" => HiddenTrigger(HiddenTrigger),
     "gradient_matching" => GradientMatching(GradientMatching),
     "malicious_loss" => MaliciousLoss(MaliciousLoss),
     "arch_backdoor" => ArchBackdoor(ArchBackdoor),
