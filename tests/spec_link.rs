@@ -238,7 +238,7 @@ fn malformed_links_say_what_is_wrong() {
     assert!(err("pos=up").contains("patch position"));
     assert!(
         err("alpha=0.5")
-            .contains("applies only to attack=blended, clean_label or malicious_loss (not to attack=badnets)")
+            .contains("applies only to attack=blended, clean_label, label_consistent or malicious_loss (not to attack=badnets)")
     );
     assert!(err("attack=blended&alpha=0").contains("alpha 0 must be in (0, 1]"));
     assert!(err("attack=blended&blend=AAAA").contains("blend image has 3 bytes"));
