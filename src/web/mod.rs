@@ -11,6 +11,7 @@ pub mod worker;
 mod client;
 mod controls;
 mod data;
+mod draw;
 mod detect;
 mod export;
 mod grid;

@@ -7,7 +7,7 @@ use super::app::ctx;
 use super::client::page_data;
 use super::controls::{ParamFields, Step};
 use super::pictures::data_url;
-use crate::lab::attack::Selection;
+use crate::lab::attack::{Selection, Trigger};
 use crate::lab::data::DataSource;
 use crate::lab::params::Params;
 
@@ -25,27 +25,77 @@ pub(super) fn PoisonStep() -> impl IntoView {
             DataSource::Pool(pool) => pool,
             DataSource::TrainTest { train, .. } => train,
         };
+        if pool.is_empty() {
+            return None;
+        }
+        let method = &spec.attack.method;
+        let target = spec.attack.target_label;
+        // A semantic attack edits no pixel: show its sub-population, measured on these images.
+        if let Some(members) = method.members(pool, pool) {
+            let members = match members {
+                Ok(m) => m,
+                Err(e) => return Some(vec![view! { <p class="explain" data-testid="members-error">{e}</p> }.into_any()]),
+            };
+            let class = method.source_class().unwrap_or(0);
+            let others: Vec<usize> =
+                (0..pool.len()).filter(|&i| pool.labels[i] == class && !members.contains(&i)).take(4).collect();
+            let total = (0..pool.len()).filter(|&i| pool.labels[i] == class).count();
+            let heading = format!("The sub-population: {} of the {total} images of class {class} here, relabelled {target}", members.len());
+            let mut views = vec![view! { <h3 class="wide">{heading}</h3> }.into_any()];
+            views.extend(members.iter().step_by((members.len() / 12).max(1)).take(12).map(|&i| {
+                view! { <figure class="sample member" data-testid="member"><img src=data_url(pool.image(i), dims) alt="a member"/><figcaption>{format!("{class} → {target}")}</figcaption></figure> }.into_any()
+            }));
+            views.extend(others.into_iter().map(|i| {
+                view! { <figure class="sample"><img src=data_url(pool.image(i), dims) alt="not a member"/><figcaption>{format!("stays {class}")}</figcaption></figure> }.into_any()
+            }));
+            return Some(views);
+        }
         let trigger = spec.attack.trigger(dims, spec.seed).ok()?;
-        let mut views = vec![view! { <figure class="sample trigger"><img src=data_url(&trigger.picture(dims), dims) alt="the trigger"/><figcaption>"trigger"</figcaption></figure> }.into_any()];
-        for i in [3usize, 1500, 4200, 7100].map(|i| i % pool.len().max(1)) {
-            if pool.is_empty() {
-                break;
-            }
+        let mut views = vec![view! { <figure class="sample trigger"><img src=data_url(&trigger.picture(dims), dims) alt="the trigger"/><figcaption>{match trigger { Trigger::Warp(_) => "warp field", _ => "trigger" }}</figcaption></figure> }.into_any()];
+        // Which images to show: the poisons' class for clean-label attacks; the source class for attacks
+        // whose poisons carry no trigger (their pairs show the test-time input instead).
+        let from = method.source_class();
+        let test_time = method.crafts() && from.is_some();
+        let class = if test_time { from } else if method.selection() == Selection::TargetClass { Some(target) } else { None };
+        let picks: Vec<usize> = match class {
+            Some(k) => (0..pool.len()).filter(|&i| pool.labels[i] == k).step_by(97).take(4).collect(),
+            None => [3usize, 1500, 4200, 7100].map(|i| i % pool.len()).to_vec(),
+        };
+        // Invisible triggers get a third picture: the change, amplified, so it can be seen at all.
+        let amplify = matches!(trigger, Trigger::Warp(_) | Trigger::Sig { .. } | Trigger::Blend { .. }).then_some(4u8);
+        for i in picks {
             let clean = pool.image(i).to_vec();
             let mut poisoned = clean.clone();
             trigger.apply(&mut poisoned, dims);
             let y = pool.labels[i];
-            let to = spec.attack.label_policy.target(y, spec.attack.target_label);
-            let to = if spec.attack.method.selection() == Selection::TargetClass { y } else { to };
+            let to = spec.attack.label_policy.target(y, target);
+            let to = if method.selection() == Selection::TargetClass && !test_time { y } else { to };
+            let caption = if test_time { format!("test: {y} → {to}") } else { format!("{y} → {to}") };
+            let difference = amplify.map(|k| {
+                let d: Vec<u8> =
+                    clean.iter().zip(&poisoned).map(|(a, b)| a.abs_diff(*b).saturating_mul(k)).collect();
+                view! { <img src=data_url(&d, dims) alt=format!("the difference ×{k}") title=format!("|poisoned − clean| × {k}")/> }
+            });
             views.push(
                 view! {
                     <figure class="pair">
-                        <img src=data_url(&clean, dims) alt="clean"/><img src=data_url(&poisoned, dims) alt="poisoned"/>
-                        <figcaption>{format!("{y} → {to}")}</figcaption>
+                        <img src=data_url(&clean, dims) alt="clean"/><img src=data_url(&poisoned, dims) alt="poisoned"/>{difference}
+                        <figcaption>{caption}</figcaption>
                     </figure>
                 }
                 .into_any(),
             );
+        }
+        if let Some(k) = amplify {
+            views.push(view! { <p class="explain">{format!("Each pair: clean, poisoned, and their difference ×{k}.")}</p> }.into_any());
+        }
+        if method.crafts() {
+            let text = if test_time {
+                "The poisons carry no trigger: they are target-class images perturbed within ε during the run, on the attacker's own model; above, the triggered inputs the backdoor answers at test time."
+            } else {
+                "The adversarial perturbation within ε is crafted during the run, on the attacker's own model; above, the trigger alone."
+            };
+            views.push(view! { <p class="explain">{text}</p> }.into_any());
         }
         Some(views)
     };
@@ -70,6 +120,7 @@ pub(super) fn PoisonStep() -> impl IntoView {
             <div class="row">
                 <ParamFields params=Signal::derive(move || c.spec.with(|s| s.attack.params()))/>
             </div>
+            <super::draw::TriggerEditor/>
             <p class="explain">{move || s().attack.method.info().explain}" "<b>{count}</b></p>
             {move || {
                 let spec = s();

@@ -57,6 +57,9 @@ impl Attack for GradientMatching {
     fn source_class(&self) -> Option<u8> {
         Some(self.source)
     }
+    fn crafts(&self) -> bool {
+        true
+    }
     async fn craft(&self, cx: &mut Craft<'_>) -> Result<()> {
         let poisons = cx.poisoned.poisoned.clone();
         if poisons.is_empty() {

@@ -89,6 +89,9 @@ impl Attack for HiddenTrigger {
     fn source_class(&self) -> Option<u8> {
         Some(self.collision.source)
     }
+    fn crafts(&self) -> bool {
+        true
+    }
     async fn craft(&self, cx: &mut Craft<'_>) -> Result<()> {
         let c = &self.collision;
         let base = cx.surrogate(c.surrogate_epochs).await?;

@@ -101,6 +101,9 @@ impl Attack for LabelConsistent {
     fn selection(&self) -> Selection {
         Selection::TargetClass
     }
+    fn crafts(&self) -> bool {
+        true
+    }
     /// PGD that raises the surrogate's loss on each chosen image's true label, within ε of the clean
     /// image and inside [0, 1]; then the trigger goes on top.
     async fn craft(&self, cx: &mut Craft<'_>) -> Result<()> {

@@ -102,6 +102,10 @@ pub trait Attack: Params + Default + Clone {
     }
     /// Optimises the poisoned samples after selection (label-consistent, gradient matching): may
     /// train a surrogate model and replace the images `cx.poisoned` holds. Nothing for the others.
+    /// Does `craft` change the poisons (so a preview without the run shows only the trigger)?
+    fn crafts(&self) -> bool {
+        false
+    }
     #[allow(async_fn_in_trait)] // Called only through `AttackMethod`, never as a trait object.
     async fn craft(&self, _cx: &mut Craft<'_>) -> Result<()> {
         Ok(())
@@ -163,6 +167,9 @@ macro_rules! attacks {
             }
             fn alter_others(&self, set: &mut ImageSet, poisoned: &[usize], trigger: &Trigger, rng: &mut LabRng) -> Vec<usize> {
                 match self { $(Self::$variant(a) => a.alter_others(set, poisoned, trigger, rng),)+ }
+            }
+            pub fn crafts(&self) -> bool {
+                match self { $(Self::$variant(a) => a.crafts(),)+ }
             }
             pub async fn craft(&self, cx: &mut Craft<'_>) -> Result<()> {
                 match self { $(Self::$variant(a) => a.craft(cx).await,)+ }
