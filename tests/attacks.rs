@@ -7,6 +7,7 @@ use backdoor_lab::lab::attack::{
     PatchTrigger, Selection, Trigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::ImageSet;
+use backdoor_lab::lab::params::Params;
 use base64::Engine;
 
 /// A synthetic set: `n` images of `dims`, pixel values and labels from a simple formula.
@@ -209,4 +210,32 @@ fn each_attack_names_its_strength() {
     assert_eq!(key("v=1&attack=badnets"), Some("rate"));
     assert_eq!(key("v=1&attack=clean_label"), Some("rate"));
     assert_eq!(key("v=1&attack=arch_backdoor"), None);
+}
+
+/// SIG's test-time amplitude: the poisons carry Δ, the triggered test inputs the stronger signal when
+/// one is set, and the training Δ otherwise.
+#[test]
+fn sig_test_time_signal_is_stronger_only_when_set() {
+    let dims = (1, 28, 28);
+    // Mid-grey images, so the signal is never clipped and its amplitude is the largest change.
+    let mut set = synthetic(100, dims);
+    set.pixels.fill(128);
+    let peak = |spec: &AttackSpec| {
+        let t = spec.triggered_test(&set, &set, &spec.trigger(dims, 0).unwrap()).unwrap();
+        t.set.pixels.iter().map(|&p| (i32::from(p) - 128).abs()).max().unwrap()
+    };
+    let mut spec = AttackSpec::default();
+    spec.set("attack", "sig").unwrap().unwrap();
+    let trained = spec.poison(&set, 0).unwrap();
+    let poison_peak = |p: &backdoor_lab::lab::attack::Poisoned| {
+        p.poisoned.iter().flat_map(|&i| p.set.image(i).iter()).map(|&v| (i32::from(v) - 128).abs()).max().unwrap()
+    };
+    // The columns sample the sine at multiples of 3π/7, whose largest |sin| is 0.975.
+    let near = |got: i32, delta: f64| (got as f64 - 0.975 * delta).abs() <= 1.0;
+    assert!(near(poison_peak(&trained), 20.0), "{}", poison_peak(&trained));
+    assert!(near(peak(&spec), 20.0), "{}", peak(&spec));
+    spec.set("sig_test_delta", "60").unwrap().unwrap();
+    assert!(near(peak(&spec), 60.0), "{}", peak(&spec));
+    let again = spec.poison(&set, 0).unwrap();
+    assert!(near(poison_peak(&again), 20.0), "the poisons keep the training Δ: {}", poison_peak(&again));
 }

@@ -129,3 +129,70 @@ fn crafted_poisons_stay_within_their_budget_and_hide_the_trigger() {
         assert!(AttackMethod::default_named(name).is_some());
     }
 }
+
+/// Features of some images of `set` under `model`, one row each.
+fn feature_rows(model: &backdoor_lab::lab::model::Model, set: &backdoor_lab::lab::data::ImageSet, idx: &[usize]) -> Vec<Vec<f32>> {
+    use backdoor_lab::lab::attack::craft::{normalise, unit_pixels};
+    use burn::tensor::{Tensor, TensorData};
+    let device = Device::flex();
+    let (c, h, w) = (set.channels, set.height, set.width);
+    let x = Tensor::<4>::from_data(TensorData::new(unit_pixels(set, idx), [idx.len(), c, h, w]), &device);
+    let flat = pollster::block_on(backdoor_lab::lab::detect::read_floats(model.features(normalise(x, c, &device)))).unwrap();
+    flat.chunks(flat.len() / idx.len()).map(<[f32]>::to_vec).collect()
+}
+
+fn centroid(rows: &[Vec<f32>]) -> Vec<f32> {
+    let mut m = vec![0.0; rows[0].len()];
+    rows.iter().for_each(|r| m.iter_mut().zip(r).for_each(|(a, b)| *a += b / rows.len() as f32));
+    m
+}
+
+fn distance(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f32>().sqrt()
+}
+
+/// Hidden trigger: the feature collision does what it claims (the poisons' features move to the
+/// patched source images'), and the figures that decide whether a last-layer victim can learn it: how
+/// far the patch moves a source image's features, against how far apart the source images are.
+#[test]
+fn hidden_trigger_features_collide_with_patched_sources() {
+    // ε = 16 is the attack's budget; ε = 255 checks that the optimiser reaches the goal when nothing holds it back.
+    let link = |eps: u8| format!("v=1&attack=hidden_trigger&train=2000&test=500&epochs=1&rate=0.05&from=1&target=0&ht_eps={eps}");
+    let (before, after, spread) = collision(&link(16));
+    assert!(after < before, "the collision brings the poisons' features closer to the patched sources at ε = 16: {before} → {after}");
+    // Each poison aims at a patched source of its own, so "reached" means inside their cloud, not at its centre.
+    let (before, after, spread_255) = collision(&link(255));
+    assert_eq!(spread, spread_255, "the same base model");
+    assert!(before > 2.0 * spread && after < 2.0 * spread, "with no budget the poisons land among the patched sources: {before} → {after}, their spread {spread}");
+}
+
+/// Runs the hidden-trigger link, prints the feature figures, and returns the poisons' mean distance to
+/// the patched sources' centroid before and after crafting, and the source images' spread.
+fn collision(link: &str) -> (f32, f32, f32) {
+    let (out, _) = crafted(link);
+    let spec = ExperimentSpec::from_link(link).unwrap();
+    let dims = spec.dims();
+    let trigger = spec.attack.trigger(dims, spec.seed).unwrap();
+    let clean = &out.split.train;
+    let poisons = &out.poisoned.poisoned;
+    let sources: Vec<usize> = (0..clean.len()).filter(|&i| clean.labels[i] == 1).collect();
+    let mut patched = clean.select(&sources);
+    for i in 0..patched.len() {
+        trigger.apply(patched.image_mut(i), dims);
+    }
+    let all: Vec<usize> = (0..sources.len()).collect();
+    let (src, src_patched) = (feature_rows(&out.model, clean, &sources), feature_rows(&out.model, &patched, &all));
+    let goal = centroid(&src_patched);
+    let before = feature_rows(&out.model, clean, poisons);
+    let after = feature_rows(&out.model, &out.poisoned.set, poisons);
+    let mean = |rows: &[Vec<f32>], to: &[f32]| rows.iter().map(|r| distance(r, to)).sum::<f32>() / rows.len() as f32;
+    let (d_before, d_after) = (mean(&before, &goal), mean(&after, &goal));
+    let shift = src.iter().zip(&src_patched).map(|(a, b)| distance(a, b)).sum::<f32>() / src.len() as f32;
+    let spread = mean(&src, &centroid(&src));
+    let gap = distance(&centroid(&src), &goal);
+    println!(
+        "{link}: poisons' distance to the patched sources' centroid {d_before:.2} → {d_after:.2}; \
+         the patch moves a source's features by {shift:.2} (centroids {gap:.2} apart), source spread {spread:.2}"
+    );
+    (d_before, d_after, spread)
+}

@@ -102,6 +102,11 @@ pub trait Attack: Params + Default + Clone {
     }
     /// Optimises the poisoned samples after selection (label-consistent, gradient matching): may
     /// train a surrogate model and replace the images `cx.poisoned` holds. Nothing for the others.
+    /// The trigger the attacker adds at test time when it differs from the poisons' (SIG's stronger
+    /// test-time signal); `None`: the same trigger.
+    fn test_trigger(&self, _trigger: &Trigger) -> Option<Trigger> {
+        None
+    }
     /// Does `craft` change the poisons (so a preview without the run shows only the trigger)?
     fn crafts(&self) -> bool {
         false
@@ -167,6 +172,9 @@ macro_rules! attacks {
             }
             fn alter_others(&self, set: &mut ImageSet, poisoned: &[usize], trigger: &Trigger, rng: &mut LabRng) -> Vec<usize> {
                 match self { $(Self::$variant(a) => a.alter_others(set, poisoned, trigger, rng),)+ }
+            }
+            pub fn test_trigger(&self, trigger: &Trigger) -> Option<Trigger> {
+                match self { $(Self::$variant(a) => a.test_trigger(trigger),)+ }
             }
             pub fn crafts(&self) -> bool {
                 match self { $(Self::$variant(a) => a.crafts(),)+ }
@@ -497,6 +505,8 @@ impl AttackSpec {
                 .filter(|&i| self.method.source_class().is_none_or(|s| test.labels[i] == s))
                 .collect(),
         };
+        let stronger = self.method.test_trigger(trigger);
+        let trigger = stronger.as_ref().unwrap_or(trigger);
         let mut set = test.select(&source);
         for i in 0..set.len() {
             trigger.apply(set.image_mut(i), dims);

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Attack, Selection, TriggerSpec};
+use super::{Attack, Selection, Trigger, TriggerSpec};
 use crate::lab::params::{Hint, ParamInfo, int, table_params};
 
 crate::params! {
@@ -17,6 +17,8 @@ crate::params! {
         pub delta: u8 = 0, int("sig_delta", 0, 255).label("amplitude Δ (0: dataset default)").hint(Hint::Slider);
         /// Periods f of the sine across the image's width.
         pub freq: u8 = 6, int("sig_freq", 1, 16).label("frequency f");
+        /// Amplitude of the signal the attacker adds at test time, in grey levels; 0: the training Δ. Barni et al. let the attacker's test-time signal be stronger than the faint one hidden in the poisons.
+        pub test_delta: u8 = 0, int("sig_test_delta", 0, 255).label("test-time Δ (0: as trained)").hint(Hint::Slider);
     }
 }
 
@@ -51,6 +53,14 @@ impl Attack for Sig {
     }
     fn selection(&self) -> Selection {
         Selection::TargetClass
+    }
+    fn test_trigger(&self, trigger: &Trigger) -> Option<Trigger> {
+        match trigger {
+            Trigger::Sig { freq, .. } if self.signal.test_delta != 0 => {
+                Some(Trigger::Sig { delta: f32::from(self.signal.test_delta), freq: *freq })
+            }
+            _ => None,
+        }
     }
 }
 
