@@ -12,6 +12,8 @@ use backdoor_lab::lab::repair::RepairSpec;
 /// trigger family) that has the key.
 fn spec_with(key: &str) -> ExperimentSpec {
     let mut spec = ExperimentSpec { detect: DetectSpec::all(), repair: RepairSpec::all(), ..ExperimentSpec::default() };
+    // A sanitizer chosen, so its strength applies.
+    spec.sanitize.method = backdoor_lab::lab::defense::SanitizerKind::Median;
     for name in AttackMethod::NAMES {
         for extra in [None, Some(("trigger", "blend")), Some(("pattern", "drawn")), Some(("style", "hue"))] {
             let mut pairs = vec![("attack", *name)];

@@ -365,6 +365,7 @@ pub fn training_key(spec: &ExperimentSpec) -> String {
     s.detect = DetectSpec::default();
     s.repair = RepairSpec::default();
     s.finetune = TransferSpec::default();
+    s.sanitize = crate::lab::defense::SanitizeSpec::default();
     s.to_link()
 }
 

@@ -2,6 +2,7 @@
 
 pub mod attack;
 pub mod data;
+pub mod defense;
 pub mod detect;
 pub mod device;
 pub mod error;

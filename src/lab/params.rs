@@ -360,7 +360,7 @@ macro_rules! link_value_by_display {
         }
     )*};
 }
-link_value_by_display!(u8, u64, usize, f32, f64);
+link_value_by_display!(u8, u32, u64, usize, f32, f64);
 
 /// Gives a plain enum its link names, once: `named_enum!(PatchPattern { White = "white" / "white", … })`
 /// (variant = link name / the page's words). The names' list is `PatchPattern::CHOICES`.

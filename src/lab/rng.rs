@@ -19,6 +19,8 @@ pub enum Stream {
     Repair = 8,
     /// Attacks that craft their poisons (the attacker's surrogate, its optimisation's draws).
     Craft = 9,
+    /// Input sanitizers' draws (ShrinkPad's offsets).
+    Sanitize = 10,
 }
 
 /// A deterministic generator for one stream of one seed.

@@ -83,9 +83,24 @@ pub struct Report {
     /// A victim's fine-tuning of the model as a pre-trained base; absent when the spec has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferReport>,
+    /// With an input sanitizer: the same model measured on the raw test inputs (`final` is measured
+    /// through the sanitizer, as deployed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_unsanitized: Option<Metrics>,
+    /// With an input sanitizer: its defense-effectiveness rating against the raw inputs and its cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sanitize: Option<SanitizeReport>,
     /// For a semantic attack: how the rest of the sub-population's class fares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_class: Option<SourceClass>,
+}
+
+/// What an input sanitizer achieved, measured like a repair against the unsanitized model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SanitizeReport {
+    pub der: f64,
+    /// Sanitizing the test inputs and predicting them again.
+    pub seconds: f64,
 }
 
 /// The class a semantic (or source-specific) attack aims from: its members in training and test, and
@@ -304,7 +319,22 @@ pub async fn finish(
     let t = host.now();
     let clean_pred = predict(model, &split.test, device).await?;
     let trig_pred = predict(model, &triggered.set, device).await?;
-    let final_metrics = Metrics::from_predictions(&split.test, &clean_pred, &triggered, &trig_pred);
+    let raw = Metrics::from_predictions(&split.test, &clean_pred, &triggered, &trig_pred);
+    // A deployment-time sanitizer: every test input passes through it, the trigger's copies too.
+    let (final_metrics, clean_pred, trig_pred, final_unsanitized, sanitize) = if spec.sanitize.is_off() {
+        (raw, clean_pred, trig_pred, None, None)
+    } else {
+        let t = host.now();
+        let test = spec.sanitize.sanitized(&split.test, spec.seed, 1);
+        let mut trig = triggered.clone();
+        trig.set = spec.sanitize.sanitized(&triggered.set, spec.seed, 2);
+        let clean_pred = predict(model, &test, device).await?;
+        let trig_pred = predict(model, &trig.set, device).await?;
+        let m = Metrics::from_predictions(&test, &clean_pred, &trig, &trig_pred);
+        let before = repair::Baseline { clean_acc: raw.clean_acc, asr: raw.asr, robust_acc: raw.robust_acc };
+        let report = SanitizeReport { der: repair::der(&before, m.clean_acc, m.asr), seconds: host.now() - t };
+        (m, clean_pred, trig_pred, Some(raw), Some(report))
+    };
     let examples = (0..triggered.source.len().min(10))
         .map(|k| {
             let i = triggered.source[k];
@@ -397,6 +427,8 @@ pub async fn finish(
         repair,
         scanned: scanned.clone(),
         transfer,
+        final_unsanitized,
+        sanitize,
         source_class,
     };
     Ok(report)

@@ -16,6 +16,7 @@ use crate::lab::params::{ALL_WORD, Kind, LinkValue, Param, ParamInfo, Params, ch
 use crate::lab::repair::{self, RepairSpec};
 pub use crate::lab::train::{OptimizerKind, TrainSpec};
 use crate::lab::transfer::TransferSpec;
+use crate::lab::defense::SanitizeSpec;
 
 /// The spec format this build writes; links and files of another version are refused.
 pub const SPEC_VERSION: u32 = 1;
@@ -88,6 +89,9 @@ pub struct ExperimentSpec {
     /// A victim's fine-tuning of the model (off by default, and then absent from JSON).
     #[serde(default, skip_serializing_if = "TransferSpec::is_default")]
     pub finetune: TransferSpec,
+    /// An input sanitizer at deployment (off by default, and then absent from JSON).
+    #[serde(default, skip_serializing_if = "SanitizeSpec::is_default")]
+    pub sanitize: SanitizeSpec,
 }
 
 impl Default for ExperimentSpec {
@@ -113,6 +117,7 @@ impl ExperimentSpec {
             detect: DetectSpec::default(),
             repair: RepairSpec::default(),
             finetune: TransferSpec::default(),
+            sanitize: SanitizeSpec::default(),
         }
     }
 
@@ -244,6 +249,7 @@ impl ExperimentSpec {
         out.extend(detect::every_param());
         out.extend(repair::every_param());
         out.extend(table_params::<TransferSpec>());
+        out.extend(table_params::<SanitizeSpec>());
         out
     }
 
@@ -356,6 +362,7 @@ impl Params for ExperimentSpec {
         out.extend(self.detect.params());
         out.extend(self.repair.params());
         out.extend(self.finetune.params());
+        out.extend(self.sanitize.params());
         out
     }
     fn get(&self, key: &str) -> Option<String> {
@@ -368,6 +375,7 @@ impl Params for ExperimentSpec {
             .or_else(|| self.detect.get(key))
             .or_else(|| self.repair.get(key))
             .or_else(|| self.finetune.get(key))
+            .or_else(|| self.sanitize.get(key))
     }
     fn set(&mut self, key: &str, value: &str) -> Option<std::result::Result<(), String>> {
         if let Some(p) = TOP.iter().find(|p| p.info.key == key) {
@@ -385,7 +393,10 @@ impl Params for ExperimentSpec {
         if let Some(done) = self.repair.set(key, value) {
             return Some(done);
         }
-        self.finetune.set(key, value)
+        if let Some(done) = self.finetune.set(key, value) {
+            return Some(done);
+        }
+        self.sanitize.set(key, value)
     }
     fn validate(&self) -> std::result::Result<(), String> {
         for p in TOP {
@@ -395,6 +406,7 @@ impl Params for ExperimentSpec {
         self.train.validate()?;
         self.detect.validate()?;
         self.repair.validate()?;
-        self.finetune.validate()
+        self.finetune.validate()?;
+        self.sanitize.validate()
     }
 }

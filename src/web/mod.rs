@@ -18,6 +18,7 @@ mod grid;
 mod poison;
 mod repair;
 mod results;
+mod sanitize;
 mod share;
 mod storage;
 mod sweep;

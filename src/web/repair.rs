@@ -218,6 +218,7 @@ pub(super) fn RepairStep() -> impl IntoView {
             <Show when=has_results>
                 {move || c.report.get().map(|r| repair_results(&r))}
             </Show>
+            <super::sanitize::SanitizePanel/>
         </Step>
     }
 }

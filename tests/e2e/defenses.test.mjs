@@ -1,0 +1,51 @@
+// End-to-end tests of the deployment-time defenses in headless Chromium: an input sanitizer chosen in
+// the Repair step shows test images before and after it, goes into the link, and a run measures the
+// model through it with the raw figures beside.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { serveDist, BASE_ARGS } from './serve.mjs';
+
+let server, origin, browser;
+
+before(async () => {
+  ({ server, origin } = await serveDist());
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: BASE_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+test('an input sanitizer is chosen in the page, previewed, in the link, and measured after a run', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(`${origin}/#v=1&train=2000&test=500&epochs=2&seed=3`);
+  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const panel = page.locator('[data-testid="sanitize-panel"]');
+  assert.equal(await panel.locator('[data-testid="sanitized"]').count(), 0, 'no preview while off');
+  assert.equal(await panel.locator('[data-key="sanitize_k"]').count(), 0, 'no strength while off');
+  await panel.locator('select[data-key="sanitize"]').selectOption('median');
+  await page.waitForFunction(() => location.hash.includes('sanitize=median'));
+  assert.match(await panel.textContent(), /Xu et al\., NDSS 2018/);
+  assert.equal(await panel.locator('[data-testid="sanitized"]').count(), 3);
+  assert.equal(await panel.locator('[data-testid="sanitized"]').first().locator('img').count(), 4);
+  // A strength the median filter cannot have is refused where the user typed it.
+  await panel.locator('input[data-key="sanitize_k"]').fill('4');
+  await panel.locator('input[data-key="sanitize_k"]').dispatchEvent('change');
+  assert.match(await page.locator('[data-testid="error"]').textContent(), /a median filter's size is odd/);
+  assert.ok(!(await page.evaluate(() => location.hash)).includes('sanitize_k'));
+
+  await page.locator('[data-testid="run"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'done', null, { timeout: 300_000 });
+  const text = await page.locator('[data-testid="sanitize-result"]').textContent();
+  console.log(text);
+  const m = text.match(/Through the median filter: CA ([\d.]+) %, ASR ([\d.]+) %.*raw inputs: CA ([\d.]+) %, ASR ([\d.]+) %/);
+  assert.ok(m, text);
+  assert.equal(m[1], (await page.locator('[data-testid="clean-acc"]').textContent()).trim(), 'the headline CA is the sanitized one');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
