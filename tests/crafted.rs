@@ -112,7 +112,10 @@ fn crafted_poisons_stay_within_their_budget_and_hide_the_trigger() {
                     assert_eq!(x, c, "{name}: the trigger's pixels are the trigger's");
                     continue;
                 }
-                assert!((i32::from(x) - i32::from(c)).abs() <= i32::from(eps), "{name}: pixel {k} of sample {i} within ε");
+                assert!(
+                    (i32::from(x) - i32::from(c)).abs() <= i32::from(eps),
+                    "{name}: pixel {k} of sample {i} within ε"
+                );
                 moved += usize::from(x != c);
             }
             if hidden {
@@ -131,13 +134,18 @@ fn crafted_poisons_stay_within_their_budget_and_hide_the_trigger() {
 }
 
 /// Features of some images of `set` under `model`, one row each.
-fn feature_rows(model: &backdoor_lab::lab::model::Model, set: &backdoor_lab::lab::data::ImageSet, idx: &[usize]) -> Vec<Vec<f32>> {
+fn feature_rows(
+    model: &backdoor_lab::lab::model::Model,
+    set: &backdoor_lab::lab::data::ImageSet,
+    idx: &[usize],
+) -> Vec<Vec<f32>> {
     use backdoor_lab::lab::attack::craft::{normalise, unit_pixels};
     use burn::tensor::{Tensor, TensorData};
     let device = Device::flex();
     let (c, h, w) = (set.channels, set.height, set.width);
     let x = Tensor::<4>::from_data(TensorData::new(unit_pixels(set, idx), [idx.len(), c, h, w]), &device);
-    let flat = pollster::block_on(backdoor_lab::lab::detect::read_floats(model.features(normalise(x, c, &device)))).unwrap();
+    let flat =
+        pollster::block_on(backdoor_lab::lab::detect::read_floats(model.features(normalise(x, c, &device)))).unwrap();
     flat.chunks(flat.len() / idx.len()).map(<[f32]>::to_vec).collect()
 }
 
@@ -157,13 +165,21 @@ fn distance(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn hidden_trigger_features_collide_with_patched_sources() {
     // ε = 16 is the attack's budget; ε = 255 checks that the optimiser reaches the goal when nothing holds it back.
-    let link = |eps: u8| format!("v=1&attack=hidden_trigger&train=2000&test=500&epochs=1&rate=0.05&from=1&target=0&ht_eps={eps}");
+    let link = |eps: u8| {
+        format!("v=1&attack=hidden_trigger&train=2000&test=500&epochs=1&rate=0.05&from=1&target=0&ht_eps={eps}")
+    };
     let (before, after, spread) = collision(&link(16));
-    assert!(after < before, "the collision brings the poisons' features closer to the patched sources at ε = 16: {before} → {after}");
+    assert!(
+        after < before,
+        "the collision brings the poisons' features closer to the patched sources at ε = 16: {before} → {after}"
+    );
     // Each poison aims at a patched source of its own, so "reached" means inside their cloud, not at its centre.
     let (before, after, spread_255) = collision(&link(255));
     assert_eq!(spread, spread_255, "the same base model");
-    assert!(before > 2.0 * spread && after < 2.0 * spread, "with no budget the poisons land among the patched sources: {before} → {after}, their spread {spread}");
+    assert!(
+        before > 2.0 * spread && after < 2.0 * spread,
+        "with no budget the poisons land among the patched sources: {before} → {after}, their spread {spread}"
+    );
 }
 
 /// Runs the hidden-trigger link, prints the feature figures, and returns the poisons' mean distance to

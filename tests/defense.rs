@@ -121,10 +121,15 @@ fn sanitizer_keys_round_trip_and_say_what_is_wrong() {
     assert_eq!(s.get("sanitize").as_deref(), Some("shrinkpad"));
     assert_eq!(ExperimentSpec::from_link("v=1").unwrap().sanitize, SanitizeSpec::default());
     let err = |link: &str| ExperimentSpec::from_link(link).unwrap_err().to_string();
-    assert!(err("v=1&sanitize=jpeg").contains("unknown sanitize 'jpeg' (one of none, median, bits, rescale or shrinkpad)"));
+    assert!(
+        err("v=1&sanitize=jpeg").contains("unknown sanitize 'jpeg' (one of none, median, bits, rescale or shrinkpad)")
+    );
     assert!(err("v=1&sanitize_k=3").contains("a strength is given only with a sanitizer"));
     assert!(err("v=1&sanitize=median&sanitize_k=4").contains("a median filter's size is odd"));
-    assert!(err("v=1&sanitize=bits&sanitize_k=9").contains("out of range for sanitize=bits (the bits kept per value: 1 to 7"));
+    assert!(
+        err("v=1&sanitize=bits&sanitize_k=9")
+            .contains("out of range for sanitize=bits (the bits kept per value: 1 to 7")
+    );
     assert!(err("v=1&sanitize=shrinkpad&sanitize_k=40").contains("sanitize_k 40"));
 }
 

@@ -1,8 +1,8 @@
 //! The spec's JSON and link codecs: lossless round trips, and clear errors (never panics) on bad input.
 
 use backdoor_lab::lab::attack::{
-    AttackMethod, Badnets, BlendPattern, BlendTrigger, Blended, CleanLabel, Drawing, LabelPolicy, NoAttack, PatchPattern,
-    PatchPosition, PatchTrigger, TriggerSpec,
+    AttackMethod, Badnets, BlendPattern, BlendTrigger, Blended, CleanLabel, Drawing, LabelPolicy, NoAttack,
+    PatchPattern, PatchPosition, PatchTrigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::DatasetKind;
 use backdoor_lab::lab::detect::{
@@ -236,10 +236,9 @@ fn malformed_links_say_what_is_wrong() {
     assert!(err("patch=30").contains("patch size 30 must be between 1 and 28"));
     assert!(err("pos=27,27&patch=3").contains("does not fit"));
     assert!(err("pos=up").contains("patch position"));
-    assert!(
-        err("alpha=0.5")
-            .contains("applies only to attack=blended, clean_label, label_consistent or malicious_loss (not to attack=badnets)")
-    );
+    assert!(err("alpha=0.5").contains(
+        "applies only to attack=blended, clean_label, label_consistent or malicious_loss (not to attack=badnets)"
+    ));
     assert!(err("attack=blended&alpha=0").contains("alpha 0 must be in (0, 1]"));
     assert!(err("attack=blended&blend=AAAA").contains("blend image has 3 bytes"));
     assert!(err("attack=blended&blend=!!").contains("base64"));

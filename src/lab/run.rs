@@ -192,7 +192,9 @@ pub async fn train_model(
     // the transfer setting the victim fine-tunes the published model's last layer.
     let model = match base {
         Some(base) => base.fork(&train_device).train().frozen(true),
-        None => fresh_model(spec.model, dims, spec.seed, &train_device).with_branch(spec.attack.branch(&trigger, dims.0)),
+        None => {
+            fresh_model(spec.model, dims, spec.seed, &train_device).with_branch(spec.attack.branch(&trigger, dims.0))
+        }
     };
     let (model, epochs) = train(
         model,
@@ -319,7 +321,7 @@ pub async fn finish(
     let t = host.now();
     let clean_pred = predict(model, &split.test, device).await?;
     let trig_pred = predict(model, &triggered.set, device).await?;
-    let raw = Metrics::from_predictions(&split.test, &clean_pred, &triggered, &trig_pred);
+    let raw = Metrics::from_predictions(&split.test, &clean_pred, triggered, &trig_pred);
     // A deployment-time sanitizer: every test input passes through it, the trigger's copies too.
     let (final_metrics, clean_pred, trig_pred, final_unsanitized, sanitize) = if spec.sanitize.is_off() {
         (raw, clean_pred, trig_pred, None, None)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lab::attack::{AttackMethod, AttackSpec, Trigger};
 use crate::lab::data::DatasetKind;
+use crate::lab::defense::SanitizeSpec;
 use crate::lab::detect::{self, DetectSpec};
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::ModelKind;
@@ -16,7 +17,6 @@ use crate::lab::params::{ALL_WORD, Kind, LinkValue, Param, ParamInfo, Params, ch
 use crate::lab::repair::{self, RepairSpec};
 pub use crate::lab::train::{OptimizerKind, TrainSpec};
 use crate::lab::transfer::TransferSpec;
-use crate::lab::defense::SanitizeSpec;
 
 /// The spec format this build writes; links and files of another version are refused.
 pub const SPEC_VERSION: u32 = 1;

@@ -118,7 +118,11 @@ pub(super) fn ParamFields(
     params: Signal<Vec<&'static ParamInfo>>,
 ) -> impl IntoView {
     let shown = Memo::new(move |_| {
-        params.get().into_iter().filter(|p| !matches!(p.kind, Kind::Methods(_) | Kind::Image | Kind::Drawing)).collect::<Vec<_>>()
+        params
+            .get()
+            .into_iter()
+            .filter(|p| !matches!(p.kind, Kind::Methods(_) | Kind::Image | Kind::Drawing))
+            .collect::<Vec<_>>()
     });
     view! {
         <For each=move || shown.get() key=|p| p.key let:info>

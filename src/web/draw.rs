@@ -83,7 +83,8 @@ pub(super) fn TriggerEditor() -> impl IntoView {
     let stroking = RwSignal::new(false);
 
     let paint_at = move |ev: &web_sys::PointerEvent| {
-        let Some(el) = ev.current_target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok()) else {
+        let Some(el) = ev.current_target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+        else {
             return;
         };
         let (cw, ch) = (el.client_width().max(1) as f64, el.client_height().max(1) as f64);
@@ -180,7 +181,9 @@ pub(super) fn TriggerEditor() -> impl IntoView {
     };
     let is_colour = move || canvas.with(|k| k.dims.0 == 3);
     let heading = move || match target.get() {
-        Some(Target::Patch(_)) => "Draw the patch: strokes replace those pixels of every poisoned image (dimmed: a training image under it)",
+        Some(Target::Patch(_)) => {
+            "Draw the patch: strokes replace those pixels of every poisoned image (dimmed: a training image under it)"
+        }
         _ => "Draw the blend image: the whole picture is mixed in with strength α",
     };
     view! {

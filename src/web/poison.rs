@@ -34,13 +34,18 @@ pub(super) fn PoisonStep() -> impl IntoView {
         if let Some(members) = method.members(pool, pool) {
             let members = match members {
                 Ok(m) => m,
-                Err(e) => return Some(vec![view! { <p class="explain" data-testid="members-error">{e}</p> }.into_any()]),
+                Err(e) => {
+                    return Some(vec![view! { <p class="explain" data-testid="members-error">{e}</p> }.into_any()]);
+                }
             };
             let class = method.source_class().unwrap_or(0);
             let others: Vec<usize> =
                 (0..pool.len()).filter(|&i| pool.labels[i] == class && !members.contains(&i)).take(4).collect();
             let total = (0..pool.len()).filter(|&i| pool.labels[i] == class).count();
-            let heading = format!("The sub-population: {} of the {total} images of class {class} here, relabelled {target}", members.len());
+            let heading = format!(
+                "The sub-population: {} of the {total} images of class {class} here, relabelled {target}",
+                members.len()
+            );
             let mut views = vec![view! { <h3 class="wide">{heading}</h3> }.into_any()];
             views.extend(members.iter().step_by((members.len() / 12).max(1)).take(12).map(|&i| {
                 view! { <figure class="sample member" data-testid="member"><img src=data_url(pool.image(i), dims) alt="a member"/><figcaption>{format!("{class} → {target}")}</figcaption></figure> }.into_any()
@@ -56,7 +61,13 @@ pub(super) fn PoisonStep() -> impl IntoView {
         // whose poisons carry no trigger (their pairs show the test-time input instead).
         let from = method.source_class();
         let test_time = method.crafts() && from.is_some();
-        let class = if test_time { from } else if method.selection() == Selection::TargetClass { Some(target) } else { None };
+        let class = if test_time {
+            from
+        } else if method.selection() == Selection::TargetClass {
+            Some(target)
+        } else {
+            None
+        };
         let picks: Vec<usize> = match class {
             Some(k) => (0..pool.len()).filter(|&i| pool.labels[i] == k).step_by(97).take(4).collect(),
             None => [3usize, 1500, 4200, 7100].map(|i| i % pool.len()).to_vec(),
@@ -87,7 +98,10 @@ pub(super) fn PoisonStep() -> impl IntoView {
             );
         }
         if let Some(k) = amplify {
-            views.push(view! { <p class="explain">{format!("Each pair: clean, poisoned, and their difference ×{k}.")}</p> }.into_any());
+            views.push(
+                view! { <p class="explain">{format!("Each pair: clean, poisoned, and their difference ×{k}.")}</p> }
+                    .into_any(),
+            );
         }
         if method.crafts() {
             let text = if test_time {

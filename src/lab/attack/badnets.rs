@@ -95,7 +95,9 @@ impl Drawing {
             return Err("the drawing is empty: draw the trigger in the Poison step".into());
         };
         if per != 1 && per != 3 {
-            return Err(format!("the drawing's first byte says {per} values per pixel; it must be 1 (grey) or 3 (RGB)"));
+            return Err(format!(
+                "the drawing's first byte says {per} values per pixel; it must be 1 (grey) or 3 (RGB)"
+            ));
         }
         let record = 2 + per as usize;
         if body.is_empty() || body.len() % record != 0 {
@@ -153,7 +155,6 @@ crate::params! {
     }
     applies(PatchTrigger::applies_now);
 }
-
 
 /// The BadNets attack: the patch on a share of the training images, relabelled to the target.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -58,7 +58,8 @@ impl Craft<'_> {
         let what = |done, total| Event::Craft { what: "training the attacker's surrogate model".into(), done, total };
         let total = epochs * self.clean.len().div_ceil(spec.batch_size);
         let mut relay = Relay { inner: &mut *self.host, done: 0, total, progress: &what };
-        let (model, _) = train(model, self.clean, &spec, seed, &ad, &empty, &none, self.device, None, &mut relay).await?;
+        let (model, _) =
+            train(model, self.clean, &spec, seed, &ad, &empty, &none, self.device, None, &mut relay).await?;
         Ok(model.valid())
     }
 
@@ -92,7 +93,8 @@ pub async fn loss_and_input_grad(
     let x = Tensor::<4>::from_data(TensorData::new(pixels.to_vec(), [n, c, h, w]), &ad).require_grad();
     let logits = model.forward(normalise(x.clone(), c, &ad));
     let loss = CrossEntropyLossConfig::new().init(&ad).forward(logits, batch::labels(labels, &ad));
-    let value = f64::from(loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?);
+    let value =
+        f64::from(loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?);
     let grads = loss.backward();
     let g = x.grad(&grads).ok_or_else(|| LabError::Device("no gradient for the input pixels".into()))?;
     Ok((value, read_floats(g).await?))

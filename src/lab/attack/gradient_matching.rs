@@ -79,7 +79,8 @@ impl Attack for GradientMatching {
             cx.trigger.apply(patched.image_mut(i), dims);
         }
         let all: Vec<usize> = (0..patched.len()).collect();
-        let goal = param_grad(&surrogate, &unit_pixels(&patched, &all), &vec![cx.target; all.len()], dims, cx.device).await?;
+        let goal =
+            param_grad(&surrogate, &unit_pixels(&patched, &all), &vec![cx.target; all.len()], dims, cx.device).await?;
 
         let clean = unit_pixels(cx.clean, &poisons);
         let labels: Vec<u8> = poisons.iter().map(|&i| cx.clean.labels[i]).collect();

@@ -133,7 +133,13 @@ impl Attack for HiddenTrigger {
 }
 
 /// Penultimate features of `n` images given as pixels in [0, 1].
-async fn features(model: &Model, pixels: &[f32], n: usize, dims: (usize, usize, usize), device: &Device) -> Result<Vec<f32>> {
+async fn features(
+    model: &Model,
+    pixels: &[f32],
+    n: usize,
+    dims: (usize, usize, usize),
+    device: &Device,
+) -> Result<Vec<f32>> {
     let (c, h, w) = dims;
     let x = Tensor::<4>::from_data(TensorData::new(pixels.to_vec(), [n, c, h, w]), device);
     read_floats(model.features(normalise(x, c, device))).await

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::craft::{Craft, SURROGATE_EPOCHS, loss_and_input_grad, unit_pixels, write_back};
 use super::{Attack, PatchTrigger, Selection, TriggerSpec};
 use crate::lab::error::Result;
-use crate::lab::params::{ParamInfo, Param, Params, float, int};
+use crate::lab::params::{Param, ParamInfo, Params, float, int};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -97,7 +97,13 @@ pub trait Attack: Params + Default + Clone {
     }
     /// Changes other training samples than the poisoned ones, labels kept (WaNet's noise mode), and
     /// returns their sorted indices.
-    fn alter_others(&self, _set: &mut ImageSet, _poisoned: &[usize], _trigger: &Trigger, _rng: &mut LabRng) -> Vec<usize> {
+    fn alter_others(
+        &self,
+        _set: &mut ImageSet,
+        _poisoned: &[usize],
+        _trigger: &Trigger,
+        _rng: &mut LabRng,
+    ) -> Vec<usize> {
         Vec::new()
     }
     /// Optimises the poisoned samples after selection (label-consistent, gradient matching): may
@@ -393,7 +399,10 @@ impl Params for AttackSpec {
             return Err(format!("{} keeps labels, so it needs label_policy all_to_one", self.method.name()));
         }
         if self.method.source_class().is_some() && self.label_policy != LabelPolicy::AllToOne {
-            return Err(format!("{} aims one class at the target, so it needs label_policy all_to_one", self.method.name()));
+            return Err(format!(
+                "{} aims one class at the target, so it needs label_policy all_to_one",
+                self.method.name()
+            ));
         }
         if self.method.source_class() == Some(self.target_label) {
             return Err(format!(

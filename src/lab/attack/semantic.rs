@@ -141,8 +141,10 @@ impl Semantic {
         if self.style == Style::Hue && train.channels < 3 {
             return Err("style=hue needs colour images (CIFAR-10); grey digits have slant and boldness".into());
         }
-        let mut scores: Vec<f64> =
-            (0..train.len()).filter(|&i| train.labels[i] == self.class).map(|i| self.score(train.image(i), dims)).collect();
+        let mut scores: Vec<f64> = (0..train.len())
+            .filter(|&i| train.labels[i] == self.class)
+            .map(|i| self.score(train.image(i), dims))
+            .collect();
         if scores.is_empty() {
             return Err(format!("the training set has no image of class {}", self.class));
         }

@@ -104,14 +104,16 @@ impl TriggerSpec {
             return self.set(key, value);
         }
         // Switching family starts from that family's defaults; naming the current one keeps its values.
-        Some(match value {
-            v if v == self.family() => Ok(()),
-            v if v == TRIGGERS[0].value => Ok(*self = Self::Patch(PatchTrigger::default())),
-            v if v == TRIGGERS[1].value => Ok(*self = Self::Blend(BlendTrigger::default())),
-            v if v == TRIGGERS[2].value => Ok(*self = Self::Sig(SigTrigger::default())),
-            v if v == TRIGGERS[3].value => Ok(*self = Self::Warp(WarpTrigger::default())),
-            v => Err(TRIGGER.unknown(v)),
-        })
+        let fresh = match value {
+            v if v == self.family() => return Some(Ok(())),
+            v if v == TRIGGERS[0].value => Self::Patch(PatchTrigger::default()),
+            v if v == TRIGGERS[1].value => Self::Blend(BlendTrigger::default()),
+            v if v == TRIGGERS[2].value => Self::Sig(SigTrigger::default()),
+            v if v == TRIGGERS[3].value => Self::Warp(WarpTrigger::default()),
+            v => return Some(Err(TRIGGER.unknown(v))),
+        };
+        *self = fresh;
+        Some(Ok(()))
     }
 }
 
@@ -233,9 +235,7 @@ impl Trigger {
             }
             Self::Sig { delta, .. } => vec![(delta / 255.0).min(1.0); h * w],
             // Where pixels move, by how far (a pixel or more counts fully).
-            Self::Warp(field) => {
-                field.displacement().iter().map(|(x, y)| (x.hypot(*y).min(1.0)) as f32).collect()
-            }
+            Self::Warp(field) => field.displacement().iter().map(|(x, y)| (x.hypot(*y).min(1.0)) as f32).collect(),
             Self::Nothing => vec![0.0; h * w],
         }
     }

@@ -107,7 +107,9 @@ impl SanitizeSpec {
     fn applies_now(&self, key: &str) -> Result<(), &'static str> {
         // Row 1 is the strength, which only a chosen sanitizer has.
         match <Self as Table>::PARAMS.iter().position(|p| p.info.key == key) {
-            Some(1) if self.is_off() => Err("a strength is given only with a sanitizer (sanitize=median, bits, rescale or shrinkpad)"),
+            Some(1) if self.is_off() => {
+                Err("a strength is given only with a sanitizer (sanitize=median, bits, rescale or shrinkpad)")
+            }
             _ => Ok(()),
         }
     }
