@@ -14,6 +14,12 @@ fn spec_with(key: &str) -> ExperimentSpec {
     let mut spec = ExperimentSpec { detect: DetectSpec::all(), repair: RepairSpec::all(), ..ExperimentSpec::default() };
     // A sanitizer chosen, so its strength applies.
     spec.sanitize.method = backdoor_lab::lab::defense::SanitizerKind::Median;
+    // Every augmentation on, so their strengths apply.
+    spec.train.aug = backdoor_lab::lab::augment::Augmentations(vec![
+        backdoor_lab::lab::augment::Augmentation::Erase,
+        backdoor_lab::lab::augment::Augmentation::Cutmix,
+        backdoor_lab::lab::augment::Augmentation::Shift,
+    ]);
     for name in AttackMethod::NAMES {
         for extra in [None, Some(("trigger", "blend")), Some(("pattern", "drawn")), Some(("style", "hue"))] {
             let mut pairs = vec![("attack", *name)];

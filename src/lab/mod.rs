@@ -1,6 +1,7 @@
 //! The lab core: pure Rust, no web crates. It compiles and tests natively and for wasm32.
 
 pub mod attack;
+pub mod augment;
 pub mod data;
 pub mod defense;
 pub mod detect;

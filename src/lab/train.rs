@@ -8,12 +8,13 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
 
 use crate::lab::attack::TriggeredTest;
+use crate::lab::augment::{Augment, Augmentation, Augmentations};
 use crate::lab::data::{ImageSet, batch};
 use crate::lab::error::{LabError, Result};
 use crate::lab::eval::Metrics;
 use crate::lab::event::{EpochRecord, Event, Host};
 use crate::lab::model::Model;
-use crate::lab::params::{choice, float, int};
+use crate::lab::params::{Hint, Kind, Table, choice, float, int, other};
 use crate::lab::rng::{LabRng, Stream};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,48 @@ crate::params! {
         pub momentum: f64 = 0.9, float("momentum", 0.0, 1.0).open_max();
         /// L2 weight decay.
         pub weight_decay: f64 = 0.0, float("wd", 0.0, 1.0).open_max().flag("weight-decay").label("weight decay");
+        /// Robust training by augmentation, a comma list: erase (random erasing), cutmix, shift (random shifts), flip (horizontal flips); empty: none.
+        #[serde(default)]
+        pub aug: Augmentations = Augmentations::default(), other("aug", Kind::Choices(Augmentation::CHOICES), Hint::Checkboxes).label("augmentation");
+        /// Random erasing: the probability that an image gets a random rectangle (Zhong et al.'s 0.5).
+        #[serde(default = "default_erase")]
+        pub aug_erase: f64 = 0.5, float("aug_erase", 0.0, 1.0).open_min().label("erasing probability").hint(Hint::Slider);
+        /// CutMix: α of the Beta(α, α) the pasted box's share is drawn from (Yun et al.'s 1).
+        #[serde(default = "default_cutmix")]
+        pub aug_cutmix: f64 = 1.0, float("aug_cutmix", 0.0, 10.0).open_min().label("CutMix α");
+        /// Random shifts: the largest move in pixels, each direction.
+        #[serde(default = "default_shift")]
+        pub aug_shift: usize = 2, int("aug_shift", 1, 8).label("largest shift (pixels)");
+    }
+    applies(TrainSpec::applies_now);
+}
+
+fn default_erase() -> f64 {
+    0.5
+}
+fn default_cutmix() -> f64 {
+    1.0
+}
+fn default_shift() -> usize {
+    2
+}
+
+impl TrainSpec {
+    /// An augmentation's strength applies only when that augmentation is on.
+    fn applies_now(&self, key: &str) -> Result<(), &'static str> {
+        // The table's rows in declaration order: … aug (6), aug_erase (7), aug_cutmix (8), aug_shift (9).
+        let row = <Self as Table>::PARAMS.iter().position(|p| p.info.key == key);
+        match row {
+            Some(7) if !self.aug.has(Augmentation::Erase) => Err("applies only with aug=erase"),
+            Some(8) if !self.aug.has(Augmentation::Cutmix) => Err("applies only with aug=cutmix"),
+            Some(9) if !self.aug.has(Augmentation::Shift) => Err("applies only with aug=shift"),
+            _ => Ok(()),
+        }
+    }
+
+    /// The augmentation pass this section asks for.
+    pub fn augment(&self) -> Augment {
+        Augment { which: self.aug.clone(), erase: self.aug_erase, cutmix_alpha: self.aug_cutmix, shift: self.aug_shift }
     }
 }
 
@@ -93,6 +136,8 @@ pub async fn train(
     let mut optim = optimizer(spec);
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut rng = LabRng::new(seed, Stream::Shuffle);
+    let augment: Augment = spec.augment();
+    let mut aug_rng = LabRng::new(seed, Stream::Augment);
     let batches = set.len().div_ceil(spec.batch_size);
     let mut records = Vec::with_capacity(spec.epochs);
     for epoch in 1..=spec.epochs {
@@ -100,17 +145,33 @@ pub async fn train(
         let order = rng.permutation(set.len());
         let mut loss_sum = 0.0;
         for (b, chunk) in order.chunks(spec.batch_size).enumerate() {
-            let x = batch::images(set, chunk, device);
             let y: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
+            // Augmentation works on this batch's own copy of its images; CutMix also mixes the labels.
+            let (x, cut) = if augment.is_off() {
+                (batch::images(set, chunk, device), None)
+            } else {
+                let mut own = set.select(chunk);
+                let cut = augment.apply(&mut own, &mut aug_rng);
+                let all: Vec<usize> = (0..own.len()).collect();
+                (batch::images(&own, &all, device), cut)
+            };
+            let clean_loss = |logits: Tensor<2>| match &cut {
+                None => loss_fn.forward(logits, batch::labels(&y, device)),
+                Some(m) => {
+                    let partner: Vec<u8> = m.partner.iter().map(|&j| y[j]).collect();
+                    loss_fn.forward(logits.clone(), batch::labels(&y, device)).mul_scalar(m.lambda)
+                        + loss_fn.forward(logits, batch::labels(&partner, device)).mul_scalar(1.0 - m.lambda)
+                }
+            };
             let loss = match mix {
-                None => loss_fn.forward(model.forward(x), batch::labels(&y, device)),
+                None => clean_loss(model.forward(x)),
                 Some(mix) => {
                     // One forward pass over clean and triggered halves, one loss per half.
                     let n = chunk.len();
                     let xt = batch::images(&mix.triggered, chunk, device);
                     let yt: Vec<u8> = chunk.iter().map(|&i| mix.triggered.labels[i]).collect();
                     let logits = model.forward(Tensor::cat(vec![x, xt], 0));
-                    let clean = loss_fn.forward(logits.clone().narrow(0, 0, n), batch::labels(&y, device));
+                    let clean = clean_loss(logits.clone().narrow(0, 0, n));
                     let adv = loss_fn.forward(logits.narrow(0, n, n), batch::labels(&yt, device));
                     clean.mul_scalar(1.0 - mix.lambda) + adv.mul_scalar(mix.lambda)
                 }

@@ -32,6 +32,7 @@ pub(super) fn TrainStep() -> impl IntoView {
                     <span>"run on the CPU even if WebGPU is available"</span>
                 </label>
             </div>
+            {move || c.spec.with(|s| s.train.aug.0.iter().map(|a| view! { <p class="explain" data-testid="aug-explain">{a.explain()}</p> }).collect_view())}
             <div class="actions">
                 <button class="primary" data-testid="run" disabled=move || running() || !c.worker_ready.get() on:click=move |_| run_experiment(c)>
                     {move || if c.worker_ready.get() { "Run" } else { "Loading…" }}

@@ -49,3 +49,19 @@ test('an input sanitizer is chosen in the page, previewed, in the link, and meas
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('augmentations are ticked in the Train step, explained with their paper, and their strengths appear', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${origin}/#v=1`);
+  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const train = page.locator('#train');
+  assert.equal(await train.locator('[data-key="aug_cutmix"]').count(), 0);
+  await train.locator('[data-key="aug"] input[data-choice="cutmix"]').check();
+  await page.waitForFunction(() => location.hash.includes('aug=cutmix'));
+  assert.match(await train.locator('[data-testid="aug-explain"]').textContent(), /Yun et al\., ICCV 2019/);
+  await train.locator('input[data-key="aug_cutmix"]').fill('0.5');
+  await train.locator('input[data-key="aug_cutmix"]').dispatchEvent('change');
+  await page.waitForFunction(() => location.hash.includes('aug_cutmix=0.5'));
+  await context.close();
+});

@@ -15,7 +15,11 @@ impl Sanitizer for Median {
         3
     }
     fn check(k: u32) -> Result<(), String> {
-        if k.is_multiple_of(2) { Err(format!("sanitize_k {k}: a median filter's size is odd (3, 5, 7 or 9)")) } else { Ok(()) }
+        if k.is_multiple_of(2) {
+            Err(format!("sanitize_k {k}: a median filter's size is odd (3, 5, 7 or 9)"))
+        } else {
+            Ok(())
+        }
     }
     fn apply(k: u32, image: &mut [u8], dims: (usize, usize, usize), _rng: &mut LabRng) {
         let (c, h, w) = dims;
