@@ -48,16 +48,16 @@ crate::params! {
         /// L2 weight decay.
         pub weight_decay: f64 = 0.0, float("wd", 0.0, 1.0).open_max().flag("weight-decay").label("weight decay");
         /// Robust training by augmentation, a comma list: erase (random erasing), cutmix, shift (random shifts), flip (horizontal flips); empty: none.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Augmentations::is_empty")]
         pub aug: Augmentations = Augmentations::default(), other("aug", Kind::Choices(Augmentation::CHOICES), Hint::Checkboxes).label("augmentation");
         /// Random erasing: the probability that an image gets a random rectangle (Zhong et al.'s 0.5).
-        #[serde(default = "default_erase")]
+        #[serde(default = "default_erase", skip_serializing_if = "is_default_erase")]
         pub aug_erase: f64 = 0.5, float("aug_erase", 0.0, 1.0).open_min().label("erasing probability").hint(Hint::Slider);
         /// CutMix: α of the Beta(α, α) the pasted box's share is drawn from (Yun et al.'s 1).
-        #[serde(default = "default_cutmix")]
+        #[serde(default = "default_cutmix", skip_serializing_if = "is_default_cutmix")]
         pub aug_cutmix: f64 = 1.0, float("aug_cutmix", 0.0, 10.0).open_min().label("CutMix α");
         /// Random shifts: the largest move in pixels, each direction.
-        #[serde(default = "default_shift")]
+        #[serde(default = "default_shift", skip_serializing_if = "is_default_shift")]
         pub aug_shift: usize = 2, int("aug_shift", 1, 8).label("largest shift (pixels)");
     }
     applies(TrainSpec::applies_now);
@@ -71,6 +71,16 @@ fn default_cutmix() -> f64 {
 }
 fn default_shift() -> usize {
     2
+}
+// Defaults stay out of the JSON, so specs written before augmentation existed encode as they did.
+fn is_default_erase(x: &f64) -> bool {
+    *x == default_erase()
+}
+fn is_default_cutmix(x: &f64) -> bool {
+    *x == default_cutmix()
+}
+fn is_default_shift(x: &usize) -> bool {
+    *x == default_shift()
 }
 
 impl TrainSpec {
