@@ -155,3 +155,19 @@ fn training_with_an_augmentation_differs_and_without_is_unchanged() {
         assert_ne!(r.epochs[0].loss, plain.epochs[0].loss, "aug={a} changes what the model trains on");
     }
 }
+
+/// The trade-off curves sweep each augmentation's strength by its link key: those keys are the
+/// training table's.
+#[test]
+fn strength_keys_are_link_keys() {
+    use backdoor_lab::lab::augment::Augmentation;
+    use backdoor_lab::lab::params::table_params;
+    use backdoor_lab::lab::train::TrainSpec;
+    let keys: Vec<&str> = table_params::<TrainSpec>().iter().map(|p| p.key).collect();
+    for a in [Augmentation::Erase, Augmentation::Cutmix, Augmentation::Shift, Augmentation::Flip] {
+        if let Some(k) = a.strength_key() {
+            assert!(keys.contains(&k), "{a:?}: {k} is not a training key ({keys:?})");
+        }
+    }
+    assert!(keys.contains(&"dp_sigma") && keys.contains(&"dp_clip"));
+}

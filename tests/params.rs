@@ -20,6 +20,11 @@ fn spec_with(key: &str) -> ExperimentSpec {
         backdoor_lab::lab::augment::Augmentation::Cutmix,
         backdoor_lab::lab::augment::Augmentation::Shift,
     ]);
+    // DP-SGD on, so its clipping norm applies (without CutMix, which it refuses).
+    if key == "dp_clip" {
+        spec.train.dp_sigma = 1.0;
+        spec.train.aug.0.retain(|a| *a != backdoor_lab::lab::augment::Augmentation::Cutmix);
+    }
     for name in AttackMethod::NAMES {
         for extra in [None, Some(("trigger", "blend")), Some(("pattern", "drawn")), Some(("style", "hue"))] {
             let mut pairs = vec![("attack", *name)];

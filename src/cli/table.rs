@@ -76,6 +76,14 @@ pub fn render(r: &Report) -> String {
             r.device, r.seconds.train, r.train_samples_per_second, r.seconds.total
         );
     }
+    if let Some(p) = &r.privacy {
+        let _ = writeln!(
+            s,
+            "  DP-SGD σ = {}, C = {}: (ε = {:.2}, δ = {:.2e}) per sample over {} steps at q = {:.4}; \
+             {} poisons are a group, for which the guarantee is far weaker",
+            r.spec.train.dp_sigma, r.spec.train.dp_clip, p.epsilon, p.delta, p.steps, p.sample_rate, r.poison.count
+        );
+    }
     detection(&mut s, r);
     repairs(&mut s, r);
     transfer(&mut s, r);

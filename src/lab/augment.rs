@@ -35,6 +35,16 @@ crate::named_enum!(Augmentation {
 });
 
 impl Augmentation {
+    /// The link key of its strength, for a trade-off curve (flips have none).
+    pub fn strength_key(self) -> Option<&'static str> {
+        match self {
+            Self::Erase => Some(crate::lab::train::AUG_ERASE),
+            Self::Cutmix => Some(crate::lab::train::AUG_CUTMIX),
+            Self::Shift => Some(crate::lab::train::AUG_SHIFT),
+            Self::Flip => None,
+        }
+    }
+
     /// One sentence on it, with its paper.
     pub fn explain(self) -> &'static str {
         match self {

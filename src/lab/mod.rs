@@ -6,6 +6,7 @@ pub mod data;
 pub mod defense;
 pub mod detect;
 pub mod device;
+pub mod dp;
 pub mod error;
 pub mod eval;
 pub mod event;

@@ -67,6 +67,28 @@ pub struct CifarCnn {
     branch: Option<TriggerBranch>,
 }
 
+/// A dense or convolution layer seen by `Model::forward_taps`.
+pub enum Tap<'a> {
+    Dense { layer: &'a Linear, input: Tensor<2>, probe: Tensor<2> },
+    Conv { layer: &'a Conv2d, input: Tensor<4>, probe: Tensor<4> },
+}
+
+impl<'a> Tap<'a> {
+    fn dense(layer: &'a Linear, input: Tensor<2>, taps: &mut Vec<Tap<'a>>) -> Tensor<2> {
+        let y = layer.forward(input.clone());
+        let probe = Tensor::zeros(y.shape(), &y.device()).require_grad();
+        taps.push(Tap::Dense { layer, input, probe: probe.clone() });
+        y + probe
+    }
+
+    fn conv(layer: &'a Conv2d, input: Tensor<4>, taps: &mut Vec<Tap<'a>>) -> Tensor<4> {
+        let y = layer.forward(input.clone());
+        let probe = Tensor::zeros(y.shape(), &y.device()).require_grad();
+        taps.push(Tap::Conv { layer, input, probe: probe.clone() });
+        y + probe
+    }
+}
+
 /// One of the lab's models.
 #[derive(Module, Debug)]
 pub enum Model {
@@ -139,6 +161,39 @@ impl Model {
                 relu(m.fc.forward(x.flatten::<2>(1, 3)))
             }
         }
+    }
+
+    /// Logits like `forward`, and a tap on every dense and convolution layer for DP-SGD's per-sample
+    /// gradients: the layer's input and a zero "probe" added to its output, a graph leaf whose
+    /// gradient after backward is the loss's gradient with respect to that output.
+    pub fn forward_taps(&self, x: Tensor<4>) -> (Tensor<2>, Vec<Tap<'_>>) {
+        let mut taps = Vec::new();
+        let logits = match self {
+            Self::Mlp(m) => {
+                let h = x.clone().flatten::<2>(1, 3);
+                let h = relu(Tap::dense(&m.fc1, h, &mut taps));
+                let h = relu(Tap::dense(&m.fc2, h, &mut taps));
+                Tap::dense(&m.out, h, &mut taps)
+            }
+            Self::Cnn(m) => {
+                let h = m.pool.forward(relu(Tap::conv(&m.conv1, x.clone(), &mut taps)));
+                let h = m.pool.forward(relu(Tap::conv(&m.conv2, h, &mut taps)));
+                let h = relu(Tap::dense(&m.fc, h.flatten::<2>(1, 3), &mut taps));
+                Tap::dense(&m.out, h, &mut taps)
+            }
+            Self::CifarCnn(m) => {
+                let h = m.pool.forward(relu(Tap::conv(&m.conv1, x.clone(), &mut taps)));
+                let h = m.pool.forward(relu(Tap::conv(&m.conv2, h, &mut taps)));
+                let h = m.pool.forward(relu(Tap::conv(&m.conv3, h, &mut taps)));
+                let h = relu(Tap::dense(&m.fc, h.flatten::<2>(1, 3), &mut taps));
+                Tap::dense(&m.out, h, &mut taps)
+            }
+        };
+        let logits = match self.branch() {
+            Some(branch) => logits + branch.forward(x),
+            None => logits,
+        };
+        (logits, taps)
     }
 
     /// Logits from penultimate features: [batch, FEATURES] → [batch, 10] (no trigger branch: that

@@ -21,6 +21,8 @@ pub enum Stream {
     Craft = 9,
     /// Input sanitizers' draws (ShrinkPad's offsets).
     Sanitize = 10,
+    /// DP-SGD's Gaussian noise.
+    Dp = 11,
 }
 
 /// A deterministic generator for one stream of one seed.

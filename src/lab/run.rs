@@ -93,6 +93,10 @@ pub struct Report {
     /// For a semantic attack: how the rest of the sub-population's class fares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_class: Option<SourceClass>,
+    /// With DP-SGD: the privacy the training spent, (ε, δ = 1/N) from the RDP accountant. Per
+    /// sample: by group privacy a set of k poisons gets only (kε, k·e^{(k−1)ε}δ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<crate::lab::dp::Privacy>,
 }
 
 /// What an input sanitizer achieved, measured like a repair against the unsanitized model.
@@ -410,6 +414,8 @@ pub async fn finish(
     let target = spec.attack.target_label;
     let labelled_target = poisoned.set.labels.iter().filter(|&&y| y == target).count();
     let poisoned_target = poisoned.poisoned.iter().filter(|&&i| poisoned.set.labels[i] == target).count();
+    let privacy = (spec.train.dp() && scanned.is_none())
+        .then(|| crate::lab::dp::privacy(spec.train.dp_sigma, spec.train.batch_size, poisoned.set.len(), epochs.len()));
     let report = Report {
         spec: spec.clone(),
         link: spec.to_link(),
@@ -432,6 +438,7 @@ pub async fn finish(
         final_unsanitized,
         sanitize,
         source_class,
+        privacy,
     };
     Ok(report)
 }

@@ -135,6 +135,12 @@ impl ExperimentSpec {
             )));
         }
         Params::validate(self).map_err(LabError::spec)?;
+        if self.train.dp() && self.attack.method.loss_weight().is_some() {
+            return Err(LabError::spec(
+                "the malicious-loss attacker runs the training job, so its victim cannot choose DP-SGD: \
+                 set dp_sigma=0 or choose a data-poisoning attack",
+            ));
+        }
         Trigger::build(&self.attack.method.trigger_spec(), self.dims(), self.seed)?;
         Ok(())
     }

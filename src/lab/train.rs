@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 use crate::lab::attack::TriggeredTest;
 use crate::lab::augment::{Augment, Augmentation, Augmentations};
 use crate::lab::data::{ImageSet, batch};
+use crate::lab::dp::dp_gradients;
 use crate::lab::error::{LabError, Result};
 use crate::lab::eval::Metrics;
 use crate::lab::event::{EpochRecord, Event, Host};
@@ -52,16 +53,29 @@ crate::params! {
         pub aug: Augmentations = Augmentations::default(), other("aug", Kind::Choices(Augmentation::CHOICES), Hint::Checkboxes).label("augmentation");
         /// Random erasing: the probability that an image gets a random rectangle (Zhong et al.'s 0.5).
         #[serde(default = "default_erase", skip_serializing_if = "is_default_erase")]
-        pub aug_erase: f64 = 0.5, float("aug_erase", 0.0, 1.0).open_min().label("erasing probability").hint(Hint::Slider);
+        pub aug_erase: f64 = 0.5, float(AUG_ERASE, 0.0, 1.0).open_min().label("erasing probability").hint(Hint::Slider);
         /// CutMix: α of the Beta(α, α) the pasted box's share is drawn from (Yun et al.'s 1).
         #[serde(default = "default_cutmix", skip_serializing_if = "is_default_cutmix")]
-        pub aug_cutmix: f64 = 1.0, float("aug_cutmix", 0.0, 10.0).open_min().label("CutMix α");
+        pub aug_cutmix: f64 = 1.0, float(AUG_CUTMIX, 0.0, 10.0).open_min().label("CutMix α");
         /// Random shifts: the largest move in pixels, each direction.
         #[serde(default = "default_shift", skip_serializing_if = "is_default_shift")]
-        pub aug_shift: usize = 2, int("aug_shift", 1, 8).label("largest shift (pixels)");
+        pub aug_shift: usize = 2, int(AUG_SHIFT, 1, 8).label("largest shift (pixels)");
+        /// DP-SGD (Abadi et al., 2016): the noise multiplier σ; each step adds N(0, σ²C²) to the sum of the clipped per-sample gradients; 0: plain training.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        pub dp_sigma: f64 = 0.0, float(DP_SIGMA, 0.0, 100.0).label("DP-SGD noise multiplier σ (0: off)").hint(Hint::Slider);
+        /// DP-SGD: the clipping norm C every sample's gradient is clipped to.
+        #[serde(default = "default_clip", skip_serializing_if = "is_default_clip")]
+        pub dp_clip: f64 = 1.0, float("dp_clip", 0.0, 1000.0).open_min().label("DP-SGD clipping norm C");
     }
+    check(TrainSpec::cross_check);
     applies(TrainSpec::applies_now);
 }
+
+/// Keys the page's trade-off curves sweep (spelled once, here).
+pub const AUG_ERASE: &str = "aug_erase";
+pub const AUG_CUTMIX: &str = "aug_cutmix";
+pub const AUG_SHIFT: &str = "aug_shift";
+pub const DP_SIGMA: &str = "dp_sigma";
 
 fn default_erase() -> f64 {
     0.5
@@ -71,6 +85,15 @@ fn default_cutmix() -> f64 {
 }
 fn default_shift() -> usize {
     2
+}
+fn default_clip() -> f64 {
+    1.0
+}
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+fn is_default_clip(x: &f64) -> bool {
+    *x == default_clip()
 }
 // Defaults stay out of the JSON, so specs written before augmentation existed encode as they did.
 fn is_default_erase(x: &f64) -> bool {
@@ -86,14 +109,31 @@ fn is_default_shift(x: &usize) -> bool {
 impl TrainSpec {
     /// An augmentation's strength applies only when that augmentation is on.
     fn applies_now(&self, key: &str) -> Result<(), &'static str> {
-        // The table's rows in declaration order: … aug (6), aug_erase (7), aug_cutmix (8), aug_shift (9).
+        // The table's rows in declaration order: … aug (6), aug_erase (7), aug_cutmix (8), aug_shift (9),
+        // dp_sigma (10), dp_clip (11).
         let row = <Self as Table>::PARAMS.iter().position(|p| p.info.key == key);
         match row {
             Some(7) if !self.aug.has(Augmentation::Erase) => Err("applies only with aug=erase"),
             Some(8) if !self.aug.has(Augmentation::Cutmix) => Err("applies only with aug=cutmix"),
             Some(9) if !self.aug.has(Augmentation::Shift) => Err("applies only with aug=shift"),
+            Some(11) if !self.dp() => Err("applies only with DP-SGD (dp_sigma above 0)"),
             _ => Ok(()),
         }
+    }
+
+    /// Whether training is DP-SGD.
+    pub fn dp(&self) -> bool {
+        self.dp_sigma > 0.0
+    }
+
+    /// Rules between the section's values.
+    fn cross_check(&self) -> Result<(), String> {
+        if self.dp() && self.aug.has(Augmentation::Cutmix) {
+            return Err("DP-SGD's guarantee is per sample, and CutMix makes every sample a mix of two: \
+                        choose one of dp_sigma and aug=cutmix"
+                .to_string());
+        }
+        Ok(())
     }
 
     /// The augmentation pass this section asks for.
@@ -150,6 +190,10 @@ pub async fn train(
     let mut aug_rng = LabRng::new(seed, Stream::Augment);
     let batches = set.len().div_ceil(spec.batch_size);
     let mut records = Vec::with_capacity(spec.epochs);
+    if spec.dp() && mix.is_some() {
+        return Err(LabError::spec("DP-SGD cannot train with the malicious-training loss".to_string()));
+    }
+    let mut dp_rng = LabRng::new(seed, Stream::Dp);
     for epoch in 1..=spec.epochs {
         let start = host.now();
         let order = rng.permutation(set.len());
@@ -173,6 +217,17 @@ pub async fn train(
                         + loss_fn.forward(logits, batch::labels(&partner, device)).mul_scalar(1.0 - m.lambda)
                 }
             };
+            if spec.dp() {
+                // DP-SGD: clipped per-sample gradients plus noise in place of the batch's gradient.
+                let step = dp_gradients(&model, x, &y, spec.dp_clip, spec.dp_sigma, &mut dp_rng, device).await?;
+                model = optim.step(spec.lr, model, step.grads);
+                loss_sum += step.loss;
+                if host.emit(&Event::Batch { epoch, batch: b + 1, batches, loss: step.loss }).is_break() {
+                    return Err(LabError::Cancelled);
+                }
+                host.pause().await;
+                continue;
+            }
             let loss = match mix {
                 None => clean_loss(model.forward(x)),
                 Some(mix) => {

@@ -79,6 +79,7 @@ pub(super) fn SanitizePanel() -> impl IntoView {
             <p class="explain">{move || c.spec.with(|s| s.sanitize.method.explain())}" The Results step shows the model measured through it; Run measures it after training."</p>
             <div class="grid">{row}</div>
             {measured}
+            <super::sweep::TradeOff key=Signal::derive(move || c.spec.with(|s| (!s.sanitize.is_off()).then_some(crate::lab::defense::SANITIZE_K)))/>
         </fieldset>
     }
 }

@@ -1,6 +1,7 @@
-//! The attack's strength swept in the page: the current experiment at each value of λ (the attacker
-//! who trains) or ρ (who poisons data), and for λ the same values as BadNets poisoning rates beside
-//! it; CA and ASR against the value, as a chart and a table.
+//! One parameter swept in the page: the current experiment at each value of the attack's strength, λ
+//! (the attacker who trains) or ρ (who poisons data), with BadNets at ρ = λ beside λ; or of a
+//! defense's strength (DP-SGD's σ, an augmentation's, a sanitizer's), its trade-off curve. CA and ASR
+//! against the value, as a chart and a table.
 
 use leptos::prelude::*;
 
@@ -33,8 +34,12 @@ impl Sweep {
 
 /// The runs of a sweep of `spec`'s strength over `values` (and BadNets at ρ = λ beside the attacker
 /// who trains, when `twin`): the specs in run order, or the first value the spec refuses.
-fn plan(spec: &ExperimentSpec, text: &str, twin: bool) -> Result<(Sweep, Vec<ExperimentSpec>), String> {
-    let key = spec.attack.strength_key().ok_or("this attack has no strength to sweep")?;
+fn plan(
+    spec: &ExperimentSpec,
+    key: &'static str,
+    text: &str,
+    twin: bool,
+) -> Result<(Sweep, Vec<ExperimentSpec>), String> {
     let values: Vec<f64> = text
         .split(',')
         .map(str::trim)
@@ -46,6 +51,7 @@ fn plan(spec: &ExperimentSpec, text: &str, twin: bool) -> Result<(Sweep, Vec<Exp
     }
     let mut specs = Vec::new();
     let mut series = vec![spec.attack.method.info().title.to_string()];
+    // A defense's strength at 0 may mean "off" (dp_sigma) or "its default" (sanitize_k): the link says which.
     for v in &values {
         specs.push(spec.clone().with_overrides(&[(key, &v.to_string())]).map_err(|e| e.to_string())?);
     }
@@ -62,24 +68,66 @@ fn plan(spec: &ExperimentSpec, text: &str, twin: bool) -> Result<(Sweep, Vec<Exp
     Ok((sweep, specs))
 }
 
-/// The Poison step's sweep: values, the BadNets comparison, Run, and the chart and table.
+/// The values a sweep of `key` starts with: the attack's strength, or a defense's.
+fn default_values(spec: &ExperimentSpec, key: &str) -> String {
+    use crate::lab::train::{AUG_CUTMIX, AUG_ERASE, AUG_SHIFT, DP_SIGMA};
+    match key {
+        k if k == DP_SIGMA => "0,0.1,0.2,0.5,1,2".into(),
+        k if k == AUG_ERASE => "0.1,0.25,0.5,0.75,1".into(),
+        k if k == AUG_CUTMIX => "0.2,0.5,1,2,5".into(),
+        k if k == AUG_SHIFT => "1,2,3,4,6".into(),
+        k if k == crate::lab::defense::SANITIZE_K => {
+            spec.sanitize.sweep_values().iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        }
+        _ => "0,0.01,0.05,0.1,0.2,0.5".into(),
+    }
+}
+
+/// The Poison step's sweep of the attack's strength.
 #[component]
 pub(super) fn SweepPanel() -> impl IntoView {
     let c = ctx();
-    let values = RwSignal::new("0,0.01,0.05,0.1,0.2,0.5".to_string());
-    let twin = RwSignal::new(true);
-    let key = move || c.spec.with(|s| s.attack.strength_key());
-    let trains = move || c.spec.with(|s| s.attack.method.loss_weight().is_some());
-    let start = move |_| match plan(&c.spec.get_untracked(), &values.get_untracked(), twin.get_untracked()) {
-        Ok((sweep, specs)) => {
-            c.sweep.set(Some(sweep));
-            run_sweep(c, specs);
+    let key = Signal::derive(move || c.spec.with(|s| s.attack.strength_key()));
+    view! {
+        <StrengthSweep key=key what="the attack's strength"/>
+    }
+}
+
+/// A defense's trade-off curve: CA and ASR against its strength `key` (when the experiment has one),
+/// for the experiment's attack.
+#[component]
+pub(super) fn TradeOff(key: Signal<Option<&'static str>>) -> impl IntoView {
+    view! { <StrengthSweep key=key what="the defense's strength (its trade-off curve)"/> }
+}
+
+/// Values, Run, and the chart and table of a sweep of `key`; with the BadNets comparison for λ.
+#[component]
+fn StrengthSweep(key: Signal<Option<&'static str>>, what: &'static str) -> impl IntoView {
+    let c = ctx();
+    let values = RwSignal::new(String::new());
+    // The values follow the key (and a sanitizer's range) until the user edits them.
+    Effect::new(move || {
+        if let Some(k) = key.get() {
+            values.set(c.spec.with(|s| default_values(s, k)));
         }
-        Err(e) => c.error.set(Some(e)),
+    });
+    let twin = RwSignal::new(true);
+    let trains = move || {
+        c.spec.with(|s| s.attack.method.loss_weight().is_some())
+            && key.get() == c.spec.with(|s| s.attack.strength_key())
+    };
+    let start = move |_| {
+        let Some(k) = key.get_untracked() else { return };
+        match plan(&c.spec.get_untracked(), k, &values.get_untracked(), twin.get_untracked() && trains()) {
+            Ok((sweep, specs)) => {
+                c.sweep.set(Some(sweep));
+                run_sweep(c, specs);
+            }
+            Err(e) => c.error.set(Some(e)),
+        }
     };
     let results = move || {
-        c.sweep.get().map(|s| {
-            let n = s.values.len();
+        c.sweep.get().filter(|s| Some(s.key) == key.get()).map(|s| {            let n = s.values.len();
             let per_series: Vec<(String, Vec<Option<(f64, f64)>>)> =
                 s.series.iter().enumerate().map(|(k, name)| (name.clone(), s.points[k * n..(k + 1) * n].to_vec())).collect();
             let svg = chart::sweep_chart(s.key, &s.values, &per_series);
@@ -106,13 +154,13 @@ pub(super) fn SweepPanel() -> impl IntoView {
         })
     };
     view! {
-        <Show when=move || key().is_some()>
+        <Show when=move || key.get().is_some()>
             <details class="sweep">
-                <summary>{move || format!("Sweep the attack's strength ({}): CA and ASR against it", key().unwrap_or_default())}</summary>
+                <summary>{move || format!("Sweep {what} ({}): CA and ASR against it", key.get().unwrap_or_default())}</summary>
                 <div class="row">
                     <label class="field">
                         <span>"values"</span>
-                        <input type="text" data-testid="sweep-values" prop:value=move || values.get()
+                        <input type="text" data-testid=move || format!("sweep-values-{}", key.get().unwrap_or_default()) prop:value=move || values.get()
                             on:change=move |ev| values.set(event_target_value(&ev))/>
                         <small>"comma-separated; each is a full run of this experiment"</small>
                     </label>
@@ -124,7 +172,7 @@ pub(super) fn SweepPanel() -> impl IntoView {
                     </Show>
                 </div>
                 <div class="actions">
-                    <button data-testid="run-sweep" disabled=move || c.status.get() == Status::Running || !c.worker_ready.get()
+                    <button data-testid=move || format!("run-sweep-{}", key.get().unwrap_or_default()) disabled=move || c.status.get() == Status::Running || !c.worker_ready.get()
                         on:click=start>"Run the sweep"</button>
                     <small>"Uses this experiment's other settings and seed; Cancel in the Train step stops it."</small>
                 </div>

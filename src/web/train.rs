@@ -33,6 +33,20 @@ pub(super) fn TrainStep() -> impl IntoView {
                 </label>
             </div>
             {move || c.spec.with(|s| s.train.aug.0.iter().map(|a| view! { <p class="explain" data-testid="aug-explain">{a.explain()}</p> }).collect_view())}
+            <Show when=move || c.spec.with(|s| s.train.dp())>
+                <p class="explain" data-testid="dp-explain">{crate::lab::dp::EXPLAIN}</p>
+            </Show>
+            {move || {
+                let r = c.report.get()?;
+                let p = r.privacy.as_ref()?;
+                Some(view! {
+                    <p data-testid="dp-privacy">{format!(
+                        "This training spent (ε = {:.2}, δ = {:.1e}) per sample (RDP accountant, {} steps at sampling rate {:.4}). \
+                         Its {} poisons are a group of {}: group privacy gives them ({}ε, …), no protection at all.",
+                        p.epsilon, p.delta, p.steps, p.sample_rate, r.poison.count, r.poison.count, r.poison.count
+                    )}</p>
+                })
+            }}
             <div class="actions">
                 <button class="primary" data-testid="run" disabled=move || running() || !c.worker_ready.get() on:click=move |_| run_experiment(c)>
                     {move || if c.worker_ready.get() { "Run" } else { "Loading…" }}
@@ -41,6 +55,13 @@ pub(super) fn TrainStep() -> impl IntoView {
                 <progress data-testid="progress" max="1" prop:value=move || c.progress.get()></progress>
                 <span class="progress-text">{move || c.progress_text.get()}</span>
             </div>
+            <super::sweep::TradeOff key=Signal::derive(move || c.spec.with(|s| {
+                // DP-SGD's σ, else the first chosen augmentation with a strength.
+                if s.train.dp() {
+                    return Some(crate::lab::train::DP_SIGMA);
+                }
+                s.train.aug.0.iter().find_map(|a| a.strength_key())
+            }))/>
             <div class="charts">
                 <div class="chart" inner_html=move || chart::loss_chart(&c.epochs.get(), epochs_total())></div>
                 <div class="chart" inner_html=move || chart::accuracy_chart(&c.epochs.get(), epochs_total())></div>

@@ -65,3 +65,40 @@ test('augmentations are ticked in the Train step, explained with their paper, an
   await page.waitForFunction(() => location.hash.includes('aug_cutmix=0.5'));
   await context.close();
 });
+
+test('DP-SGD is chosen by its link keys, explained with its limit, reports its privacy, and sweeps as a trade-off curve', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(`${origin}/#v=1&train=1500&test=300&epochs=1&model=mlp&seed=3&dp_sigma=0.5&dp_clip=2`);
+  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const train = page.locator('#train');
+  assert.match(await train.locator('[data-testid="dp-explain"]').textContent(), /Abadi et al\., CCS 2016.*per sample/s);
+  assert.equal(await train.locator('[data-key="dp_clip"]').count(), 1);
+  await page.locator('[data-testid="run"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'done', null, { timeout: 300_000 });
+  const privacy = await train.locator('[data-testid="dp-privacy"]').textContent();
+  console.log(privacy);
+  // 1,500 samples in batches of 64 for one epoch: 24 steps at q = 64/1500, δ = 1/1500.
+  const m = privacy.match(/\(ε = ([\d.]+), δ = 6\.7e-4\) per sample \(RDP accountant, 24 steps at sampling rate 0\.0427\)/);
+  assert.ok(m && parseFloat(m[1]) > 0, privacy);
+
+  // The trade-off curve: the same experiment at σ = 0 (plain) and σ = 1.
+  const link = await page.evaluate(() => location.hash);
+  await train.locator('.sweep summary').click();
+  await train.locator('[data-testid="sweep-values-dp_sigma"]').fill('0,1');
+  await train.locator('[data-testid="sweep-values-dp_sigma"]').dispatchEvent('change');
+  await train.locator('[data-testid="run-sweep-dp_sigma"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'running');
+  await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'done', null, { timeout: 300_000 });
+  const row = async (i) => (await train.locator(`[data-testid="sweep-${i}"] td`).allTextContents()).map(parseFloat);
+  const [plain, noisy] = [await row(0), await row(1)];
+  console.log(`DP-SGD trade-off in the page: σ=0 CA/ASR ${plain.join(' / ')}; σ=1 ${noisy.join(' / ')}`);
+  assert.equal(plain.length, 2);
+  assert.ok(plain.every(Number.isFinite) && noisy.every(Number.isFinite), `${plain} ${noisy}`);
+  assert.equal(await page.evaluate(() => location.hash), link, 'a sweep leaves the experiment as it was');
+  assert.equal(await train.locator('.chart svg').count() >= 1, true);
+  assert.deepEqual(errors, []);
+  await context.close();
+});

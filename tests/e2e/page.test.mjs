@@ -249,9 +249,9 @@ test('the attack strength sweeps in the page: CA and ASR against λ, beside BadN
   const lab = await openLab('#v=1&attack=malicious_loss&train=1500&test=300&epochs=2&model=mlp&seed=1');
   await lab.ready();
   await lab.page.locator('.sweep summary').click();
-  await lab.id('sweep-values').fill('0,0.2');
-  await lab.id('sweep-values').dispatchEvent('change');
-  await lab.id('run-sweep').click();
+  await lab.id('sweep-values-lambda').fill('0,0.2');
+  await lab.id('sweep-values-lambda').dispatchEvent('change');
+  await lab.id('run-sweep-lambda').click();
   await lab.page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'running');
   await lab.status('done');
   const row = async (i) => (await lab.id(`sweep-${i}`).locator('td').allTextContents()).map(parseFloat);

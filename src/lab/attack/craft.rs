@@ -52,7 +52,8 @@ impl Craft<'_> {
         let ad = self.device.clone().autodiff();
         let seed = LabRng::new(self.seed, Stream::Craft).below(1 << 31) as u64;
         let model = fresh_model(self.model, self.dims(), seed, &ad);
-        let spec = TrainSpec { epochs, ..self.train.clone() };
+        // The attacker's own training: never the victim's DP-SGD.
+        let spec = TrainSpec { epochs, dp_sigma: 0.0, ..self.train.clone() };
         let empty = ImageSet::empty(self.clean.channels, self.clean.height, self.clean.width);
         let none = TriggeredTest { set: empty.clone(), attack_labels: Vec::new(), source: Vec::new() };
         let what = |done, total| Event::Craft { what: "training the attacker's surrogate model".into(), done, total };

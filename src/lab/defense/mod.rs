@@ -82,6 +82,9 @@ sanitizers! {
     Shrinkpad = "shrinkpad" / "ShrinkPad" => shrinkpad::ShrinkPad,
 }
 
+/// The strength's key, which the page's trade-off curve sweeps.
+pub const SANITIZE_K: &str = "sanitize_k";
+
 crate::params! {
     /// Input sanitization at deployment.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,7 +93,7 @@ crate::params! {
         /// Input sanitizer every test input passes through before the model sees it (a deployment-time defense): median filter, bit-depth reduction, down-and-up scaling or ShrinkPad; none: off.
         pub method: SanitizerKind = SanitizerKind::None, choice("sanitize", SanitizerKind::CHOICES).selector().label("input sanitizer");
         /// The sanitizer's strength: the median filter's size (odd), the bits kept, the scaling factor, or ShrinkPad's shrink in pixels; 0: its default (3; 1 bit on MNIST and 5 on CIFAR-10, as Xu et al.; 2; 2).
-        pub k: u32 = 0, int("sanitize_k", 0, 32).label("strength (0: its default)");
+        pub k: u32 = 0, int(SANITIZE_K, 0, 32).label("strength (0: its default)");
     }
     check(SanitizeSpec::cross_check_k);
     applies(SanitizeSpec::applies_now);
@@ -128,6 +131,12 @@ impl SanitizeSpec {
             ));
         }
         self.method.check_k(self.k)
+    }
+
+    /// Strengths for a trade-off curve: the sanitizer's valid values from its weakest, at most six.
+    pub fn sweep_values(&self) -> Vec<u32> {
+        let (min, max) = self.method.range();
+        (min.max(1)..=max).filter(|&k| self.method.check_k(k).is_ok()).take(6).collect()
     }
 
     /// The strength used for images of `channels` channels.

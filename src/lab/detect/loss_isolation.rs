@@ -71,6 +71,8 @@ impl DataFilter for LossIsolation {
             fresh_model(spec.model, spec.dims(), spec.seed, &train_device).with_branch(cx.model.branch().cloned());
         let mut short = spec.train.clone();
         short.epochs = self.epochs;
+        // The detector wants the poisons' fast fitting that DP-SGD exists to blunt.
+        short.dp_sigma = 0.0;
         let (c, h, w) = spec.dims();
         // No per-epoch evaluation: empty test sets cost nothing.
         let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
