@@ -28,6 +28,19 @@ pub async fn predict(model: &Model, set: &ImageSet, device: &Device) -> Result<V
     Ok(out)
 }
 
+/// Softmax probabilities of every image in `set`, row by row ([len × 10]).
+pub async fn probabilities(model: &Model, set: &ImageSet, device: &Device) -> Result<Vec<f32>> {
+    let model = model.valid();
+    let all: Vec<usize> = (0..set.len()).collect();
+    let mut out = Vec::with_capacity(set.len() * NUM_CLASSES);
+    for chunk in all.chunks(EVAL_BATCH) {
+        let p = burn::tensor::activation::softmax(model.forward(batch::images(set, chunk, device)), 1);
+        let data = p.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?;
+        out.extend(data.iter::<f32>());
+    }
+    Ok(out)
+}
+
 /// The "prediction" of an input a run-time filter rejected (STRIP): never a class, so it counts as
 /// wrong for CA and RA and as not the target for ASR.
 pub const REJECTED: u8 = u8::MAX;

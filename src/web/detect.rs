@@ -140,14 +140,37 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
             pct0(s.tpr),
             s.f1
         );
+        let reclassify = ac.params.rule == crate::lab::detect::activation_clustering::AcRule::Reclassify;
         if let Some(why) = &clean {
             verdict = clean_verdict(why, s.flagged);
-        } else if poison_majority {
+        } else if poison_majority && !reclassify {
             verdict.push_str(&format!(
-                " Here the poison is {} % of class {target}, so the “smaller cluster” is the clean images: the textbook rule cannot work at this poisoning rate.",
+                " Here the poison is {} % of class {target}, so the “smaller cluster” is the clean images: the textbook rule cannot work at this poisoning rate (try the rule “exclusionary reclassification”).",
                 pct0(share)
             ));
         }
+        let rule = if reclassify {
+            let shares: Vec<String> = ac
+                .classes
+                .iter()
+                .filter_map(|k| {
+                    k.own_label.map(|o| {
+                        format!("{}: {} % / {} %{}", k.class, pct0(o[0]), pct0(o[1]), if k.flagged { " ⚑" } else { "" })
+                    })
+                })
+                .collect();
+            format!(
+                "Rule: exclusionary reclassification (Chen et al., 2018). Two fresh models were trained, one without the smaller cluster of every class and one without the larger; each classified the samples it left out. A class is poisoned when neither of its clusters gets its label back from a model trained without it (under {} %): poisons teach “trigger ⇒ label” and the true members “shape ⇒ label”, so neither explains the other, whatever their sizes. The flagged cluster is the one the other classes claim more confidently. Share given its label back (smaller / larger cluster) per class: {}.",
+                pct0(0.5),
+                shares.join("; ")
+            )
+        } else {
+            format!(
+                "Rule: the smaller cluster, flagged when under {} % of its class with a silhouette of at least {:.2}.",
+                pct0(ac.params.max_share),
+                ac.params.min_silhouette
+            )
+        };
         let view_class = ac.classes.iter().find(|k| k.class == target).cloned();
         let scatter = view_class.map(|k| {
             let title = format!(
@@ -159,7 +182,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
             view! { <div class="chart" inner_html=chart::scatter(&title, &k.points, &k.poisoned, &k.in_small)></div> }
         });
         cards
-            .push(view! { <DetectCard name="ac" verdict=verdict seconds=ac.seconds>{scatter}</DetectCard> }.into_any());
+            .push(view! { <DetectCard name="ac" verdict=verdict seconds=ac.seconds><p class="explain" data-testid="ac-rule">{rule}</p>{scatter}</DetectCard> }.into_any());
     }
     if let Some(ss) = d.ss {
         let s = &ss.score;
