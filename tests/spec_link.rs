@@ -5,6 +5,7 @@ use backdoor_lab::lab::attack::{
     PatchPattern, PatchPosition, PatchTrigger, TriggerSpec,
 };
 use backdoor_lab::lab::data::DatasetKind;
+use backdoor_lab::lab::detect::activation_clustering::AcRule;
 use backdoor_lab::lab::detect::{
     ActivationClustering, DetectSpec, LossIsolation, NeuralCleanse, Occlusion, SpectralSignatures, Strip,
 };
@@ -58,9 +59,21 @@ fn detect() -> impl Strategy<Value = DetectSpec> {
         batch,
         lr: lr as f64 / 100.0,
     }));
-    let ac = prop::option::of((2usize..=128, 1u32..=50, -10i32..=10).prop_map(|(dims, size, sil)| {
-        ActivationClustering { dims, max_share: size as f64 / 100.0, min_silhouette: sil as f64 / 10.0 }
-    }));
+    let ac = prop::option::of((2usize..=128, 1u32..=50, -10i32..=10, any::<bool>()).prop_map(
+        |(dims, size, sil, reclassify)| {
+            if reclassify {
+                // The size rule's thresholds do not apply, so they stay at their defaults.
+                ActivationClustering { rule: AcRule::Reclassify, dims, ..Default::default() }
+            } else {
+                ActivationClustering {
+                    rule: AcRule::Size,
+                    dims,
+                    max_share: size as f64 / 100.0,
+                    min_silhouette: sil as f64 / 10.0,
+                }
+            }
+        },
+    ));
     let ss = prop::option::of((1u32..=60).prop_map(|e| SpectralSignatures { eps: e as f64 / 100.0 }));
     let strip = prop::option::of((2usize..=500, 10usize..=5000).prop_map(|(n, inputs)| Strip { n, inputs }));
     let loss = prop::option::of(
