@@ -62,7 +62,7 @@ crate::params! {
         pub aug_shift: usize = 2, int(AUG_SHIFT, 1, 8).label("largest shift (pixels)");
         /// DP-SGD (Abadi et al., 2016): the noise multiplier σ; each step adds N(0, σ²C²) to the sum of the clipped per-sample gradients; 0: plain training.
         #[serde(default, skip_serializing_if = "is_zero")]
-        pub dp_sigma: f64 = 0.0, float(DP_SIGMA, 0.0, 100.0).label("DP-SGD noise multiplier σ (0: off)").hint(Hint::Slider);
+        pub dp_sigma: f64 = 0.0, float(DP_SIGMA, 0.0, 100.0).label("DP-SGD noise multiplier σ (0: off)");
         /// DP-SGD: the clipping norm C every sample's gradient is clipped to.
         #[serde(default = "default_clip", skip_serializing_if = "is_default_clip")]
         pub dp_clip: f64 = 1.0, float("dp_clip", 0.0, 1000.0).open_min().label("DP-SGD clipping norm C");

@@ -153,7 +153,11 @@ pub(super) fn MethodParams(
         <For each=groups key=|m| m.name let:m>
             <fieldset class="method-params" data-method=m.name>
                 <legend>{m.title}</legend>
-                <div class="row"><ParamFields params=Signal::derive(move || (m.params)())/></div>
+                // Only the parameters that apply with the others' values (e.g. a decision rule's own).
+                <div class="row"><ParamFields params=Signal::derive(move || {
+                    let all = (m.params)();
+                    ctx().spec.with(|s| all.into_iter().filter(|p| s.get(p.key).is_some()).collect())
+                })/></div>
             </fieldset>
         </For>
     }

@@ -97,7 +97,7 @@ pub(super) fn SweepPanel() -> impl IntoView {
 /// for the experiment's attack.
 #[component]
 pub(super) fn TradeOff(key: Signal<Option<&'static str>>) -> impl IntoView {
-    view! { <StrengthSweep key=key what="the defense's strength (its trade-off curve)"/> }
+    view! { <StrengthSweep key=key what="the defense's strength"/> }
 }
 
 /// Values, Run, and the chart and table of a sweep of `key`; with the BadNets comparison for λ.

@@ -102,3 +102,17 @@ test('DP-SGD is chosen by its link keys, explained with its limit, reports its p
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("Activation Clustering's decision rule shows only its own parameters and goes into the link", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${origin}/#v=1&detect=ac&ac_rule=reclassify`);
+  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  assert.equal(await page.locator('[data-key="ac_rule"]').count(), 1);
+  assert.equal(await page.locator('[data-key="ac_size"]').count(), 0, 'the size threshold belongs to the size rule');
+  await page.locator('select[data-key="ac_rule"]').selectOption('size');
+  await page.waitForFunction(() => !location.hash.includes('ac_rule'));
+  assert.equal(await page.locator('[data-key="ac_size"]').count(), 1);
+  assert.equal(await page.locator('[data-key="ac_sil"]').count(), 1);
+  await context.close();
+});
