@@ -239,3 +239,32 @@ fn sig_test_time_signal_is_stronger_only_when_set() {
     let again = spec.poison(&set, 0).unwrap();
     assert!(near(poison_peak(&again), 20.0), "the poisons keep the training Δ: {}", poison_peak(&again));
 }
+
+/// The crossed style scores a 7 with a bar through its middle above the same 7 without it, and the
+/// top bar alone (which every 7 has) does not count.
+#[test]
+fn semantic_crossed_scores_the_middle_bar() {
+    use backdoor_lab::lab::attack::{Semantic, Style};
+    let dims = (1, 28, 28);
+    // A 7: top bar on rows 4-5 (columns 8-21), a stroke falling from (6, 20) to (23, 12).
+    let mut plain = vec![0u8; 784];
+    for y in 4..6 {
+        for x in 8..22 {
+            plain[y * 28 + x] = 255;
+        }
+    }
+    for y in 6..24 {
+        let x = 20 - (y - 6) * 8 / 17;
+        plain[y * 28 + x] = 255;
+        plain[y * 28 + x + 1] = 255;
+    }
+    let mut crossed = plain.clone();
+    for x in 11..20 {
+        crossed[14 * 28 + x] = 255;
+    }
+    let semantic = Semantic { style: Style::Crossed, ..Semantic::default() };
+    let (p, c) = (semantic.score(&plain, dims), semantic.score(&crossed, dims));
+    assert!(p < 0.25, "the plain 7's longest middle run is its stroke: {p}");
+    assert!(c > 0.6, "the bar spans most of the ink's width: {c}");
+    assert_eq!(semantic.score(&[0u8; 784], dims), 0.0, "an empty image has no bar");
+}

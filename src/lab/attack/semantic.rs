@@ -22,12 +22,16 @@ pub enum Style {
     Bold,
     /// The share of saturated pixels whose hue is near `colour` (colour images).
     Hue,
+    /// A bar across the middle, as continental 7s have: the longest horizontal ink run in the middle
+    /// of the ink's height, over the ink's width.
+    Crossed,
 }
 
 crate::named_enum!(Style {
     Slant = "slant" / "strongly slanted",
     Bold = "bold" / "very bold",
     Hue = "hue" / "mostly of one colour",
+    Crossed = "crossed" / "crossed by a middle bar",
 });
 
 /// Hues for `Style::Hue`, every 60°.
@@ -58,7 +62,7 @@ crate::params! {
     pub struct Semantic {
         /// The class the sub-population belongs to (CIFAR-10: 1 is automobile).
         pub class: u8 = 7, super::SOURCE.label("class of the sub-population");
-        /// What its members share: slant or bold (handwriting) or hue (colour images).
+        /// What its members share: slant, boldness or a middle bar (handwriting), or hue (colour images).
         pub style: Style = Style::Slant, choice("style", Style::CHOICES).selector().label("members are");
         /// The colour of the members (style=hue).
         pub colour: Colour = Colour::Green, choice("colour", Colour::CHOICES).label("their colour");
@@ -105,6 +109,31 @@ impl Semantic {
                 }
                 // Rows grow downwards: a top leaning right has x falling as y grows.
                 -mu11 / mu02.max(1e-9)
+            }
+            Style::Crossed => {
+                // Ink: the mean over channels, at least half bright.
+                let ink = |y: usize, x: usize| (0..c).map(|ch| u32::from(image[ch * h * w + y * w + x])).sum::<u32>() >= 128 * c as u32;
+                let rows: Vec<usize> = (0..h).filter(|&y| (0..w).any(|x| ink(y, x))).collect();
+                let cols: Vec<usize> = (0..w).filter(|&x| (0..h).any(|y| ink(y, x))).collect();
+                let (Some(&top), Some(&bottom), Some(&left), Some(&right)) = (rows.first(), rows.last(), cols.first(), cols.last()) else {
+                    return 0.0;
+                };
+                // The band between 40 % and 75 % of the ink's height: below a 7's top bar, above its foot.
+                let span = (bottom - top) as f64;
+                let band = (top as f64 + 0.4 * span).round() as usize..=(top as f64 + 0.75 * span).round() as usize;
+                let longest = band
+                    .map(|y| {
+                        (0..w)
+                            .scan(0usize, |run, x| {
+                                *run = if ink(y, x) { *run + 1 } else { 0 };
+                                Some(*run)
+                            })
+                            .max()
+                            .unwrap_or(0)
+                    })
+                    .max()
+                    .unwrap_or(0);
+                longest as f64 / (right - left + 1) as f64
             }
             Style::Hue => {
                 if c < 3 {
@@ -163,7 +192,7 @@ impl Semantic {
 
 impl Attack for Semantic {
     const TITLE: &'static str = "Semantic (a natural sub-population)";
-    const EXPLAIN: &'static str = "Semantic backdoor (Bagdasaryan et al., 2020: \"green cars → bird\"): no pixel changes; the attacker relabels the images of one class that share a natural feature (slanted or bold digits, a colour), and the model learns the feature as the trigger.";
+    const EXPLAIN: &'static str = "Semantic backdoor (Bagdasaryan et al., 2020: \"green cars → bird\"): no pixel changes; the attacker relabels the images of one class that share a natural feature (slanted, bold or crossed digits, a colour), and the model learns the feature as the trigger.";
     fn every_param() -> Vec<&'static ParamInfo> {
         table_params::<Semantic>()
     }
