@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing the web app needs, skipping what is present:
 # the wasm32 target, Trunk 0.21.14, the wasm-bindgen CLI matching Cargo.lock, and (with --browser)
-# Debian's Chromium and chromedriver plus the end-to-end test's npm packages. No tool is downloaded from outside the
+# Debian's Chromium and chromedriver, Mesa's software Vulkan, plus the end-to-end test's npm packages. No tool is downloaded from outside the
 # package registries (Trunk itself runs offline, see Trunk.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +70,11 @@ if [ "${1:-}" = "--browser" ]; then
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     say "installing Debian's chromium and chromedriver"
     apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  # Mesa's software Vulkan (lavapipe): the CLI's `--device wgpu` is tested on it (tests/wgpu.rs).
+  if [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && [ "$(uname -m)" = x86_64 ]; then
+    say "installing Debian's mesa-vulkan-drivers (lavapipe) and the Vulkan loader"
+    apt-get update -qq && apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
   fi
   if [ ! -d tests/e2e/node_modules/playwright-core ]; then
     say "installing the end-to-end test's npm packages"

@@ -13,7 +13,8 @@ step "tools"
 bash scripts/setup-web.sh --browser
 
 step "native tests (release profile: the tests train real networks)"
-cargo test --release --locked
+# tests/wgpu.rs must find lavapipe here (setup-web.sh installs it), not skip.
+BDL_REQUIRE_WGPU=1 cargo test --release --locked
 
 step "the page and the lab worker for wasm32 (trunk build --release)"
 t=$(date +%s)

@@ -228,6 +228,13 @@ fn shards_from_flags_slurm_and_kubernetes_cover_the_grid_once() {
         let m = untimed(&merged(&dir));
         assert_eq!(m["runs"], reference["runs"], "{name}: the same results as one process");
     }
+    // Two jobs side by side in one process: every run once, each model trained once, the same results.
+    let jobs = tmp("jobs");
+    grid_run(&jobs, &["--jobs", "2"], &[]);
+    assert_eq!(reports_in(&jobs), expected, "--jobs 2 wrote every run once");
+    let m = untimed(&merged(&jobs));
+    assert_eq!(m["trainings"], 4, "--jobs 2 trained each shared model once");
+    assert_eq!(m["runs"], reference["runs"], "--jobs 2: the same results as one job");
     let bad = cli().args(["grid", "run", SMALL, "--out"]).arg(tmp("bad")).args(["--shard", "3/3"]).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("below the count"));

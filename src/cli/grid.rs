@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// Folder holding the datasets.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Experiments run side by side in this process, each on its own thread (models that share a
+    /// training stay together). Independent runs scale better than one run's kernels over many cores.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: u16,
 }
 
 pub fn cmd_grid(cmd: GridCommand) -> Result<()> {
@@ -209,23 +213,25 @@ fn run(args: RunArgs) -> Result<()> {
             return Err(LabError::spec("a grid runs on one dataset; put each dataset in its own grid"));
         }
         let source = DataSource::load_first(dataset, &data_dirs(&args.data_dir))?;
-        let device = Device::flex();
-        let mut host = CliHost::hidden(0);
         let total = todo.len();
-        let mut done = |r: &PlannedRun, report: Result<Report>| -> Result<()> {
+        // What the jobs share: the reports written so far and the runs that failed.
+        let shared = std::sync::Mutex::new((0usize, Vec::<usize>::new()));
+        let done = |r: &PlannedRun, report: Result<Report>| -> Result<()> {
             let report = match report {
                 Ok(report) => report,
                 Err(e) => {
                     eprintln!("run {} failed: {e}  #{}", r.index, r.link);
-                    failed.push(r.index);
+                    shared.lock().expect("no job panics holding it").1.push(r.index);
                     return Ok(());
                 }
             };
             let json = serde_json::to_string_pretty(&report).expect("a report always serialises");
             write_whole(&report_path(dir, r), json.as_bytes())?;
-            written += 1;
+            let mut state = shared.lock().expect("no job panics holding it");
+            state.0 += 1;
             eprintln!(
-                "[{written}/{total}] run {} (model {}): CA {:.1} % ASR {:.1} %  {}.json  #{}",
+                "[{}/{total}] run {} (model {}): CA {:.1} % ASR {:.1} %  {}.json  #{}",
+                state.0,
                 r.index,
                 r.model,
                 100.0 * report.final_metrics.clean_acc,
@@ -235,7 +241,50 @@ fn run(args: RunArgs) -> Result<()> {
             );
             Ok(())
         };
-        trainings = pollster::block_on(grid::execute(&todo, &source, &device, "cpu-flex", &mut host, &mut done))?;
+        // Deal whole model groups to the jobs in turn, so no training is repeated.
+        let jobs = usize::from(args.jobs);
+        let mut models: Vec<usize> = Vec::new();
+        for r in &todo {
+            if !models.contains(&r.model) {
+                models.push(r.model);
+            }
+        }
+        let parts: Vec<Vec<&PlannedRun>> = (0..jobs)
+            .map(|j| {
+                todo.iter()
+                    .copied()
+                    .filter(|r| models.iter().position(|&m| m == r.model).unwrap() % jobs == j)
+                    .collect()
+            })
+            .filter(|part: &Vec<&PlannedRun>| !part.is_empty())
+            .collect();
+        let results: Vec<Result<usize>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|part| {
+                    let (source, done) = (&source, &done);
+                    scope.spawn(move || {
+                        let mut host = CliHost::hidden(0);
+                        let mut each = |r: &PlannedRun, report: Result<Report>| done(r, report);
+                        pollster::block_on(grid::execute(
+                            part,
+                            source,
+                            &Device::flex(),
+                            "cpu-flex",
+                            &mut host,
+                            &mut each,
+                        ))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        });
+        for r in results {
+            trainings += r?;
+        }
+        let state = shared.into_inner().expect("every job has ended");
+        written = state.0;
+        failed = state.1;
     }
     let log_path = dir.join("shards").join(format!("{index}-of-{count}.json"));
     let mut log: ShardLog =

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, mnist};
+use backdoor_lab::lab::device::self_check;
 use backdoor_lab::lab::event::{Event, Host, Stage};
 use backdoor_lab::lab::model::ModelKind;
 use backdoor_lab::lab::model_file;
@@ -27,6 +28,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// CPU threads for training and the detectors (default: every core). One experiment's kernels share
+    /// them; to run many experiments side by side, give each process its share (e.g. grid shards).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -70,9 +75,11 @@ struct RunArgs {
     /// Folder holding the datasets (default: the repository's static/data, then $BACKDOOR_LAB_DATA).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// CPU backend: flex (fastest here) or ndarray.
+    /// Where to train: flex (burn's CPU backend, the default), ndarray (a second CPU backend), or wgpu
+    /// (burn's wgpu backend on the machine's GPU through Vulkan, Metal or DX12; checked against the CPU
+    /// first, as the page checks WebGPU, and the run falls back to the CPU when it fails).
     #[arg(long, value_enum, default_value = "flex")]
-    device: CpuBackend,
+    device: DeviceArg,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -98,9 +105,10 @@ struct ScanArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum CpuBackend {
+enum DeviceArg {
     Flex,
     Ndarray,
+    Wgpu,
 }
 
 /// A spec from a file or a link, then one flag per parameter on top. The flags are generated from
@@ -247,6 +255,13 @@ pub fn main() -> i32 {
             return 2;
         }
     };
+    if let Some(n) = cli.threads {
+        // Before any kernel runs: burn's CPU kernels (flex) use rayon's global pool.
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(usize::from(n)).build_global() {
+            eprintln!("could not start {n} threads: {e}");
+            return 1;
+        }
+    }
     let result = match cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Sweep(args) => sweep::cmd_sweep(args),
@@ -340,14 +355,21 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     check_out(args.out.as_ref())?;
     check_out(args.save_model.as_ref())?;
     let source = DataSource::load_first(spec.data.dataset, &data_dirs(&args.data_dir))?;
-    #[allow(deprecated)] // measured against flex on purpose
-    let (device, name) = match args.device {
-        CpuBackend::Flex => (Device::flex(), "cpu-flex"),
-        CpuBackend::Ndarray => (Device::ndarray(), "cpu-ndarray"),
-    };
     if !args.quiet {
         eprintln!("link: #{}", spec.to_link());
     }
+    #[allow(deprecated)] // measured against flex on purpose
+    let (device, name) = match args.device {
+        DeviceArg::Flex => (Device::flex(), "cpu-flex"),
+        DeviceArg::Ndarray => (Device::ndarray(), "cpu-ndarray"),
+        DeviceArg::Wgpu => match open_wgpu(&spec) {
+            Ok(device) => (device, "wgpu"),
+            Err(why) => {
+                eprintln!("warning: {why}; running on the CPU (flex) instead");
+                (Device::flex(), "cpu-flex")
+            }
+        },
+    };
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({eta} left)")
@@ -355,7 +377,16 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut host = CliHost { bar, epochs: spec.train.epochs, quiet: args.quiet };
-    let outcome = pollster::block_on(run::run(&spec, &source, &device, name, &mut host))?;
+    let outcome = match pollster::block_on(run::run(&spec, &source, &device, name, &mut host)) {
+        // A GPU that fails mid-run (lost device, failed allocation or read) is not trusted again: the
+        // run starts over on the CPU from the same seed, as the page does.
+        Err(LabError::Device(e)) if name == "wgpu" => {
+            host.bar
+                .suspend(|| eprintln!("warning: the GPU failed during the run ({e}); restarting on the CPU (flex)"));
+            pollster::block_on(run::run(&spec, &source, &Device::flex(), "cpu-flex", &mut host))?
+        }
+        other => other?,
+    };
     host.bar.finish_and_clear();
     let report = &outcome.report;
     println!("{}", table::render(report));
@@ -373,6 +404,23 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         println!("model written to {}", path.display());
     }
     Ok(())
+}
+
+/// burn's wgpu device on the machine's preferred adapter, trusted only after the self-check against
+/// the CPU for `spec`'s model (burn 0.22 was seen to train on garbage on a GPU without any error).
+fn open_wgpu(spec: &ExperimentSpec) -> std::result::Result<Device, String> {
+    let started = clock();
+    let device = Device::wgpu_options().init().map_err(|e| {
+        format!("no GPU through wgpu ({e}); on Linux a Vulkan driver is needed (Debian: mesa-vulkan-drivers)")
+    })?;
+    let check = pollster::block_on(self_check(spec.model, spec.dims(), &device))
+        .map_err(|e| format!("the GPU failed its self-check against the CPU: {e}"))?;
+    eprintln!(
+        "device: wgpu, checked against the CPU for this model in {:.1} s (relative difference {:.0e})",
+        clock() - started,
+        check.max_rel_diff
+    );
+    Ok(device)
 }
 
 /// The process's peak resident memory (Linux: VmHWM), to show that memory stays flat on full-size data.

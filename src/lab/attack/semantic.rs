@@ -112,10 +112,14 @@ impl Semantic {
             }
             Style::Crossed => {
                 // Ink: the mean over channels, at least half bright.
-                let ink = |y: usize, x: usize| (0..c).map(|ch| u32::from(image[ch * h * w + y * w + x])).sum::<u32>() >= 128 * c as u32;
+                let ink = |y: usize, x: usize| {
+                    (0..c).map(|ch| u32::from(image[ch * h * w + y * w + x])).sum::<u32>() >= 128 * c as u32
+                };
                 let rows: Vec<usize> = (0..h).filter(|&y| (0..w).any(|x| ink(y, x))).collect();
                 let cols: Vec<usize> = (0..w).filter(|&x| (0..h).any(|y| ink(y, x))).collect();
-                let (Some(&top), Some(&bottom), Some(&left), Some(&right)) = (rows.first(), rows.last(), cols.first(), cols.last()) else {
+                let (Some(&top), Some(&bottom), Some(&left), Some(&right)) =
+                    (rows.first(), rows.last(), cols.first(), cols.last())
+                else {
                     return 0.0;
                 };
                 // The band between 40 % and 75 % of the ink's height: below a 7's top bar, above its foot.
