@@ -16,7 +16,8 @@ export ANCHORS_DIR="$BENCH_DIR" # the peers' scripts read their data from here
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backdoor-lab/target}"
 export PORT="${PORT:-8765}"
 PARTS="${*:-native cifar browser webgpu loop}"
-CIFAR_DIR="${CIFAR_DIR:-$ROOT/../shared/data/cifar10}"
+# A folder holding cifar10/{train,test}_subset.bin (the lab's layout; the CIFAR-10 subset of ../shared).
+DATA_DIR="${DATA_DIR:-$ROOT/../shared/data}"
 mkdir -p "$BENCH_DIR/results"
 OUT="$BENCH_DIR/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -80,9 +81,11 @@ if has native; then
     ours mnist-all "$(nproc)" "v=1&seed=0"
 fi
 if has cifar; then
-    step "native training, CIFAR-10 cifar_cnn (2 epochs, 10,000 / 2,000)"
-    py bench/pytorch_cifar.py --data "$CIFAR_DIR" --threads 1 | sed 's/^{/{"label": "cifar-1t", /' | record
-    ours cifar-1t 1 "v=1&data=cifar10&epochs=2&attack=none" --data-dir "$CIFAR_DIR"
+    step "native training, CIFAR-10 cifar_cnn (2 epochs, 10,000 / 2,000; 1 thread and all)"
+    py bench/pytorch_cifar.py --data "$DATA_DIR/cifar10" --threads 1 | sed 's/^{/{"label": "cifar-1t", /' | record
+    ours cifar-1t 1 "v=1&data=cifar10&epochs=2&attack=none" --data-dir "$DATA_DIR"
+    py bench/pytorch_cifar.py --data "$DATA_DIR/cifar10" | sed 's/^{/{"label": "cifar-all", /' | record
+    ours cifar-all "$(nproc)" "v=1&data=cifar10&epochs=2&attack=none" --data-dir "$DATA_DIR"
 fi
 if has browser; then
     step "browser CPU: TF.js wasm+SIMD (with the peers' Conv2DBackpropFilter shim) and our page"

@@ -58,6 +58,7 @@ def main():
     row("native, 1 thread, MNIST CNN", ours1, torch1, "PyTorch 1 thread")
     row("native, all threads, MNIST CNN", pick("ours-cli", "mnist-all"), pick("pytorch", "mnist-all"), "PyTorch all threads")
     row("native, 1 thread, CIFAR-10 cifar_cnn", pick("ours-cli", "cifar-1t"), pick("pytorch", "cifar-1t"), "PyTorch 1 thread")
+    row("native, all threads, CIFAR-10 cifar_cnn", pick("ours-cli", "cifar-all"), pick("pytorch", "cifar-all"), "PyTorch all threads")
     page_cpu = [r for r in pick(what="lab", flags="cpu") if "detect=" not in r["query"]]
     row("browser CPU", page_cpu, pick(what="tfjs", query_has="backend=wasm"), "TF.js wasm+SIMD")
     row("browser CPU vs our native CLI", page_cpu, ours1, "our CLI, 1 thread")
@@ -66,8 +67,8 @@ def main():
     print("\n".join(lines))
 
     if ours1 or torch1:
-        print(f"\nCA / ASR % per seed: ours {pct(ours1, 'CA')} / {pct(ours1, 'ASR')}; "
-              f"PyTorch {pct(torch1, 'CA')} / {pct(torch1, 'ASR')}")
+        print(f"\nMNIST, 1 thread, per seed: ours CA {pct(ours1, 'CA')} %, ASR {pct(ours1, 'ASR')} %; "
+              f"PyTorch CA {pct(torch1, 'CA')} %, ASR {pct(torch1, 'ASR')} %")
     for r in gpu:
         runs = r.get("runs", [])
         if runs:
