@@ -21,7 +21,7 @@ after(async () => {
 test('ten runs in one tab leave the worker memory flat', async () => {
   const page = await browser.newPage();
   // Small runs that still go through poisoning, training, evaluation and two detectors.
-  await page.goto(`${origin}/#v=1&train=600&test=200&epochs=1&seed=2&detect=ss,strip&device=cpu`);
+  await page.goto(`${origin}/#v=1&train=400&test=100&epochs=1&seed=2&detect=ss,strip&strip_n=10&strip_inputs=50&device=cpu`);
   await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
   const worker = () => {
     const [w] = page.workers();
