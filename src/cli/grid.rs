@@ -241,21 +241,10 @@ fn run(args: RunArgs) -> Result<()> {
             );
             Ok(())
         };
-        // Deal whole model groups to the jobs in turn, so no training is repeated.
+        // Deal whole model groups to the jobs (by the plan's model index), so no training is repeated.
         let jobs = usize::from(args.jobs);
-        let mut models: Vec<usize> = Vec::new();
-        for r in &todo {
-            if !models.contains(&r.model) {
-                models.push(r.model);
-            }
-        }
         let parts: Vec<Vec<&PlannedRun>> = (0..jobs)
-            .map(|j| {
-                todo.iter()
-                    .copied()
-                    .filter(|r| models.iter().position(|&m| m == r.model).unwrap() % jobs == j)
-                    .collect()
-            })
+            .map(|j| todo.iter().copied().filter(|r| r.model % jobs == j).collect())
             .filter(|part: &Vec<&PlannedRun>| !part.is_empty())
             .collect();
         let results: Vec<Result<usize>> = std::thread::scope(|scope| {
