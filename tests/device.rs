@@ -1,5 +1,6 @@
 //! The device self-check: two honest CPU backends agree on every model; broken answers are refused.
 
+use backdoor_lab::lab::LabError;
 use backdoor_lab::lab::device::{SELF_CHECK_TOLERANCE, fresh_model, relative_difference, self_check};
 use backdoor_lab::lab::model::ModelKind;
 use burn::tensor::{Device, Tensor};
@@ -45,4 +46,29 @@ fn fresh_models_depend_only_on_the_seed() {
     let other = relative_difference(&a, &logits(42, ndarray()));
     assert!(other < 1e-4, "same weights on another backend: relative difference {other}");
     assert!(relative_difference(&a, &logits(43, Device::flex())) > 1e-2, "another seed, other weights");
+}
+
+/// burn's execution errors print as a chain with "Caused by" and "Backtrace" scaffolding; the page and
+/// the CLI show a device failure as one line that keeps every distinct cause.
+#[test]
+fn device_faults_read_as_one_line() {
+    let text = "An error happened during execution\nCaused by:\n  An error happened during execution\nCaused by:\n  \
+                the staging buffer could not be mapped: Error occurred when trying to async map a buffer\n\
+                Backtrace:\nNo backtrace available";
+    struct Raw(&'static str);
+    impl std::fmt::Debug for Raw {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    assert_eq!(
+        LabError::device_fault(Raw(text)),
+        LabError::Device(
+            "An error happened during execution: the staging buffer could not be mapped: Error occurred when \
+             trying to async map a buffer"
+                .into()
+        )
+    );
+    // Anything without the scaffolding stays as it is.
+    assert_eq!(LabError::device_fault(Raw("out of memory")), LabError::Device("out of memory".into()));
 }

@@ -377,16 +377,11 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut host = CliHost { bar, epochs: spec.train.epochs, quiet: args.quiet };
-    let outcome = match pollster::block_on(run::run(&spec, &source, &device, name, &mut host)) {
-        // A GPU that fails mid-run (lost device, failed allocation or read) is not trusted again: the
-        // run starts over on the CPU from the same seed, as the page does.
-        Err(LabError::Device(e)) if name == "wgpu" => {
-            host.bar
-                .suspend(|| eprintln!("warning: the GPU failed during the run ({e}); restarting on the CPU (flex)"));
-            pollster::block_on(run::run(&spec, &source, &Device::flex(), "cpu-flex", &mut host))?
-        }
-        other => other?,
-    };
+    let bar = host.bar.clone();
+    let (outcome, ..) =
+        pollster::block_on(run::run_or_cpu(&spec, &source, (device, name), "cpu-flex", &mut host, |e| {
+            bar.suspend(|| eprintln!("warning: the GPU failed during the run ({e}); restarting on the CPU (flex)"))
+        }))?;
     host.bar.finish_and_clear();
     let report = &outcome.report;
     println!("{}", table::render(report));

@@ -101,8 +101,8 @@ pub async fn self_check(kind: ModelKind, dims: (usize, usize, usize), device: &D
 }
 
 async fn read(t: Tensor<2>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?;
-    data.try_to_vec::<f32>().map_err(|e| LabError::Device(format!("{e:?}")))
+    let data = t.into_data_async().await.map_err(LabError::device_fault)?;
+    data.try_to_vec::<f32>().map_err(LabError::device_fault)
 }
 
 /// max |a − b| over max |a| (NaN or a length mismatch counts as total disagreement).

@@ -234,7 +234,7 @@ fn noised<const D: usize>(sum: Tensor<D>, std: f64, rng: &mut LabRng, b: usize) 
 }
 
 async fn read_scalar(t: Tensor<1>) -> Result<f32> {
-    t.into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))
+    t.into_scalar_async::<f32>().await.map_err(LabError::device_fault)
 }
 
 /// The gradients in `grads` flattened in `model`'s parameter order (zeros for a parameter without

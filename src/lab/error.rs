@@ -26,6 +26,23 @@ pub enum LabError {
 }
 
 impl LabError {
+    /// A device failure from burn (its Debug form, the one that names the cause), as one readable line:
+    /// the chain's messages without the "Caused by" / "Backtrace" scaffolding or repeats.
+    pub fn device_fault(e: impl std::fmt::Debug) -> Self {
+        let full = format!("{e:?}");
+        let mut parts: Vec<&str> = Vec::new();
+        for line in full.lines().map(str::trim) {
+            if line.starts_with("Backtrace") {
+                break;
+            }
+            if line.is_empty() || line.starts_with("Caused by") || parts.contains(&line) {
+                continue;
+            }
+            parts.push(line);
+        }
+        Self::Device(if parts.is_empty() { full } else { parts.join(": ") })
+    }
+
     pub fn data(file: impl Into<String>, problem: impl Into<String>) -> Self {
         Self::Data { file: file.into(), problem: problem.into() }
     }

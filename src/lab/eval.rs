@@ -22,7 +22,7 @@ pub async fn predict(model: &Model, set: &ImageSet, device: &Device) -> Result<V
         let logits = model.forward(batch::images(set, chunk, device));
         let pred: Tensor<1, Int> = logits.argmax(1).flatten(0, 1);
         // Async read: a synchronous one panics on WebGPU.
-        let data = pred.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?;
+        let data = pred.into_data_async().await.map_err(LabError::device_fault)?;
         out.extend(data.iter::<i64>().map(|p| p as u8));
     }
     Ok(out)
@@ -35,7 +35,7 @@ pub async fn probabilities(model: &Model, set: &ImageSet, device: &Device) -> Re
     let mut out = Vec::with_capacity(set.len() * NUM_CLASSES);
     for chunk in all.chunks(EVAL_BATCH) {
         let p = burn::tensor::activation::softmax(model.forward(batch::images(set, chunk, device)), 1);
-        let data = p.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?;
+        let data = p.into_data_async().await.map_err(LabError::device_fault)?;
         out.extend(data.iter::<f32>());
     }
     Ok(out)

@@ -216,7 +216,7 @@ async fn host_params(model: &Model) -> Result<Vec<TensorData>> {
     model.visit(&mut gather);
     let mut out = Vec::with_capacity(gather.0.len());
     for t in gather.0 {
-        out.push(t.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?);
+        out.push(t.into_data_async().await.map_err(LabError::device_fault)?);
     }
     Ok(out)
 }

@@ -156,6 +156,29 @@ pub async fn run(
     Ok(trained.into_outcome(report))
 }
 
+/// `run` on `device`, and if that is a GPU (`name` is not `cpu_name`) that fails mid-run (lost device,
+/// failed allocation or read), the same run again from its seed on the CPU (flex): a GPU that failed is
+/// not trusted again, and a run from the same seed gives results of the same kind. `dropped` hears why
+/// the GPU was dropped before the CPU run starts. Returns the outcome and the device it finished on.
+pub async fn run_or_cpu(
+    spec: &ExperimentSpec,
+    source: &DataSource,
+    (device, name): (Device, &'static str),
+    cpu_name: &'static str,
+    host: &mut dyn Host,
+    dropped: impl FnOnce(&str),
+) -> Result<(Outcome, Device, &'static str)> {
+    match run(spec, source, &device, name, host).await {
+        Err(LabError::Device(why)) if name != cpu_name => {
+            dropped(&why);
+            let cpu = Device::flex();
+            let outcome = run(spec, source, &cpu, cpu_name, host).await?;
+            Ok((outcome, cpu, cpu_name))
+        }
+        other => other.map(|o| (o, device, name)),
+    }
+}
+
 /// The first half of `run`: split, poison and train. A grid finishes one trained model with several
 /// specs that differ only after training (detectors, repairs, transfer), so it trains once.
 pub async fn train_model(

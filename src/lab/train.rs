@@ -241,9 +241,7 @@ pub async fn train(
                     clean.mul_scalar(1.0 - mix.lambda) + adv.mul_scalar(mix.lambda)
                 }
             };
-            let loss_value = f64::from(
-                loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?,
-            );
+            let loss_value = f64::from(loss.clone().into_scalar_async::<f32>().await.map_err(LabError::device_fault)?);
             if !loss_value.is_finite() {
                 return Err(LabError::spec(format!(
                     "training diverged (loss {loss_value} in epoch {epoch}); lower the learning rate"

@@ -268,18 +268,13 @@ async fn run_one(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, spec: Experi
         let mut host = WorkerHost { cancel: cancel.clone(), last_pause: now() };
         let (device, name, note) = choose_device(&state, &spec, pref, &mut host).await?;
         post(&FromWorker::Device { device: name.into(), note });
-        match run::run(&spec, &data, &device, name, &mut host).await {
-            // A GPU that fails mid-run (lost device, failed allocation or read) is not used again;
-            // the run starts over on the CPU, from the same seed, so its results are the same kind.
-            Err(LabError::Device(e)) if name == "webgpu" => {
-                let why = format!("WebGPU failed during the run ({e})");
-                state.borrow_mut().gpu = Gpu::Distrusted(why.clone());
-                post(&FromWorker::Device { device: "cpu".into(), note: format!("{why}; restarted on the CPU.") });
-                let cpu = Device::flex();
-                run::run(&spec, &data, &cpu, "cpu", &mut host).await.map(|o| (o, cpu, "cpu"))
-            }
-            other => other.map(|o| (o, device, name)),
-        }
+        let gpu_state = state.clone();
+        run::run_or_cpu(&spec, &data, (device, name), "cpu", &mut host, move |e| {
+            let why = format!("WebGPU failed during the run ({e})");
+            gpu_state.borrow_mut().gpu = Gpu::Distrusted(why.clone());
+            post(&FromWorker::Device { device: "cpu".into(), note: format!("{why}; restarted on the CPU.") });
+        })
+        .await
     }
     .await;
     finish_run(&state, result);

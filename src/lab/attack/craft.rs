@@ -94,8 +94,7 @@ pub async fn loss_and_input_grad(
     let x = Tensor::<4>::from_data(TensorData::new(pixels.to_vec(), [n, c, h, w]), &ad).require_grad();
     let logits = model.forward(normalise(x.clone(), c, &ad));
     let loss = CrossEntropyLossConfig::new().init(&ad).forward(logits, batch::labels(labels, &ad));
-    let value =
-        f64::from(loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?);
+    let value = f64::from(loss.clone().into_scalar_async::<f32>().await.map_err(LabError::device_fault)?);
     let grads = loss.backward();
     let g = x.grad(&grads).ok_or_else(|| LabError::Device("no gradient for the input pixels".into()))?;
     Ok((value, read_floats(g).await?))

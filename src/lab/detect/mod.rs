@@ -411,6 +411,6 @@ impl<'a> Cx<'a> {
 
 /// Reads a float tensor back to the host, asynchronously (a synchronous read panics on WebGPU).
 pub async fn read_floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| LabError::Device(format!("{e:?}")))?;
-    data.try_into_vec::<f32>().map_err(|e| LabError::Device(format!("{e:?}")))
+    let data = t.into_data_async().await.map_err(LabError::device_fault)?;
+    data.try_into_vec::<f32>().map_err(LabError::device_fault)
 }

@@ -544,9 +544,7 @@ pub async fn fit(cx: &mut Cx<'_>, mut model: Model, job: Fit<'_>) -> Result<Mode
                     }
                 }
             };
-            let value = f64::from(
-                loss.clone().into_scalar_async::<f32>().await.map_err(|e| LabError::Device(format!("{e:?}")))?,
-            );
+            let value = f64::from(loss.clone().into_scalar_async::<f32>().await.map_err(LabError::device_fault)?);
             if !value.is_finite() {
                 return Err(LabError::spec(format!(
                     "{}: fine-tuning diverged (loss {value} in epoch {epoch}); lower the learning rate",
