@@ -72,3 +72,43 @@ fn device_faults_read_as_one_line() {
     // Anything without the scaffolding stays as it is.
     assert_eq!(LabError::device_fault(Raw("out of memory")), LabError::Device("out of memory".into()));
 }
+
+/// The lab carries a patched burn-flex (vendor/burn-flex/VENDORED.md) whose max pool selects instead of
+/// branching and unrolls 2×2 windows: its forward values and the gradient's routing (ties go to the first
+/// maximum) must match the independent ndarray backend, and a NaN must still win its window as in PyTorch
+/// (ndarray drops NaN there, so that part is checked on flex alone).
+#[test]
+fn max_pool_matches_ndarray_with_ties_nan_and_edges() {
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::tensor::TensorData;
+    let shape = [2, 3, 7, 9]; // odd sizes leave an unpooled edge row and column
+    let mut state = 12_345u64;
+    let mut values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % 4) as f32 // four levels, so most windows hold ties
+        })
+        .collect();
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    let run = |device: Device, values: &[f32]| {
+        let ad = device.autodiff();
+        let x = Tensor::<4>::from_data(TensorData::new(values.to_vec(), shape), &ad).require_grad();
+        let y = pool.forward(x.clone());
+        let n = y.shape().num_elements();
+        let weights = Tensor::<1>::from_data(TensorData::new((1..=n).map(|i| i as f32).collect(), [n]), &ad);
+        let grads = (y.clone() * weights.reshape(y.shape())).sum().backward();
+        let out = y.into_data().try_to_vec::<f32>().unwrap();
+        let grad = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        (out, grad)
+    };
+    let (flex_out, flex_grad) = run(Device::flex(), &values);
+    let (nd_out, nd_grad) = run(ndarray(), &values);
+    assert_eq!(flex_out, nd_out, "forward");
+    assert_eq!(flex_grad, nd_grad, "gradient routing");
+    // A NaN at (row 1, column 1) of the first plane wins the first window and takes its gradient.
+    values[10] = f32::NAN;
+    let (out, grad) = run(Device::flex(), &values);
+    assert!(out[0].is_nan() && out[1..].iter().all(|v| !v.is_nan()), "{out:?}");
+    assert_eq!(grad[10], 1.0, "the first window's gradient goes to the NaN");
+    assert_eq!(grad[0] + grad[1] + grad[9], 0.0);
+}
