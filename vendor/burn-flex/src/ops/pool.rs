@@ -262,6 +262,73 @@ where
 
     let spatial_out = out_d * out_h * out_w;
     let x_data: &[T] = x.storage();
+
+    // NaN always wins, so it propagates like in PyTorch, which also reports the index of the last
+    // NaN in the window; otherwise the first maximum wins.
+    let better = |val: T, max_val: T| (val > max_val) | val.is_nan();
+
+    // The usual CNN pool (2×2 windows, stride 2, no padding or dilation) walks two input rows per
+    // output row and picks each window's winner by a tournament of selects: (a, b) and (c, d) first,
+    // then the two winners, which gives the same winner as scanning a, b, c, d in order. No integer
+    // division and no data-dependent branch (patched for Backdoor Lab, see VENDORED.md).
+    if kernel_size == [1, 2, 2]
+        && stride == [1, 2, 2]
+        && padding == [0, 0, 0]
+        && dilation == [1, 1, 1]
+        && out_d == in_d
+        && out_h == in_h / 2
+        && out_w == in_w / 2
+        && out_h * out_w > 0
+    {
+        let plane_in = in_h * in_w;
+        let plane_out = out_h * out_w;
+        let planes = batch_size * channels * in_d;
+        let mut output = vec![neg_inf; planes * plane_out];
+        let mut indices = vec![0i64; planes * plane_out];
+        let pool_plane = |p: usize, out: &mut [T], idx: &mut [i64]| {
+            let x = &x_data[p * plane_in..(p + 1) * plane_in];
+            let depth_base = (p % in_d) * plane_in;
+            for oh in 0..out_h {
+                let top = &x[2 * oh * in_w..(2 * oh + 1) * in_w];
+                let bottom = &x[(2 * oh + 1) * in_w..(2 * oh + 2) * in_w];
+                let out_row = &mut out[oh * out_w..(oh + 1) * out_w];
+                let idx_row = &mut idx[oh * out_w..(oh + 1) * out_w];
+                let row_base = (depth_base + 2 * oh * in_w) as i64;
+                for ow in 0..out_w {
+                    let (a, b) = (top[2 * ow], top[2 * ow + 1]);
+                    let (c, d) = (bottom[2 * ow], bottom[2 * ow + 1]);
+                    let take_b = better(b, a);
+                    let ab = if take_b { b } else { a };
+                    let ab_at = 2 * ow as i64 + take_b as i64;
+                    let take_d = better(d, c);
+                    let cd = if take_d { d } else { c };
+                    let cd_at = (in_w + 2 * ow) as i64 + take_d as i64;
+                    let take_cd = better(cd, ab);
+                    out_row[ow] = if take_cd { cd } else { ab };
+                    idx_row[ow] = row_base + if take_cd { cd_at } else { ab_at };
+                }
+            }
+        };
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            output
+                .par_chunks_mut(plane_out)
+                .zip(indices.par_chunks_mut(plane_out))
+                .enumerate()
+                .for_each(|(p, (out, idx))| pool_plane(p, out, idx));
+        }
+        #[cfg(not(feature = "rayon"))]
+        for (p, (out, idx)) in output.chunks_mut(plane_out).zip(indices.chunks_mut(plane_out)).enumerate() {
+            pool_plane(p, out, idx);
+        }
+        let out_shape = Shape::from(vec![batch_size, channels, out_d, out_h, out_w]);
+        return (
+            FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(out_shape.clone()), dtype),
+            FlexTensor::new(Bytes::from_elems(indices), Layout::contiguous(out_shape), DType::I64),
+        );
+    }
+
     // The window's valid range along an axis depends only on the output position along that axis:
     // compute it once per axis instead of with six integer divisions per output element, which made
     // this loop the largest cost of a small CNN's training step (patched for Backdoor Lab, see VENDORED.md).
@@ -277,11 +344,8 @@ where
         let (kw_start, kw_end) = range_w[ow];
 
         // Which element of a window wins is data-dependent and unpredictable, so the comparisons
-        // below are selects, not branches (a branch mispredicts about every other element); a full
-        // 2×2 window with unit dilation, the usual CNN pool, is unrolled (patched, see VENDORED.md).
-        // NaN always wins, so it propagates like in PyTorch, which also reports the index of the
-        // last NaN in the window.
-        let better = |val: T, max_val: T| (val > max_val) | val.is_nan();
+        // below are selects, not branches (a branch mispredicts about every other element); other
+        // full 2×2 windows with unit dilation are unrolled (patched, see VENDORED.md).
         if kd_end - kd_start == 1
             && kh_end - kh_start == 2
             && kw_end - kw_start == 2
