@@ -20,24 +20,13 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prep_data import ROOT, make_split  # noqa: E402
 from pytorch_badnets import Net, predict, to_t  # noqa: E402
+from pytorch_train import train  # noqa: E402
 
 
 def features(m, x):
     x = F.max_pool2d(F.relu(m.c1(x)), 2)
     x = F.max_pool2d(F.relu(m.c2(x)), 2)
     return F.relu(m.f1(x.flatten(1)))
-
-
-def train(m, x, y, epochs, params, seed):
-    opt = torch.optim.Adam(params, lr=1e-3)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(m(x[idx]), y[idx]).backward()
-            opt.step()
 
 
 def main():

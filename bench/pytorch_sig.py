@@ -14,11 +14,11 @@ test-time signal that the model calls 0.
 import argparse, json, os, sys
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prep_data import ROOT, make_split  # noqa: E402
 from pytorch_badnets import Net, predict, to_t  # noqa: E402
+from pytorch_train import train  # noqa: E402
 
 
 def sig(x, delta, freq=6):
@@ -45,16 +45,7 @@ def main():
         tx[p] = sig(tx[p], a.delta)
         torch.manual_seed(seed)
         model = Net()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x, y = to_t(tx), torch.from_numpy(ty.astype(np.int64))
-        g = torch.Generator().manual_seed(seed)
-        for _ in range(a.epochs):
-            perm = torch.randperm(len(x), generator=g)
-            for i in range(0, len(x), 64):
-                idx = perm[i:i + 64]
-                opt.zero_grad(set_to_none=True)
-                F.cross_entropy(model(x[idx]), y[idx]).backward()
-                opt.step()
+        train(model, to_t(tx), torch.from_numpy(ty.astype(np.int64)), a.epochs, model.parameters(), seed)
         nz = s["test_y"] != 0
         test_y = torch.from_numpy(s["test_y"].astype(np.int64))
         ca = (predict(model, to_t(s["test_x"])) == test_y).float().mean().item()
