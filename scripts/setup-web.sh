@@ -76,7 +76,7 @@ if [ "${1:-}" = "--browser" ]; then
     say "installing Debian's mesa-vulkan-drivers (lavapipe) and the Vulkan loader"
     apt-get update -qq && apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
   fi
-  if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/axe-core ]; then
     say "installing the end-to-end test's npm packages"
     (cd tests/e2e && npm ci --no-audit --no-fund)
   fi

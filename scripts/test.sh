@@ -12,6 +12,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "tools"
 bash scripts/setup-web.sh --browser
 
+step "the deployment workflow (GitHub's schema, and the README's commands)"
+bash scripts/check-workflow.sh
+
 step "native tests (release profile: the tests train real networks)"
 # tests/wgpu.rs must find lavapipe here (setup-web.sh installs it), not skip.
 BDL_REQUIRE_WGPU=1 cargo test --release --locked

@@ -1,5 +1,7 @@
 //! The CLI contract: flags, links, reports, and one-line errors with a non-zero exit.
 
+mod common;
+
 use std::process::Command;
 
 fn cli() -> Command {
@@ -112,6 +114,9 @@ fn example(ext: &str) -> String {
 
 #[test]
 fn scan_refuses_files_that_are_not_the_model_with_one_line() {
+    if common::skip_without_shared() {
+        return;
+    }
     let st = example("safetensors");
     fails_with(&["scan", "--model", &st, "--arch", "mlp"], "no tensor 'fc1.weight'");
     fails_with(&["scan", "--model", &example("pt"), "--arch", "cifar_cnn", "--dataset", "cifar10"], "conv1.weight");
@@ -129,6 +134,9 @@ fn scan_refuses_files_that_are_not_the_model_with_one_line() {
 /// Cleanse names its target (6), and ASR with its trigger (3×3 white patch, top-left) is high.
 #[test]
 fn scan_of_the_reference_model_finds_its_target() {
+    if common::skip_without_shared() {
+        return;
+    }
     for ext in ["safetensors", "pt"] {
         let report = tmp(&format!("scan-{ext}.json"));
         let out = cli()

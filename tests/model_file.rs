@@ -2,6 +2,8 @@
 //! logits; our export loads back bit for bit; files that do not fit are refused with a message that
 //! names the problem.
 
+mod common;
+
 use std::path::PathBuf;
 
 use backdoor_lab::lab::data::{ImageSet, batch};
@@ -52,6 +54,9 @@ fn max_diff(model: &Model) -> f32 {
 
 #[test]
 fn reference_safetensors_reproduce_pytorch_logits() {
+    if common::skip_without_shared() {
+        return;
+    }
     let bytes = std::fs::read(example("safetensors")).unwrap();
     let model = import_safetensors(bytes, "example", ModelKind::Cnn, MNIST, &Device::flex()).unwrap();
     let d = max_diff(&model);
@@ -60,6 +65,9 @@ fn reference_safetensors_reproduce_pytorch_logits() {
 
 #[test]
 fn reference_pt_archive_reproduces_pytorch_logits() {
+    if common::skip_without_shared() {
+        return;
+    }
     let model = import_path(&example("pt"), ModelKind::Cnn, MNIST, &Device::flex()).unwrap();
     let d = max_diff(&model);
     assert!(d < 1e-3, "largest logit difference {d}");
@@ -67,6 +75,9 @@ fn reference_pt_archive_reproduces_pytorch_logits() {
 
 #[test]
 fn export_then_import_predicts_bit_for_bit() {
+    if common::skip_without_shared() {
+        return;
+    }
     for kind in [ModelKind::Cnn, ModelKind::Mlp] {
         let model = fresh_model(kind, MNIST, 7, &Device::flex());
         let bytes = export_safetensors(&model, kind, MNIST).unwrap();
@@ -79,6 +90,9 @@ fn export_then_import_predicts_bit_for_bit() {
 
 #[test]
 fn files_that_do_not_fit_are_refused_with_their_reason() {
+    if common::skip_without_shared() {
+        return;
+    }
     let bytes = std::fs::read(example("safetensors")).unwrap();
     let err = |b: Vec<u8>, kind| import_safetensors(b, "f", kind, MNIST, &Device::flex()).unwrap_err().to_string();
 

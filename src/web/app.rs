@@ -6,10 +6,12 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
+use super::challenge::ChallengeStep;
 use super::client::{CifarState, load_page_data, start_worker};
 use super::data::DataStep;
 use super::detect::DetectStep;
 use super::grid::GridStep;
+use super::lessons::{LessonCard, LessonsMenu};
 use super::poison::PoisonStep;
 use super::protocol::DevicePreference;
 use super::repair::RepairStep;
@@ -101,7 +103,24 @@ impl Ctx {
     }
 
     pub(super) fn link(self) -> String {
-        format!("#{}{}", self.spec.get().to_link(), self.opts.get().fragment())
+        let opts = self.opts.get();
+        if opts.challenge.is_some() {
+            // The challenge's code stands for its experiment; the spec would give the answer away.
+            return format!("#{}", opts.fragment().trim_start_matches('&'));
+        }
+        format!("#{}{}", self.spec.get().to_link(), opts.fragment())
+    }
+
+    /// The same experiment in the full app (no `embed`, nothing hidden): where an embedded page's
+    /// "Open in a new tab" goes.
+    pub(super) fn full_app_link(self) -> String {
+        let opts = PageOptions { embed: false, hide: Vec::new(), ..self.opts.get() };
+        let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+        let base = href.split('#').next().unwrap_or_default();
+        if opts.challenge.is_some() {
+            return format!("{base}#{}", opts.fragment().trim_start_matches('&'));
+        }
+        format!("{base}#{}{}", self.spec.get().to_link(), opts.fragment())
     }
 }
 
@@ -174,33 +193,56 @@ fn App() -> impl IntoView {
     on_hash.forget();
 
     let embed = move || ctx.opts.get().embed;
+    let challenge = Memo::new(move |_| ctx.opts.with(|o| o.challenge.is_some()));
     view! {
         <main class="page" class:embed=embed>
+            // Embedded, the title is not shown but still heads the page for screen readers.
+            <Show when=embed>
+                <h1 class="sr-only">"Backdoor Lab"</h1>
+            </Show>
             <Show when=move || !embed()>
                 <header class="top">
                     <h1>"Backdoor Lab"</h1>
                     <p class="lead">
                         "Poison a dataset, train a network on it and watch the backdoor appear — all in your browser. Nothing leaves this page."
                     </p>
+                    <LessonsMenu/>
                 </header>
             </Show>
             <div class="statusbar">
                 <span>"device: "<b data-testid="device">{move || ctx.device()}</b></span>
                 <span>"status: "<b data-testid="status">{move || ctx.status.get().name()}</b></span>
                 <span class="notice">{move || ctx.notice.get()}</span>
+                <Show when=embed>
+                    // An embedded page is small and keeps the course page around it; the full app has
+                    // every step and the sharing panel.
+                    <a class="open-full" data-testid="open-full" target="_blank" rel="noopener" href=move || ctx.full_app_link()>
+                        "Open in a new tab ↗"
+                    </a>
+                </Show>
             </div>
             <Show when=move || ctx.error.get().is_some()>
                 <p class="error" role="alert" data-testid="error">{move || ctx.error.get().unwrap_or_default()}</p>
             </Show>
-            <DataStep/>
-            <PoisonStep/>
-            <TrainStep/>
-            <ResultsStep/>
-            <DetectStep/>
-            <RepairStep/>
-            <TransferStep/>
-            <GridStep initial=grid_link/>
-            <ShareBar/>
+            {move || if challenge.get() {
+                // Only what a defender has: the steps that would show the hidden attack (its trigger,
+                // triggered examples, verdicts scored against the true poison, the spec's link) are
+                // not built at all, not merely hidden.
+                view! { <ChallengeStep/><DataStep/><TrainStep/> }.into_any()
+            } else {
+                view! {
+                    <LessonCard/>
+                    <DataStep/>
+                    <PoisonStep/>
+                    <TrainStep/>
+                    <ResultsStep/>
+                    <DetectStep/>
+                    <RepairStep/>
+                    <TransferStep/>
+                    <GridStep initial=grid_link.clone()/>
+                    <ShareBar/>
+                }.into_any()
+            }}
         </main>
     }
 }

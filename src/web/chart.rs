@@ -247,7 +247,14 @@ pub fn class_bars(title: &str, values: &[f64], threshold: f64, flagged: &[u8], n
             .x_label_area_size(28)
             .y_label_area_size(40)
             .build_cartesian_2d(-0.5..(n as f64 - 0.5), y_min..y_max)?;
-        c.configure_mesh().x_desc("class").x_labels(n).y_labels(6).disable_x_mesh().draw()?;
+        c.configure_mesh()
+            .x_desc("class")
+            .x_labels(n)
+            // Classes are whole numbers; the axis is continuous only so the bars can be placed around them.
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_labels(6)
+            .disable_x_mesh()
+            .draw()?;
         c.draw_series(values.iter().enumerate().map(|(k, &v)| {
             let colour = if flagged.contains(&(k as u8)) {
                 RED

@@ -205,8 +205,9 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
                     .as_string()
                     .unwrap_or_default(),
             };
-            // A scanned file is not in the link, so the link would not bring that run back.
-            if report.scanned.is_none() {
+            // A scanned file is not in the link, so the link would not bring that run back; a
+            // challenge's run would show its hidden attack in the list.
+            if report.scanned.is_none() && ctx.opts.with_untracked(|o| o.challenge.is_none()) {
                 ctx.runs.update(|r| {
                     r.insert(0, saved);
                     r.truncate(20);

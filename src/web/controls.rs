@@ -177,7 +177,7 @@ pub(super) fn Step(
     children: Children,
 ) -> impl IntoView {
     let c = ctx();
-    let hidden = move || c.opts.get().hidden(id);
+    let hidden = move || c.opts.get().step_hidden(id);
     view! {
         <section id=id class="step" class:hidden=hidden>
             <h2><span class="num">{n}</span>{title}</h2>

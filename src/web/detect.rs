@@ -9,7 +9,7 @@ use super::client::{run_on_model, scan_model_file};
 use super::controls::{MethodParams, Step};
 use super::pictures::data_url;
 use super::protocol::ToWorker;
-use crate::lab::detect::{DETECT, DetectSpec};
+use crate::lab::detect::{DETECT, DetectSpec, NcReport};
 use crate::lab::event::Stage;
 use crate::lab::params::Family;
 use crate::lab::run::Report;
@@ -77,6 +77,70 @@ fn clean_verdict(why: &str, flagged: usize) -> String {
     format!("{why} The {flagged} samples it flags are all clean.")
 }
 
+/// Neural Cleanse's verdict and picture: the anomaly index of every class's mask and every reversed
+/// trigger (with its mask's centre in the text alternative), beside `truth` (the attacker's trigger) when
+/// the page may show it. The challenge step shows it without.
+pub(super) fn nc_view<T: IntoView + 'static>(nc: &NcReport, truth: Option<T>) -> (String, impl IntoView + use<T>) {
+    let (top, top_k) = nc
+        .anomaly_index
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((f64::MIN, 0), |(m, k), (i, v)| if v > m { (v, i) } else { (m, k) });
+    let verdict = if nc.flagged_classes.is_empty() {
+        format!(
+            "No class flagged: the largest anomaly index is {top:.1} (class {top_k}); above 2 on the small side would flag."
+        )
+    } else {
+        let list: Vec<String> =
+            nc.flagged_classes.iter().map(|k| format!("{k} (index {:.1})", nc.anomaly_index[*k as usize])).collect();
+        format!("Flags class {}: a trigger this small is a backdoor.", list.join(", "))
+    };
+    // A class far above the median mask size is an outlier too, but the wrong way round: a
+    // backdoor makes its target's trigger small, so only small-side outliers are flagged.
+    let large_side =
+        nc.anomaly_index.iter().enumerate().any(|(k, &v)| v > 2.0 && !nc.flagged_classes.contains(&(k as u8)));
+    let large_note = large_side.then_some("grey: mask unusually large, not small; only small masks reveal a trigger");
+    let (h, w) = (nc.height, nc.width);
+    let reversed = (0..nc.masks.len())
+        .map(|k| {
+            let mask = &nc.masks[k];
+            let pattern = &nc.patterns[k];
+            let stamp: Vec<u8> = (0..nc.channels * h * w)
+                .map(|i| ((pattern[i] as u32 * mask[i % (h * w)] as u32) / 255) as u8)
+                .collect();
+            let flagged = nc.flagged_classes.contains(&(k as u8));
+            let alt = format!("reversed trigger of class {k}: {:.0} pixels of mask, {}", nc.mask_l1[k], mask_centre(nc, k));
+            view! { <figure class="sample" class:flagged=flagged><img src=data_url(&stamp, (nc.channels, h, w)) alt=alt/><figcaption>{format!("{k}: {:.0} px", nc.mask_l1[k])}</figcaption></figure> }
+        })
+        .collect_view();
+    let bars = chart::class_bars(
+        "anomaly index of each class's mask size",
+        &nc.anomaly_index,
+        2.0,
+        &nc.flagged_classes,
+        large_note,
+    );
+    let bars_text = format!(
+        "Anomaly index per class: {}.",
+        nc.anomaly_index.iter().enumerate().map(|(k, v)| format!("{k}: {v:.1}")).collect::<Vec<_>>().join(", ")
+    );
+    let body = view! {
+        <div class="chart" role="img" aria-label=bars_text inner_html=bars></div>
+        <h4>"Reversed trigger of each class (mask × pattern, mask size in pixels)"{truth.is_some().then_some(" beside the attacker's")}</h4>
+        <div class="grid">{reversed}{truth}</div>
+    };
+    (verdict, body)
+}
+
+/// Where a reversed mask is strong, in words a screen reader can give.
+fn mask_centre(nc: &NcReport, k: usize) -> String {
+    match nc.mask_centre(k) {
+        Some((r, c)) => format!("strongest around row {r:.0}, column {c:.0} of {}×{}", nc.height, nc.width),
+        None => "empty".into(),
+    }
+}
+
 /// The cards of every detector in `r.detect`.
 fn detect_cards(r: &Report) -> impl IntoView + use<> {
     let clean = clean_data(r);
@@ -89,47 +153,14 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     let trigger = spec.attack.trigger(dims, spec.seed).ok().map(|t| t.picture(dims));
     let mut cards = Vec::new();
     if let Some(nc) = d.nc {
-        let (top, top_k) = nc
-            .anomaly_index
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((f64::MIN, 0), |(m, k), (i, v)| if v > m { (v, i) } else { (m, k) });
-        let verdict = if nc.flagged_classes.is_empty() {
-            format!(
-                "No class flagged: the largest anomaly index is {top:.1} (class {top_k}); above 2 on the small side would flag."
-            )
-        } else {
-            let list: Vec<String> = nc
-                .flagged_classes
-                .iter()
-                .map(|k| format!("{k} (index {:.1})", nc.anomaly_index[*k as usize]))
-                .collect();
-            format!("Flags class {}: a trigger this small is a backdoor.", list.join(", "))
-        };
-        // A class far above the median mask size is an outlier too, but the wrong way round: a
-        // backdoor makes its target's trigger small, so only small-side outliers are flagged.
-        let large_side =
-            nc.anomaly_index.iter().enumerate().any(|(k, &v)| v > 2.0 && !nc.flagged_classes.contains(&(k as u8)));
-        let large_note =
-            large_side.then_some("grey: mask unusually large, not small; only small masks reveal a trigger");
-        let reversed = (0..nc.masks.len()).map(|k| {
-            let mask = &nc.masks[k];
-            let pattern = &nc.patterns[k];
-            let stamp: Vec<u8> = (0..nc.channels * nc.height * nc.width)
-                .map(|i| ((pattern[i] as u32 * mask[i % (nc.height * nc.width)] as u32) / 255) as u8)
-                .collect();
-            let flagged = nc.flagged_classes.contains(&(k as u8));
-            view! { <figure class="sample" class:flagged=flagged><img src=data_url(&stamp, (nc.channels, nc.height, nc.width)) alt="reversed trigger"/><figcaption>{format!("{k}: {:.0} px", nc.mask_l1[k])}</figcaption></figure> }
-        }).collect_view();
-        let truth = trigger.clone().map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt="true trigger"/><figcaption>"true trigger"</figcaption></figure> });
-        cards.push(view! {
-            <DetectCard name="nc" verdict=verdict seconds=nc.seconds>
-                <div class="chart" inner_html=chart::class_bars("anomaly index of each class's mask size", &nc.anomaly_index, 2.0, &nc.flagged_classes, large_note)></div>
-                <h4>"Reversed trigger of each class (mask × pattern, mask size in pixels) beside the attacker's"</h4>
-                <div class="grid">{reversed}{truth}</div>
-            </DetectCard>
-        }.into_any());
+        let truth = trigger.clone().map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt="the attacker's trigger"/><figcaption>"true trigger"</figcaption></figure> });
+        let (verdict, body) = nc_view(&nc, truth);
+        cards.push(
+            view! {
+                <DetectCard name="nc" verdict=verdict seconds=nc.seconds>{body}</DetectCard>
+            }
+            .into_any(),
+        );
     }
     if let Some(ac) = d.ac {
         let s = &ac.score;

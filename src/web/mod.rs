@@ -8,6 +8,7 @@ pub mod protocol;
 pub mod worker;
 
 // The page, one module per concern; only `app::start` is reached from outside.
+mod challenge;
 mod client;
 mod controls;
 mod data;
@@ -15,6 +16,7 @@ mod detect;
 mod draw;
 mod export;
 mod grid;
+mod lessons;
 mod poison;
 mod repair;
 mod results;

@@ -6,6 +6,7 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use super::app::{ctx, pct};
 use crate::lab::ExperimentSpec;
+use crate::lab::challenge::Challenge;
 
 /// Page-only options read from the fragment: embed mode and hidden controls or sections.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -14,11 +15,17 @@ pub(super) struct PageOptions {
     pub(super) hide: Vec<String>,
     /// Run on the CPU even when WebGPU is available (`device=cpu`).
     pub(super) cpu: bool,
+    /// A find-the-backdoor challenge (`challenge=CODE`): the experiment is the code's hidden attack.
+    pub(super) challenge: Option<Challenge>,
 }
 
 impl PageOptions {
     pub(super) fn fragment(&self) -> String {
         let mut s = String::new();
+        if let Some(c) = &self.challenge {
+            s.push_str("&challenge=");
+            s.push_str(c.code());
+        }
         if self.embed {
             s.push_str("&embed=1");
         }
@@ -31,8 +38,16 @@ impl PageOptions {
         }
         s
     }
+    /// Whether a control (by its link key) is hidden. A challenge hides every control: each would show
+    /// or change the hidden attack.
     pub(super) fn hidden(&self, key: &str) -> bool {
-        self.hide.iter().any(|h| h == key)
+        self.challenge.is_some() || self.hide.iter().any(|h| h == key)
+    }
+
+    /// Whether a step (by its section id) is hidden. (A challenge does not build the steps that would
+    /// show its attack at all: see `App`.)
+    pub(super) fn step_hidden(&self, id: &str) -> bool {
+        self.hide.iter().any(|h| h == id)
     }
 }
 
@@ -47,8 +62,24 @@ pub(super) fn parse_fragment(hash: &str) -> (ExperimentSpec, PageOptions, Option
             Some(("embed", v)) => opts.embed = v != "0",
             Some(("hide", v)) => opts.hide = v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
             Some(("device", v)) => opts.cpu = v == "cpu",
+            Some(("challenge", v)) => match Challenge::parse(v) {
+                Ok(c) => opts.challenge = Some(c),
+                Err(e) => {
+                    return (
+                        ExperimentSpec::default(),
+                        opts,
+                        Some(format!(
+                            "This challenge link could not be read ({e}); showing the default experiment instead."
+                        )),
+                    );
+                }
+            },
             _ => spec_parts.push(part),
         }
+    }
+    // A challenge's experiment is its code's; anything else in the link is ignored.
+    if let Some(c) = &opts.challenge {
+        return (c.spec(), opts, None);
     }
     // A grid link (`g=1&...`) is the Compare step's; the experiment starts from the defaults.
     if spec_parts.is_empty() || spec_parts.iter().any(|p| p.starts_with("g=")) {
@@ -89,14 +120,15 @@ pub(super) fn ShareBar() -> impl IntoView {
         }
     };
     view! {
-        <section class="step share" class:hidden=move || c.opts.get().embed>
+        <section class="step share" class:hidden=move || c.opts.with(|o| o.embed || o.challenge.is_some())>
             <h2>"Share and reproduce"</h2>
             <p class="explain">"This link holds the whole experiment: opening it restores every control, and Run reproduces the result."</p>
             <div class="actions">
-                <input class="link" readonly data-testid="link" prop:value=full_link/>
+                <input class="link" readonly aria-label="link to this experiment" data-testid="link" prop:value=full_link/>
                 <button data-testid="copy-link" on:click=copy>"Copy link"</button>
                 <span>{move || copied.get()}</span>
             </div>
+            <super::challenge::NewChallenge/>
             <Show when=move || !c.runs.get().is_empty()>
                 <h3>"Past runs (kept in this browser)"</h3>
                 <table class="runs">

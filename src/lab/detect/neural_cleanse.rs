@@ -63,6 +63,29 @@ pub struct NcReport {
     pub steps_run: usize,
 }
 
+impl NcReport {
+    /// Where class `k`'s reversed mask is strong: the centre (row, column, from the top-left pixel) of
+    /// its pixels at half its largest value or more. Faint mask elsewhere would pull a plain centre of
+    /// mass toward the middle of the image. `None` for an empty mask.
+    pub fn mask_centre(&self, k: usize) -> Option<(f64, f64)> {
+        let mask = self.masks.get(k)?;
+        let top = *mask.iter().max()?;
+        if top == 0 || self.width == 0 {
+            return None;
+        }
+        let (mut n, mut r, mut c) = (0.0, 0.0, 0.0);
+        for (i, &m) in mask.iter().enumerate() {
+            if 2 * u32::from(m) >= u32::from(top) {
+                let m = f64::from(m);
+                n += m;
+                r += (i / self.width) as f64 * m;
+                c += (i % self.width) as f64 * m;
+            }
+        }
+        Some((r / n, c / n))
+    }
+}
+
 impl ModelInspector for NeuralCleanse {
     type Report = NcReport;
 
