@@ -393,3 +393,69 @@ pub fn matrix_svg(
     s.push_str("</svg>");
     s
 }
+
+// Text alternatives: what each chart shows, in numbers, for screen readers (`role="img"` with this as
+// its `aria-label`). Charts whose numbers sit in a table beside them say so instead of repeating it.
+
+/// A percentage with one decimal, as the page shows CA and ASR.
+fn pc(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+/// The training charts' numbers: loss, CA and ASR after each epoch.
+pub fn epochs_text(what: &str, records: &[EpochRecord]) -> String {
+    if records.is_empty() {
+        return format!("{what}: no epoch finished yet.");
+    }
+    let per: Vec<String> = records
+        .iter()
+        .map(|r| format!("epoch {}: loss {:.3}, CA {}, ASR {}", r.epoch, r.loss, pc(r.clean_acc), pc(r.asr)))
+        .collect();
+    format!("{what}. {}.", per.join("; "))
+}
+
+/// A histogram's bins: range and the count of each group, empty bins left out.
+pub fn histogram_text(title: &str, x_desc: &str, h: &Histogram, second: &str) -> String {
+    let bins: Vec<String> = (0..h.clean.len())
+        .filter(|&i| h.clean[i] + h.poisoned[i] > 0)
+        .map(|i| {
+            format!("{:.2} to {:.2}: {} clean, {} {second}", h.edges[i], h.edges[i + 1], h.clean[i], h.poisoned[i])
+        })
+        .collect();
+    format!("Histogram, {title}, of {x_desc}: {}.", bins.join("; "))
+}
+
+/// The clustering picture in numbers: how many points, poisoned, and in the smaller cluster.
+pub fn scatter_text(title: &str, poisoned: &[bool], in_small: &[bool]) -> String {
+    let n = poisoned.len();
+    let p = poisoned.iter().filter(|&&x| x).count();
+    let small = in_small.iter().filter(|&&x| x).count();
+    let small_p = poisoned.iter().zip(in_small).filter(|&(&a, &b)| a && b).count();
+    format!(
+        "Scatter plot, {title}: {n} samples, {p} of them poisoned; the smaller cluster holds {small} samples, {small_p} of them poisoned."
+    )
+}
+
+/// The pruning curve's points.
+pub fn pruning_text(points: &[(f64, f64, f64)]) -> String {
+    let per: Vec<String> =
+        points.iter().map(|(f, ca, asr)| format!("{:.0} % pruned: CA {ca:.1} %, ASR {asr:.1} %", 100.0 * f)).collect();
+    format!("Fine-pruning curve: {}.", per.join("; "))
+}
+
+/// The transfer charts' numbers: one metric after each fine-tuning epoch, per victim.
+pub fn transfer_text(
+    what: &str,
+    base: f64,
+    runs: &[crate::lab::transfer::TransferRun],
+    metric: fn(&EpochRecord) -> f64,
+) -> String {
+    let per: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let values: Vec<String> = r.epochs.iter().map(|e| pc(metric(e))).collect();
+            format!("{}: {}", r.freeze.label(), values.join(", "))
+        })
+        .collect();
+    format!("{what}, from the base's {} at epoch 0. {}.", pc(base), per.join("; "))
+}

@@ -210,7 +210,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
                 100.0 * k.small_share,
                 k.silhouette
             );
-            view! { <div class="chart" inner_html=chart::scatter(&title, &k.points, &k.poisoned, &k.in_small)></div> }
+            view! { <div class="chart" role="img" aria-label=chart::scatter_text(&title, &k.poisoned, &k.in_small) inner_html=chart::scatter(&title, &k.points, &k.poisoned, &k.in_small)></div> }
         });
         cards
             .push(view! { <DetectCard name="ac" verdict=verdict seconds=ac.seconds><p class="explain" data-testid="ac-rule">{rule}</p>{scatter}</DetectCard> }.into_any());
@@ -237,7 +237,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         }
         cards.push(view! {
             <DetectCard name="ss" verdict=verdict seconds=ss.seconds>
-                <div class="chart" inner_html=chart::histogram(&format!("class {target}: outlier score"), "score", &ss.target_histogram, "poisoned")></div>
+                <div class="chart" role="img" aria-label=chart::histogram_text(&format!("class {target}: outlier score"), "score", &ss.target_histogram, "poisoned") inner_html=chart::histogram(&format!("class {target}: outlier score"), "score", &ss.target_histogram, "poisoned")></div>
             </DetectCard>
         }.into_any());
     }
@@ -250,7 +250,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         );
         cards.push(view! {
             <DetectCard name="strip" verdict=verdict seconds=st.seconds>
-                <div class="chart" inner_html=chart::histogram("prediction entropy under blending", "entropy", &st.histogram, "triggered")></div>
+                <div class="chart" role="img" aria-label=chart::histogram_text("prediction entropy under blending", "entropy", &st.histogram, "triggered") inner_html=chart::histogram("prediction entropy under blending", "entropy", &st.histogram, "triggered")></div>
             </DetectCard>
         }.into_any());
     }
@@ -268,7 +268,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         };
         cards.push(view! {
             <DetectCard name="loss" verdict=verdict seconds=l.seconds>
-                <div class="chart" inner_html=chart::histogram(&format!("training loss after {} epochs", l.params.epochs), "log10 loss", &l.histogram, "poisoned")></div>
+                <div class="chart" role="img" aria-label=chart::histogram_text(&format!("training loss after {} epochs", l.params.epochs), "log10 loss", &l.histogram, "poisoned") inner_html=chart::histogram(&format!("training loss after {} epochs", l.params.epochs), "log10 loss", &l.histogram, "poisoned")></div>
             </DetectCard>
         }.into_any());
     }

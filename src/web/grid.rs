@@ -464,7 +464,7 @@ pub(super) fn GridStep(
             let png = svg.clone();
             view! {
                 {matrix_view(&m)}
-                {chart.map(|(_, s)| view! { <div class="chart" data-testid="sweep-chart" inner_html=s></div> })}
+                {chart.map(|(_, s)| view! { <div class="chart" role="img" aria-label="Chart of CA and ASR against the swept value: the numbers are in the table above." data-testid="sweep-chart" inner_html=s></div> })}
                 <div class="actions">
                     <button data-testid="grid-json" on:click=move |_| save_text(c, json.clone().unwrap_or_default(), "application/json", "RESULTS.json")>"Export JSON"</button>
                     <button data-testid="grid-csv" on:click=move |_| save_text(c, csv.clone(), "text/csv", "RESULTS.csv")>"Export CSV"</button>

@@ -140,7 +140,7 @@ pub(super) fn PoisonStep() -> impl IntoView {
                 let spec = s();
                 spec.attack.method.branch().map(|b| view! {
                     <h3>"The architecture the attacker ships: the red branch has no weights, so training on clean data, fine-tuning and pruning never touch it"</h3>
-                    <div class="chart" data-testid="architecture" inner_html=super::chart::architecture(spec.model, spec.attack.target_label, b.gain)></div>
+                    <div class="chart" role="img" aria-label=format!("Diagram: the network's layers, and beside them a fixed trigger detector, with no trained weights, that adds {} to the logit of class {} when the patch is present.", b.gain, spec.attack.target_label) data-testid="architecture" inner_html=super::chart::architecture(spec.model, spec.attack.target_label, b.gain)></div>
                 })
             }}
             <div class="grid">{preview}</div>

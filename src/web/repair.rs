@@ -138,7 +138,7 @@ fn repair_results(r: &Report) -> impl IntoView + use<> {
         let points: Vec<(f64, f64, f64)> =
             f.detail.curve.iter().map(|p| (p.fraction, 100.0 * p.clean_acc, 100.0 * p.asr)).collect();
         let svg = chart::pruning_curve(&points, f.detail.pruned_fraction, (100.0 * f.clean_acc, 100.0 * f.asr));
-        view! { <div class="chart" inner_html=svg></div> }
+        view! { <div class="chart" role="img" aria-label=chart::pruning_text(&points) inner_html=svg></div> }
     });
     let reversed = rep.nc_unlearn.as_ref().map(|f| {
         let dims = r.spec.dims();
@@ -167,7 +167,7 @@ fn repair_results(r: &Report) -> impl IntoView + use<> {
         </table>
         <p class="explain">"DER (BackdoorBench): [max(0, ΔASR) − max(0, ΔCA) + 1] / 2 — 1 means the backdoor is gone at no cost, 0.5 that nothing changed. Every row is measured by the same code on the same test images."</p>
         <div class="charts">
-            <div class="chart" inner_html=chart::repair_bars(&bars)></div>
+            <div class="chart" role="img" aria-label="Bar chart of CA and ASR of the suspect model and each repaired one: the numbers are in the table above." inner_html=chart::repair_bars(&bars)></div>
             {curve}
             {reversed}
         </div>

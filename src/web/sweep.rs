@@ -149,7 +149,7 @@ fn StrengthSweep(key: Signal<Option<&'static str>>, what: &'static str) -> impl 
                 .collect_view();
             view! {
                 <table class="repairs"><thead><tr><th>{s.key}</th>{head}</tr></thead><tbody>{rows}</tbody></table>
-                <div class="chart" inner_html=svg></div>
+                <div class="chart" role="img" aria-label="Chart of CA and ASR against the attack's strength: the numbers are in the table above." inner_html=svg></div>
             }
         })
     };

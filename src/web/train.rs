@@ -63,8 +63,8 @@ pub(super) fn TrainStep() -> impl IntoView {
                 s.train.aug.0.iter().find_map(|a| a.strength_key())
             }))/>
             <div class="charts">
-                <div class="chart" inner_html=move || chart::loss_chart(&c.epochs.get(), epochs_total())></div>
-                <div class="chart" inner_html=move || chart::accuracy_chart(&c.epochs.get(), epochs_total())></div>
+                <div class="chart" role="img" aria-label=move || chart::epochs_text("Training loss per epoch", &c.epochs.get()) inner_html=move || chart::loss_chart(&c.epochs.get(), epochs_total())></div>
+                <div class="chart" role="img" aria-label=move || chart::epochs_text("CA and ASR after each epoch", &c.epochs.get()) inner_html=move || chart::accuracy_chart(&c.epochs.get(), epochs_total())></div>
             </div>
             <Show when=move || !c.epochs.get().is_empty()>
                 <div class="actions">

@@ -35,6 +35,8 @@ fn transfer_results(r: &Report) -> Option<impl IntoView + use<>> {
         .collect_view();
     let asr = chart::transfer_chart("ASR (%) while the victim fine-tunes", base.asr, &t.runs, |e| e.asr);
     let ca = chart::transfer_chart("CA (%) while the victim fine-tunes", base.clean_acc, &t.runs, |e| e.clean_acc);
+    let asr_text = chart::transfer_text("ASR after each fine-tuning epoch", base.asr, &t.runs, |e| e.asr);
+    let ca_text = chart::transfer_text("CA after each fine-tuning epoch", base.clean_acc, &t.runs, |e| e.clean_acc);
     Some(view! {
         <p class="explain">{format!(
             "The base model: CA {} %, ASR {} %. The victim fine-tuned it on {} clean images the base never saw ({:.1} s in all).",
@@ -45,8 +47,8 @@ fn transfer_results(r: &Report) -> Option<impl IntoView + use<>> {
             <tbody>{rows}</tbody>
         </table>
         <div class="charts">
-            <div class="chart" inner_html=asr></div>
-            <div class="chart" inner_html=ca></div>
+            <div class="chart" role="img" aria-label=asr_text inner_html=asr></div>
+            <div class="chart" role="img" aria-label=ca_text inner_html=ca></div>
         </div>
     })
 }
