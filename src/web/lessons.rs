@@ -16,8 +16,11 @@ fn shown(c: &Claim, v: f64) -> String {
 /// The menu: every lesson with its paragraph and a link that opens its experiment.
 #[component]
 pub(super) fn LessonsMenu() -> impl IntoView {
+    // Opening a lesson closes the menu, so its card (above the steps) is in view.
+    let open = RwSignal::new(false);
     view! {
-        <details class="lessons" data-testid="lessons">
+        <details class="lessons" data-testid="lessons" prop:open=move || open.get()
+            on:toggle=move |ev| open.set(event_target::<web_sys::Element>(&ev).has_attribute("open"))>
             <summary>"Lessons"</summary>
             <p class="explain">
                 "Curated experiments for a course: open one, press Run, read, and answer its question. Every claim in these paragraphs is checked by the lab's tests on the same experiment."
@@ -25,7 +28,7 @@ pub(super) fn LessonsMenu() -> impl IntoView {
             <ol>
                 {LESSONS.iter().map(|l| view! {
                     <li data-lesson=l.id>
-                        <a href=format!("#{}", l.runs[0].link)><b>{l.title}</b></a>
+                        <a href=format!("#{}", l.runs[0].link) on:click=move |_| open.set(false)><b>{l.title}</b></a>
                         <p>{l.text}</p>
                     </li>
                 }).collect_view()}

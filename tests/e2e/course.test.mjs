@@ -49,6 +49,7 @@ test('the Lessons menu lists every lesson, opens one, and checks its claims agai
   await items.first().locator('a').click();
   await lab.page.waitForFunction(() => location.hash === '#v=1');
   await lab.id('lesson').waitFor();
+  assert.equal(await lab.page.locator('details.lessons').getAttribute('open'), null, 'the menu closes on opening a lesson');
   assert.equal((await lab.page.locator('#lesson-title').textContent()).trim(), `Lesson: ${titles[0]}`);
   await lab.id('run').click();
   await lab.status('done');
@@ -57,6 +58,10 @@ test('the Lessons menu lists every lesson, opens one, and checks its claims agai
   assert.ok(n >= 2, `${n} claims shown`);
   for (const text of await claims.allTextContents()) console.log(`lesson claim in the page: ${text.trim()}`);
   assert.equal(await lab.page.locator('[data-testid="claims"] li.holds').count(), n, 'every claim of the lesson holds in the page');
+  if (process.env.SCREENSHOTS) {
+    await lab.page.evaluate(() => window.scrollTo(0, 0));
+    await lab.page.screenshot({ path: path.join(process.env.SCREENSHOTS, 'lesson.png') });
+  }
   // Another experiment is no lesson: the card goes away.
   await lab.page.evaluate(() => { location.hash = '#v=1&epochs=2'; });
   await lab.id('lesson').waitFor({ state: 'detached' });
