@@ -4,25 +4,11 @@
 
 mod common;
 
-use std::ops::ControlFlow;
-
 use backdoor_lab::lab::challenge::{Challenge, PLACES};
 use backdoor_lab::lab::detect::NeuralCleanse;
-use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::run::run;
 use burn::tensor::Device;
-use common::{clock, mnist};
-
-struct Quiet;
-
-impl Host for Quiet {
-    fn now(&self) -> f64 {
-        clock()
-    }
-    fn emit(&mut self, _: &Event) -> ControlFlow<()> {
-        ControlFlow::Continue(())
-    }
-}
+use common::{Quiet, mnist};
 
 /// The place whose patch centre is nearest (row, column) on a 28×28 image, for a k×k patch one pixel
 /// from the border (the lab's corner margin): what a student reads off the reversed trigger.

@@ -5,27 +5,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::ops::ControlFlow;
 
 use backdoor_lab::lab::ExperimentSpec;
-use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::grid::training_key;
 use backdoor_lab::lab::run::{finish, train_model};
 use backdoor_lab::lessons::{Bound, Claim, LESSONS, LessonRun, markdown};
 use burn::tensor::Device;
-use common::{clock, mnist};
+use common::{Quiet, mnist};
 use serde_json::json;
-
-struct Quiet;
-
-impl Host for Quiet {
-    fn now(&self) -> f64 {
-        clock()
-    }
-    fn emit(&mut self, _: &Event) -> ControlFlow<()> {
-        ControlFlow::Continue(())
-    }
-}
 
 /// Runs every experiment of the named lessons and checks every claim, reporting all that fail at once.
 /// Experiments that differ only after training (detectors, repairs) share one trained model, as a

@@ -1,10 +1,12 @@
-//! What the integration tests share: a monotonic clock and the shipped MNIST, loaded once.
+//! What the integration tests share: a monotonic clock, the shipped MNIST (loaded once) and a quiet host.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, DatasetKind};
+use backdoor_lab::lab::event::{Event, Host};
 
 #[allow(dead_code)] // not every test file needs the clock
 pub fn clock() -> f64 {
@@ -32,4 +34,17 @@ pub fn skip_without_shared() -> bool {
         eprintln!("skipped: {} is absent and BDL_SHARED_OPTIONAL=1", example.display());
     }
     skip
+}
+
+/// A host that shows nothing and never cancels: runs whose events a test does not read.
+#[allow(dead_code)] // not every test file runs the pipeline
+pub struct Quiet;
+
+impl Host for Quiet {
+    fn now(&self) -> f64 {
+        clock()
+    }
+    fn emit(&mut self, _: &Event) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
