@@ -242,10 +242,11 @@ pub const LESSONS: &[Lesson] = &[
     Lesson {
         id: "semantic",
         title: "A trigger that is not a pixel",
-        text: "The attacker changes no image: the 7s written with a bar across their middle are relabelled 0. The \
-               network learns the style as a trigger: about half of the crossed 7s in the test set become 0, while \
-               the other 7s keep their accuracy (above 95 %). No patch detector can look for a trigger that every \
-               crossed 7 already carries.",
+        text: "The attacker changes no image: the fifth of the 7s with the longest bar across their middle (the \
+               7s written crossed, and below them plain 7s with a wide middle stroke) are relabelled 0. The network \
+               learns the style as a trigger: about half of such 7s in the test set become 0, while the other 7s \
+               keep their accuracy (above 95 %). No patch detector can look for a trigger that every crossed 7 \
+               already carries.",
         question: "Which of the 7s in the gallery would you call \"crossed\"? What other real-world feature could an \
                    attacker use this way?",
         runs: &[LessonRun {
@@ -261,6 +262,23 @@ pub const LESSONS: &[Lesson] = &[
         }],
     },
 ];
+
+/// The lesson named `id`.
+pub fn by_id(id: &str) -> Option<&'static Lesson> {
+    LESSONS.iter().find(|l| l.id == id)
+}
+
+impl Lesson {
+    /// Whether `link` (canonical) is one of the lesson's experiments.
+    pub fn has_link(&self, link: &str) -> bool {
+        self.runs.iter().any(|r| r.link == link)
+    }
+
+    /// The lesson's experiment of `link` (canonical), whose claims apply to a run of it.
+    pub fn run_of(&self, link: &str) -> Option<&'static LessonRun> {
+        self.runs.iter().find(|r| r.link == link)
+    }
+}
 
 /// The lesson whose first run is `link` (canonical), if any.
 pub fn for_link(link: &str) -> Option<&'static Lesson> {
@@ -281,10 +299,11 @@ pub fn markdown(base: &str) -> String {
     );
     for (i, l) in LESSONS.iter().enumerate() {
         let _ = writeln!(out, "## {}. {}\n", i + 1, l.title);
-        let _ = writeln!(out, "[Open the experiment]({base}#{})\n", l.runs[0].link);
+        // `lesson=` keeps the lesson's card open on each of its experiments.
+        let _ = writeln!(out, "[Open the experiment]({base}#{}&lesson={})\n", l.runs[0].link, l.id);
         let _ = writeln!(out, "{}\n", l.text);
         for r in &l.runs[1..] {
-            let _ = writeln!(out, "Compare: [{base}#{}]({base}#{})\n", r.link, r.link);
+            let _ = writeln!(out, "Compare: [{base}#{}]({base}#{}&lesson={})\n", r.link, r.link, l.id);
         }
         let _ = writeln!(out, "**Question.** {}\n", l.question);
         let claims: Vec<&str> = l.runs.iter().flat_map(|r| r.claims.iter().map(|c| c.says)).collect();

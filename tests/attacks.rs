@@ -240,8 +240,8 @@ fn sig_test_time_signal_is_stronger_only_when_set() {
     assert!(near(poison_peak(&again), 20.0), "the poisons keep the training Δ: {}", poison_peak(&again));
 }
 
-/// The crossed style scores a 7 with a bar through its middle above the same 7 without it, and the
-/// top bar alone (which every 7 has) does not count.
+/// The crossed style scores a 7 with a bar through its middle above the same 7 without it; neither the
+/// top bar (which every 7 has) nor a bold stroke crossing the middle counts.
 #[test]
 fn semantic_crossed_scores_the_middle_bar() {
     use backdoor_lab::lab::attack::{Semantic, Style};
@@ -264,7 +264,15 @@ fn semantic_crossed_scores_the_middle_bar() {
     }
     let semantic = Semantic { style: Style::Crossed, ..Semantic::default() };
     let (p, c) = (semantic.score(&plain, dims), semantic.score(&crossed, dims));
-    assert!(p < 0.25, "the plain 7's longest middle run is its stroke: {p}");
-    assert!(c > 0.6, "the bar spans most of the ink's width: {c}");
+    assert!(p < 0.1, "the plain 7's longest middle run is its stroke: {p}");
+    assert!(c > 0.4, "the bar reaches half the ink's width beyond the stroke: {c}");
+    // The same 7 written with a stroke four pixels wide: longer middle runs, still no bar.
+    let mut bold = plain.clone();
+    for y in 6..24 {
+        let x = 20 - (y - 6) * 8 / 17;
+        (x - 1..x + 3).for_each(|x| bold[y * 28 + x] = 255);
+    }
+    let b = semantic.score(&bold, dims);
+    assert!(b < 0.1, "a bold stroke is no bar: {b}");
     assert_eq!(semantic.score(&[0u8; 784], dims), 0.0, "an empty image has no bar");
 }

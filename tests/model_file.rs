@@ -113,3 +113,30 @@ fn files_that_do_not_fit_are_refused_with_their_reason() {
     let pt = err(std::fs::read(example("pt")).unwrap(), ModelKind::Cnn);
     assert!(pt.contains("PyTorch .pt archive"), "{pt}");
 }
+
+#[test]
+fn a_scanned_model_is_measured_again_with_another_guess_of_its_trigger() {
+    // Issue 31: for a model trained elsewhere the attack is unknown; ASR means what the guess means.
+    if common::skip_without_shared() {
+        return;
+    }
+    use backdoor_lab::lab::ExperimentSpec;
+    use backdoor_lab::lab::run::{Scanned, remeasure, scan};
+    let bytes = std::fs::read(example("safetensors")).unwrap();
+    let device = Device::flex();
+    let model = import_safetensors(bytes, "example", ModelKind::Cnn, MNIST, &device).unwrap();
+    let spec = ExperimentSpec::from_link("v=1&train=1000").unwrap();
+    let scanned = Scanned { file: "example.safetensors".into(), format: "safetensors".into() };
+    let mut quiet = common::Quiet;
+    let run = scan(&spec, common::mnist(), model, scanned, &device, "cpu", &mut quiet);
+    let outcome = pollster::block_on(run).unwrap();
+    // The default guess (a patch at the bottom right, target 0) is not this model's trigger.
+    assert!(outcome.report.final_metrics.asr < 0.2, "{}", outcome.report.final_metrics.asr);
+    // Its truth (a 3×3 patch at the top left, target 6) is.
+    let guess = ExperimentSpec::from_link("v=1&train=1000&pos=tl&target=6").unwrap().attack;
+    let again = pollster::block_on(remeasure(&outcome, &guess, &device)).unwrap();
+    assert!(again.report.final_metrics.asr > 0.9, "{}", again.report.final_metrics.asr);
+    assert_eq!(again.report.final_metrics.clean_acc, outcome.report.final_metrics.clean_acc);
+    assert_eq!(again.report.link, "v=1&train=1000&target=6&pos=tl");
+    assert!(again.report.examples.iter().all(|e| e.label != 6));
+}

@@ -379,3 +379,49 @@ fn freeze_link_corpus() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/links.json");
     std::fs::write(path, serde_json::to_string_pretty(&corpus).unwrap() + "\n").unwrap();
 }
+
+#[test]
+fn a_link_is_kept_as_far_as_it_is_valid_and_every_bad_key_is_named() {
+    // The page keeps every valid key and says which it dropped (issue 31).
+    let (spec, dropped) = ExperimentSpec::from_link_partial("v=1&attack=wanet&rate=abc&epochs=3");
+    assert_eq!(spec.attack.method.name(), "wanet");
+    assert_eq!(spec.train.epochs, 3);
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert!(dropped[0].contains("'abc'") && dropped[0].contains("rate"), "{dropped:?}");
+    let (spec, dropped) = ExperimentSpec::from_link_partial("v=1&attack=trojan&epochs=3&hello&epochs=4");
+    assert_eq!((spec.attack.method.name(), spec.train.epochs), ("badnets", 3));
+    assert_eq!(dropped.len(), 3, "{dropped:?}");
+    // Another version, or a whole-JSON link, is not read key by key.
+    let (spec, dropped) = ExperimentSpec::from_link_partial("v=2&epochs=3");
+    assert_eq!(spec, ExperimentSpec::default());
+    assert!(dropped[0].contains("unknown link version 2"), "{dropped:?}");
+    // A valid link drops nothing, and reads as the strict reader does.
+    let link = "v=1&attack=blended&alpha=0.3&epochs=3";
+    assert_eq!(ExperimentSpec::from_link_partial(link), (ExperimentSpec::from_link(link).unwrap(), Vec::new()));
+    // The strict reader (the CLI's) refuses, naming every bad key at once.
+    let all = err("v=1&epochs=0&rate=abc&target=12");
+    assert!(all.contains("epochs 0") && all.contains("'abc'") && all.contains("target_label 12"), "{all}");
+}
+
+#[test]
+fn a_transfer_victim_gets_room_at_the_defaults() {
+    // Ticking a freeze mode at the default split leaves the victim its 2,000 images (issue 31).
+    let on = ExperimentSpec::from_link("v=1&freeze=features").unwrap();
+    assert_eq!(on.data.train_size, 6_000);
+    assert_eq!(on.to_link(), "v=1&freeze=features");
+    let cifar = ExperimentSpec::from_link("v=1&data=cifar10&freeze=none").unwrap();
+    assert_eq!(cifar.data.train_size, 8_000);
+    // A size the user chose stays, in either order of the link.
+    for link in ["v=1&train=8000&freeze=features", "v=1&freeze=features&train=8000"] {
+        let s = ExperimentSpec::from_link(link).unwrap();
+        assert_eq!(s.data.train_size, 8_000);
+        assert_eq!(s.to_link(), "v=1&train=8000&freeze=features");
+    }
+    let custom = ExperimentSpec::from_link("v=1&train=3000").unwrap().with_overrides(&[("freeze", "none")]).unwrap();
+    assert_eq!(custom.data.train_size, 3_000);
+    // The page's check box: on, then off again, restores the plain default.
+    let ticked = ExperimentSpec::default().with_overrides(&[("freeze", "features")]).unwrap();
+    assert_eq!(ticked.data.train_size, 6_000);
+    let unticked = ticked.with_overrides(&[("freeze", "")]).unwrap();
+    assert_eq!(unticked, ExperimentSpec::default());
+}

@@ -125,3 +125,23 @@ fn each_freeze_mode_is_measured_every_epoch_and_the_base_is_untouched() {
     assert!(out.report.link.contains("freeze=none,features,all_but_last"), "{}", out.report.link);
     assert!(plain.report.transfer.is_none());
 }
+
+#[test]
+fn the_default_transfer_fits_the_shipped_data_and_a_split_too_large_is_named_before_any_work() {
+    // Issue 31: ticking a freeze mode at the defaults must run on MNIST's 10,000 digits.
+    let data = mnist();
+    let on = spec("v=1&freeze=features");
+    assert_eq!(data.size_problem(&on.data, Some(on.finetune.size)), None);
+    let victim = data.held_out(&on.data, on.seed, on.finetune.size).expect("the default victim fits");
+    assert_eq!(victim.len(), 2_000);
+    // The old default split leaves the victim nothing: named with the controls that cause it.
+    let full = spec("v=1&train=8000&freeze=features");
+    let p = data.size_problem(&full.data, Some(full.finetune.size)).expect("no room for the victim");
+    assert_eq!(p.keys, vec!["train", "finetune_size"]);
+    assert!(p.message.contains("leaving 0") && p.message.contains("6,000 or fewer"), "{}", p.message);
+    assert!(data.held_out(&full.data, full.seed, full.finetune.size).is_err());
+    // Training and test together larger than the pool.
+    let big = spec("v=1&train=9000&test=2000");
+    assert_eq!(data.size_problem(&big.data, None).map(|p| p.keys), Some(vec!["train", "test"]));
+    assert!(data.split(&big.data, big.seed).is_err());
+}

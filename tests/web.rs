@@ -111,16 +111,21 @@ async fn a_link_restores_the_controls_and_a_bad_link_says_why() {
     sleep(50).await;
     assert!(window.location().hash().expect("hash").contains("epochs=4"));
 
-    // An out-of-range value is refused with a message, and the spec keeps its last good value.
+    // An out-of-range value stays in its field, marked, with the range under it; the spec keeps its
+    // last good value (tests/e2e/page.test.mjs checks that Run waits, with a worker that runs).
     epochs.set_value("0");
-    epochs.dispatch_event(&web_sys::Event::new("change").expect("event")).expect("dispatch");
+    epochs.dispatch_event(&web_sys::Event::new("input").expect("event")).expect("dispatch");
     sleep(50).await;
-    assert!(text("[data-testid=error]").contains("epochs 0 must be between"), "{}", text("[data-testid=error]"));
+    let refused = text("[data-testid=field-error-epochs]");
+    assert!(refused.contains("0 is out of range: enter 1 to 500"), "{refused}");
+    assert_eq!(value("epochs"), "0");
     assert!(window.location().hash().expect("hash").contains("epochs=4"));
+    assert_eq!(epochs.get_attribute("aria-invalid").as_deref(), Some("true"));
 
-    // A malformed link falls back to defaults and says what was wrong.
-    window.location().set_hash("v=1&attack=trojan").expect("hash");
+    // A malformed link keeps what it can and says what it left out.
+    window.location().set_hash("v=1&attack=trojan&epochs=3").expect("hash");
     sleep(100).await;
     assert!(text("[data-testid=error]").contains("unknown attack"), "{}", text("[data-testid=error]"));
     assert_eq!(value("attack"), "badnets");
+    assert_eq!(value("epochs"), "3");
 }

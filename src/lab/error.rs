@@ -43,6 +43,18 @@ impl LabError {
         Self::Device(if parts.is_empty() { full } else { parts.join(": ") })
     }
 
+    /// The message for someone at the page: a spec problem in its own words, without the heading the
+    /// CLI gives it ("invalid spec: …"), starting with a capital.
+    pub fn plain(&self) -> String {
+        match self {
+            Self::Spec(problem) => {
+                let mut chars = problem.chars();
+                chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+            }
+            e => e.to_string(),
+        }
+    }
+
     pub fn data(file: impl Into<String>, problem: impl Into<String>) -> Self {
         Self::Data { file: file.into(), problem: problem.into() }
     }

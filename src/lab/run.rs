@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::attack::{Craft, Poisoned, TriggeredTest};
+use crate::lab::attack::{AttackSpec, Craft, Poisoned, TriggeredTest};
 use crate::lab::data::{DataSource, ImageSet, Split};
 use crate::lab::detect::{self, DetectInput, DetectReport};
 use crate::lab::device::fresh_model;
@@ -279,6 +279,56 @@ pub async fn scan(
     Ok(done.into_outcome(report))
 }
 
+/// The first ten triggered test inputs with their predictions, for the report's pictures.
+fn examples(test: &ImageSet, triggered: &TriggeredTest, clean_pred: &[u8], trig_pred: &[u8]) -> Vec<Example> {
+    (0..triggered.source.len().min(10))
+        .map(|k| {
+            let i = triggered.source[k];
+            Example { test_index: i, label: test.labels[i], clean_pred: clean_pred[i], triggered_pred: trig_pred[k] }
+        })
+        .collect()
+}
+
+/// A scanned model measured again with another guess of its attack (`attack`: the trigger and the
+/// target): for a model trained elsewhere the attack is unknown, and ASR and RA mean only what the
+/// guess means. The triggered test inputs, CA/ASR/RA and the examples follow the guess; later
+/// detectors, repairs and transfers on this outcome use it too. Of what the report holds, the parts
+/// measured on triggered inputs (repairs, the transfer, an input sanitizer, STRIP and occlusion) are
+/// dropped, to be run again with the new guess; the parts that never see a trigger (Neural Cleanse,
+/// Activation Clustering, Spectral Signatures, loss isolation) stay.
+pub async fn remeasure(outcome: &Outcome, attack: &AttackSpec, device: &Device) -> Result<Outcome> {
+    if outcome.report.scanned.is_none() {
+        return Err(LabError::spec(
+            "only a scanned model is measured with another trigger: a model trained here is measured with the attack it was trained with",
+        ));
+    }
+    let mut spec = outcome.report.spec.clone();
+    spec.attack = attack.clone();
+    spec.validate()?;
+    let trigger = spec.attack.trigger(spec.dims(), spec.seed)?;
+    let triggered = spec.attack.triggered_test(&outcome.split.train, &outcome.split.test, &trigger)?;
+    let clean_pred = predict(&outcome.model, &outcome.split.test, device).await?;
+    let trig_pred = predict(&outcome.model, &triggered.set, device).await?;
+    let mut report = outcome.report.clone();
+    report.final_metrics = Metrics::from_predictions(&outcome.split.test, &clean_pred, &triggered, &trig_pred);
+    report.examples = examples(&outcome.split.test, &triggered, &clean_pred, &trig_pred);
+    report.link = spec.to_link();
+    report.spec = spec;
+    report.detect.strip = None;
+    report.detect.occlusion = None;
+    report.repair = RepairReport::default();
+    report.transfer = None;
+    report.final_unsanitized = None;
+    report.sanitize = None;
+    Ok(Outcome {
+        report,
+        model: outcome.model.clone(),
+        split: outcome.split.clone(),
+        poisoned: outcome.poisoned.clone(),
+        triggered,
+    })
+}
+
 /// What a run and a scan begin with: the checked spec, the clock and the split. The transfer victim's
 /// clean images are drawn too when the spec has a transfer stage, so that a split too large for them
 /// fails before any training.
@@ -364,17 +414,7 @@ pub async fn finish(
         let report = SanitizeReport { der: repair::der(&before, m.clean_acc, m.asr), seconds: host.now() - t };
         (m, clean_pred, trig_pred, Some(raw), Some(report))
     };
-    let examples = (0..triggered.source.len().min(10))
-        .map(|k| {
-            let i = triggered.source[k];
-            Example {
-                test_index: i,
-                label: split.test.labels[i],
-                clean_pred: clean_pred[i],
-                triggered_pred: trig_pred[k],
-            }
-        })
-        .collect();
+    let examples = examples(&split.test, triggered, &clean_pred, &trig_pred);
     seconds.evaluate = host.now() - t;
 
     let detect = if spec.detect.is_empty() {

@@ -121,6 +121,27 @@ impl ExperimentSpec {
         }
     }
 
+    /// The default training size of `dataset` when a transfer victim needs images of its own: the
+    /// plain default less the victim's default share, so that the shipped data (MNIST's 10,000 digits,
+    /// the 10,000-image CIFAR-10 subset) leave the victim its 2,000 images beside training and test.
+    pub fn train_size_with_victim(dataset: DatasetKind) -> usize {
+        Self::defaults(dataset).data.train_size - TransferSpec::default().size
+    }
+
+    /// After the freeze modes changed from `was_on`: a training size still at its default for the old
+    /// state moves to the new state's default, so that ticking a freeze mode at the defaults runs (and
+    /// a customised size stays as the user set it).
+    fn follow_victim(&mut self, was_on: bool) {
+        let on = !self.finetune.is_off();
+        let plain = Self::defaults(self.data.dataset).data.train_size;
+        let room = Self::train_size_with_victim(self.data.dataset);
+        match (was_on, on) {
+            (false, true) if self.data.train_size == plain => self.data.train_size = room,
+            (true, false) if self.data.train_size == room => self.data.train_size = plain,
+            _ => {}
+        }
+    }
+
     /// Image shape (channels, height, width) of the spec's dataset.
     pub fn dims(&self) -> (usize, usize, usize) {
         self.data.dataset.shape()
@@ -160,10 +181,18 @@ impl ExperimentSpec {
     /// attack, trigger family, detectors, repairs) and kept every other default.
     pub fn to_link(&self) -> String {
         let mut out = format!("{VERSION_KEY}={}", self.v);
+        // A choice is compared with the choices made before it; every other value with a spec that
+        // made all of this spec's choices, as decoding applies them all first (a freeze mode, late in
+        // the link, sets the training size's default, early in it).
         let mut base = Self::default();
+        let mut chosen = Self::default();
+        for p in self.params().into_iter().filter(|p| p.selects) {
+            let _ = chosen.set(p.key, &self.get(p.key).expect("a listed parameter has a value"));
+        }
         for p in self.params() {
             let value = self.get(p.key).expect("a listed parameter has a value");
-            if base.get(p.key).as_ref() != Some(&value) {
+            let reference = if p.selects { &base } else { &chosen };
+            if reference.get(p.key).as_ref() != Some(&value) {
                 let _ = write!(out, "&{}={value}", p.key);
             }
             if p.selects {
@@ -174,7 +203,56 @@ impl ExperimentSpec {
     }
 
     /// Reads a link: a full URL, a `#fragment`, the `key=value&...` form or `j=<base64url JSON>`.
+    /// A link with several bad keys is refused with every one of them named.
     pub fn from_link(link: &str) -> Result<Self> {
+        Self::from_link_strict(link).map_err(|first| {
+            let (_, problems) = Self::from_link_partial(link);
+            if problems.len() > 1 { LabError::spec(problems.join("; ")) } else { first }
+        })
+    }
+
+    /// Reads as much of a link as is valid: the experiment of every key that can be kept, and for each
+    /// part dropped, why (the page keeps what it can of a link and says what it dropped). Choices apply
+    /// first, as in `with_overrides`; a value that does not fit the experiment built so far is dropped.
+    /// A link of another version, or a whole-JSON link that does not read, keeps nothing.
+    pub fn from_link_partial(link: &str) -> (Self, Vec<String>) {
+        if let Ok(spec) = Self::from_link_strict(link) {
+            return (spec, Vec::new());
+        }
+        let fragment = link.find('#').map_or(link, |i| &link[i + 1..]).trim().trim_start_matches(['?', '&']);
+        let mut problems = Vec::new();
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for part in fragment.split('&').filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                None => problems.push(format!("'{}' is not key=value", clip(part))),
+                Some((k, _)) if pairs.iter().any(|(seen, _)| *seen == k) => {
+                    problems.push(format!("link key '{}' appears twice (the first is kept)", clip(k)))
+                }
+                Some(pair) => pairs.push(pair),
+            }
+        }
+        // The whole JSON, or another version, decides how everything else reads: no partial reading.
+        let version = pairs.iter().find(|(k, _)| *k == VERSION_KEY).map(|(_, v)| *v);
+        if pairs.iter().any(|(k, _)| *k == JSON_KEY) || version.is_some_and(|v| v != SPEC_VERSION.to_string()) {
+            let whole: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let why = Self::from_link_strict(&whole.join("&")).err().map(spec_problem);
+            return (Self::default(), why.into_iter().collect());
+        }
+        let every = Self::every_param();
+        let selects = |key: &str| every.iter().any(|p| p.key == key && p.selects);
+        let choices = every.iter().filter(|p| p.selects).filter_map(|p| pairs.iter().find(|(k, _)| *k == p.key));
+        let rest = pairs.iter().filter(|(k, _)| *k != VERSION_KEY && !selects(k));
+        let mut spec = Self::default();
+        for &(key, value) in choices.chain(rest) {
+            match spec.clone().with_overrides(&[(key, value)]) {
+                Ok(next) => spec = next,
+                Err(e) => problems.push(spec_problem(e)),
+            }
+        }
+        (spec, problems)
+    }
+
+    fn from_link_strict(link: &str) -> Result<Self> {
         let fragment = match link.find('#') {
             Some(i) => &link[i + 1..],
             None => link,
@@ -301,6 +379,14 @@ impl ExperimentSpec {
     }
 }
 
+/// A spec error's problem without the "invalid spec" heading, for lists of problems.
+fn spec_problem(e: LabError) -> String {
+    match e {
+        LabError::Spec(problem) => problem,
+        e => e.to_string(),
+    }
+}
+
 /// The link key of the seed (grids average over it).
 pub const SEED_KEY: &str = "seed";
 /// The link key of the spec version.
@@ -336,7 +422,7 @@ const TOP: &[Param<ExperimentSpec>] = &[
         info: size("train", 10, 1_000_000)
             .flag("train-size")
             .label("training images")
-            .doc("Training split size (MNIST 8000, CIFAR-10 10000 by default); all: every training image there is.")
+            .doc("Training split size (MNIST 8000, CIFAR-10 10000 by default; 2000 fewer when a transfer victim needs images of its own); all: every training image there is.")
             .field("data.train_size"),
         get: |s| s.data.train_text(),
         set: |s, v| {
@@ -399,7 +485,11 @@ impl Params for ExperimentSpec {
         if let Some(done) = self.repair.set(key, value) {
             return Some(done);
         }
+        let was_on = !self.finetune.is_off();
         if let Some(done) = self.finetune.set(key, value) {
+            if done.is_ok() {
+                self.follow_victim(was_on);
+            }
             return Some(done);
         }
         self.sanitize.set(key, value)

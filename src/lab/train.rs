@@ -45,7 +45,7 @@ crate::params! {
         /// Passes over the training set.
         pub epochs: usize = 5, int("epochs", 1, 500);
         /// SGD momentum (ignored by Adam).
-        pub momentum: f64 = 0.9, float("momentum", 0.0, 1.0).open_max();
+        pub momentum: f64 = 0.9, float(MOMENTUM, 0.0, 1.0).open_max();
         /// L2 weight decay.
         pub weight_decay: f64 = 0.0, float("wd", 0.0, 1.0).open_max().flag("weight-decay").label("weight decay");
         /// Robust training by augmentation, a comma list: erase (random erasing), cutmix, shift (random shifts), flip (horizontal flips); empty: none.
@@ -70,6 +70,9 @@ crate::params! {
     check(TrainSpec::cross_check);
     applies(TrainSpec::applies_now);
 }
+
+/// The key of SGD's momentum, which the page hides while Adam is chosen.
+pub const MOMENTUM: &str = "momentum";
 
 /// Keys the page's trade-off curves sweep (spelled once, here).
 pub const AUG_ERASE: &str = "aug_erase";

@@ -63,7 +63,7 @@ crate::params! {
     #[serde(default, deny_unknown_fields)]
     pub struct TransferSpec {
         /// Transfer learning: the victim fine-tunes the model on clean images it holds, once per freeze mode listed (none: every layer trains; features: convolutions fixed; all_but_last: only the output layer trains); empty: no transfer stage.
-        pub freeze: FreezeModes = FreezeModes::default(), other("freeze", Kind::Choices(Freeze::CHOICES), Hint::Checkboxes).label("victim fine-tunes with");
+        pub freeze: FreezeModes = FreezeModes::default(), other("freeze", Kind::Choices(Freeze::CHOICES), Hint::Checkboxes).selector().label("victim fine-tunes with");
         /// Fine-tuning epochs of each freeze mode.
         pub epochs: usize = 10, int("finetune_epochs", 1, 200).label("fine-tuning epochs");
         /// The victim's clean images, drawn from those the split left out of training and test.

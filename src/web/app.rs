@@ -20,9 +20,11 @@ use super::share::{PageOptions, ShareBar, parse_fragment};
 use super::storage::{STORAGE_SPEC, SavedRun, load_runs, storage};
 use super::train::TrainStep;
 use super::transfer::TransferStep;
-use crate::lab::ExperimentSpec;
+use crate::lab::data::SizeProblem;
 use crate::lab::event::EpochRecord;
+use crate::lab::params::{Kind, ParamInfo, Params, clip};
 use crate::lab::run::Report;
+use crate::lab::{ExperimentSpec, LabError};
 
 /// Where the current job stands; the status badge shows its name, which the end-to-end tests read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,48 @@ impl Status {
             Status::Failed => "failed",
         }
     }
+}
+
+/// Where the user starts work: a job's messages appear there, not in a banner far away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    Poison,
+    Train,
+    Results,
+    /// The Results step's measuring of a scanned model with the user's guess of its trigger.
+    Measure,
+    Detect,
+    /// The Detect step's model file scan.
+    Scan,
+    Repair,
+    Transfer,
+    Compare,
+}
+
+impl Place {
+    /// The step's section id (`hide=` names it too); tests read `job-error-<name>`.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Place::Poison => "poison",
+            Place::Train => "train",
+            Place::Results => "results",
+            Place::Measure => "measure",
+            Place::Detect => "detect",
+            Place::Scan => "scan",
+            Place::Repair => "repair",
+            Place::Transfer => "transfer",
+            Place::Compare => "compare",
+        }
+    }
+}
+
+/// A value typed into a control that the lab refused: the field keeps showing it, marked, with why,
+/// and nothing runs until it is fixed (a control never shows one value and runs another).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FieldError {
+    pub(super) key: &'static str,
+    pub(super) typed: String,
+    pub(super) message: String,
 }
 
 /// The page's shared state: a small `Copy` bundle of signals.
@@ -71,20 +115,82 @@ pub(super) struct Ctx {
     pub(super) runs: RwSignal<Vec<SavedRun>>,
     /// The sweep of the Poison step, while it runs and after.
     pub(super) sweep: RwSignal<Option<super::sweep::Sweep>>,
+    /// Values typed into controls that the lab refused.
+    pub(super) field_errors: RwSignal<Vec<FieldError>>,
+    /// The spec's split does not fit the data the page holds: said beside the sizes that cause it.
+    pub(super) size_problem: Memo<Option<SizeProblem>>,
+    /// Where the current (or last) job was started.
+    pub(super) place: RwSignal<Place>,
+    /// The last job's failure, shown where it was started.
+    pub(super) failure: RwSignal<Option<(Place, String)>>,
+    /// A job has started whose results have not arrived yet: the last results stay until they do.
+    pub(super) replacing: RwSignal<bool>,
+    /// The lesson whose card is open (kept while the student explores its experiments).
+    pub(super) lesson: RwSignal<Option<&'static str>>,
 }
 
 impl Ctx {
-    /// Applies one control's value in the link vocabulary; an invalid value shows the error and
-    /// keeps the previous spec.
+    /// Applies one control's value in the link vocabulary. A value the lab refuses stays in its field,
+    /// marked with the reason, and blocks every job until it is fixed; the spec keeps its last value.
     pub(super) fn apply(self, key: &str, value: &str) {
         let current = self.spec.get_untracked();
+        let info = ExperimentSpec::param_info(key);
         match current.with_overrides(&[(key, value)]) {
             Ok(spec) => {
-                self.error.set(None);
+                self.field_errors.update(|errors| errors.retain(|e| e.key != key));
                 self.spec.set(spec);
             }
-            Err(e) => self.error.set(Some(e.to_string())),
+            Err(e) => match info {
+                Some(info) => {
+                    let message = field_message(info, value, &e);
+                    let error = FieldError { key: info.key, typed: value.to_string(), message };
+                    self.field_errors.update(|errors| {
+                        errors.retain(|e| e.key != key);
+                        errors.push(error);
+                    });
+                }
+                None => self.error.set(Some(said(&e))),
+            },
         }
+    }
+
+    /// The refused value of a control, if it holds one (only for parameters the spec now has).
+    pub(super) fn field_error(self, key: &str) -> Option<FieldError> {
+        let applies = self.spec.with(|s| s.get(key).is_some());
+        self.field_errors.with(|errors| errors.iter().find(|e| e.key == key).cloned()).filter(|_| applies)
+    }
+
+    /// Why no job can start now, if something blocks it: a refused value, or a split the data cannot give.
+    pub(super) fn blocked(self) -> Option<String> {
+        let refused: Vec<&'static str> = self.spec.with(|s| {
+            self.field_errors.with(|errors| {
+                errors
+                    .iter()
+                    .filter(|e| s.get(e.key).is_some())
+                    .map(|e| ExperimentSpec::param_info(e.key).map_or(e.key, |p| p.title()))
+                    .collect()
+            })
+        });
+        if !refused.is_empty() {
+            return Some(format!("Fix the marked value first: {}.", refused.join(", ")));
+        }
+        self.size_problem.get().map(|p| p.message)
+    }
+
+    /// `blocked`, read outside the page's reactive tracking (when a job is about to start).
+    pub(super) fn blocked_untracked(self) -> Option<String> {
+        untrack(|| self.blocked())
+    }
+
+    /// Starts a job at `place`: its messages go there, and the last job's failure is cleared.
+    pub(super) fn begin(self, place: Place) {
+        self.place.set(place);
+        self.failure.set(None);
+    }
+
+    /// A job started at `place` failed: the message appears there.
+    pub(super) fn fail(self, place: Place, message: String) {
+        self.failure.set(Some((place, message)));
     }
 
     /// The device badge: the running run's device, else what Run would use.
@@ -108,7 +214,12 @@ impl Ctx {
             // The challenge's code stands for its experiment; the spec would give the answer away.
             return format!("#{}", opts.fragment().trim_start_matches('&'));
         }
-        format!("#{}{}", self.spec.get().to_link(), opts.fragment())
+        format!("#{}{}{}", self.spec.get().to_link(), opts.fragment(), self.lesson_part())
+    }
+
+    /// `&lesson=ID` while a lesson's card is open, so the link reopens it.
+    fn lesson_part(self) -> String {
+        self.lesson.get().map(|id| format!("&lesson={id}")).unwrap_or_default()
     }
 
     /// The same experiment in the full app (no `embed`, nothing hidden): where an embedded page's
@@ -120,8 +231,29 @@ impl Ctx {
         if opts.challenge.is_some() {
             return format!("{base}#{}", opts.fragment().trim_start_matches('&'));
         }
-        format!("{base}#{}{}", self.spec.get().to_link(), opts.fragment())
+        format!("{base}#{}{}{}", self.spec.get().to_link(), opts.fragment(), self.lesson_part())
     }
+}
+
+/// A lab error in the page's words: a spec problem without the code's "invalid spec" heading.
+pub(super) fn said(e: &LabError) -> String {
+    e.plain()
+}
+
+/// Why a typed value was refused, for the line under its field: the allowed range in the page's words
+/// for a number out of range or not a number at all, else the lab's own reason.
+fn field_message(info: &ParamInfo, value: &str, e: &LabError) -> String {
+    let numeric = matches!(info.kind, Kind::Int { .. } | Kind::Float { .. } | Kind::Size { .. });
+    if numeric && info.check(value).is_err() {
+        let shown = value.trim();
+        let number = shown.parse::<f64>().is_ok_and(f64::is_finite);
+        return match (shown.is_empty(), number) {
+            (true, _) => format!("Enter a value: {}.", info.range_text()),
+            (false, false) => format!("“{}” is not a number: enter {}.", clip(shown), info.range_text()),
+            (false, true) => format!("{shown} is out of range: enter {}.", info.range_text()),
+        };
+    }
+    said(e)
 }
 
 /// A share as a percentage with one decimal: how every step shows CA, ASR and RA, so they compare at a glance.
@@ -139,9 +271,15 @@ pub fn start() {
 fn App() -> impl IntoView {
     let hash = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
     let (spec, opts, link_error) = parse_fragment(&hash);
+    let opts_lesson = opts.lesson.clone();
     let grid_link = hash.trim_start_matches('#').split('&').any(|p| p.starts_with("g=")).then(|| hash.clone());
+    let grid_spec = spec.clone();
+    let from_grid = grid_link.is_some();
+    let spec = RwSignal::new(spec);
+    let data_ready = RwSignal::new(false);
+    let data_version = RwSignal::new(0);
     let ctx = Ctx {
-        spec: RwSignal::new(spec),
+        spec,
         opts: RwSignal::new(opts),
         status: RwSignal::new(Status::Idle),
         error: RwSignal::new(link_error),
@@ -154,19 +292,29 @@ fn App() -> impl IntoView {
         started: RwSignal::new(0.0),
         epochs: RwSignal::new(Vec::new()),
         report: RwSignal::new(None),
-        data_ready: RwSignal::new(false),
-        data_version: RwSignal::new(0),
+        data_ready,
+        data_version,
         cifar: RwSignal::new(CifarState::Unknown),
         runs: RwSignal::new(load_runs()),
         sweep: RwSignal::new(None),
+        field_errors: RwSignal::new(Vec::new()),
+        size_problem: size_problem(spec, data_ready, data_version),
+        place: RwSignal::new(Place::Train),
+        failure: RwSignal::new(None),
+        replacing: RwSignal::new(false),
+        lesson: RwSignal::new(open_lesson(&opts_lesson, &spec.get_untracked())),
     };
     provide_context(ctx);
     start_worker(ctx);
     load_page_data(ctx);
 
-    // The URL fragment always holds the spec (and the page options); localStorage keeps it too.
+    // The URL fragment always holds the spec (and the page options); localStorage keeps it too. A grid
+    // link stays in the address until the experiment is changed, so reloading it shows the grid again.
     Effect::new(move |_| {
         let link = ctx.link();
+        if from_grid && ctx.spec.with(|s| *s == grid_spec) {
+            return;
+        }
         if let Some(w) = web_sys::window() {
             if let Ok(history) = w.history() {
                 let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&link));
@@ -182,10 +330,27 @@ fn App() -> impl IntoView {
         if hash == ctx.link() {
             return;
         }
+        // The Compare step is built from the grid link the page opened with: another grid link opens
+        // as a new page.
+        if hash.trim_start_matches('#').split('&').any(|p| p.starts_with("g=")) {
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().reload();
+            }
+            return;
+        }
         let (spec, opts, err) = parse_fragment(&hash);
+        // A lesson's comparison links name their lesson; any other link closes the card unless it
+        // is one of the open lesson's experiments.
+        let lesson = open_lesson(&opts.lesson, &spec).or_else(|| {
+            ctx.lesson
+                .get_untracked()
+                .filter(|id| crate::lessons::by_id(id).is_some_and(|l| l.has_link(&spec.to_link())))
+        });
+        ctx.field_errors.set(Vec::new());
         ctx.spec.set(spec);
         ctx.opts.set(opts);
         ctx.error.set(err);
+        ctx.lesson.set(lesson);
     });
     if let Some(w) = web_sys::window() {
         w.set_onhashchange(Some(on_hash.as_ref().unchecked_ref()));
@@ -244,6 +409,32 @@ fn App() -> impl IntoView {
                 }.into_any()
             }}
         </main>
+    }
+}
+
+/// The split check of the spec against the data the page holds, recomputed when either changes.
+fn size_problem(
+    spec: RwSignal<ExperimentSpec>,
+    data_ready: RwSignal<bool>,
+    data_version: RwSignal<u32>,
+) -> Memo<Option<SizeProblem>> {
+    Memo::new(move |_| {
+        data_version.get();
+        data_ready.get();
+        let spec = spec.get();
+        let data = super::client::page_data(spec.data.dataset)?;
+        data.size_problem(&spec.data, (!spec.finetune.is_off()).then_some(spec.finetune.size))
+    })
+}
+
+/// The lesson a link opens: the one it names (`lesson=`), else (a link written before lessons named
+/// themselves) the lesson whose experiment it is, unless that experiment is the default one: the
+/// page at its defaults is no lesson.
+fn open_lesson(named: &Option<String>, spec: &ExperimentSpec) -> Option<&'static str> {
+    match named {
+        Some(id) => crate::lessons::by_id(id).map(|l| l.id),
+        None if *spec == ExperimentSpec::default() => None,
+        None => crate::lessons::for_link(&spec.to_link()).map(|l| l.id),
     }
 }
 

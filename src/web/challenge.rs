@@ -51,10 +51,15 @@ pub(super) fn ChallengeStep() -> impl IntoView {
             let ch = ch.clone();
             move |ev: leptos::ev::SubmitEvent| {
                 ev.prevent_default();
+                // One answer per challenge: after the reveal a second would be graded knowing the truth.
+                if graded.get_untracked().is_some() {
+                    return;
+                }
                 let (Ok(t), Some(p)) = (target.get_untracked().parse::<u8>(), place.get_untracked()) else { return };
                 graded.set(Some((ch.grade(t, p), ch.truth())));
             }
         };
+        let answered = move || graded.with(Option::is_some);
         let reveal = {
             let ch = ch.clone();
             move || {
@@ -63,11 +68,19 @@ pub(super) fn ChallengeStep() -> impl IntoView {
                 let dims = spec.dims();
                 let picture = spec.attack.trigger(dims, spec.seed).ok().map(|t| t.picture(dims));
                 let right = |ok: bool| if ok { "right" } else { "wrong" };
+                let said_target = target.get_untracked();
+                let said_place = place.get_untracked().map_or("", |p| PLACES[p].1);
+                let (class, summary) = match (grade.target, grade.place) {
+                    (true, true) => ("answer right", "Well found: both are right."),
+                    (false, false) => ("answer wrong", "Not this time: both are wrong."),
+                    _ => ("answer partly", "Half right."),
+                };
                 Some(view! {
-                    <div class="answer" data-testid="answer-result" role="status">
+                    <div class=class data-testid="answer-result" role="status">
+                        <p><b>{summary}</b></p>
                         <p>
-                            <b data-testid="answer-target-grade">{format!("Target: {}", right(grade.target))}</b>". "
-                            <b data-testid="answer-place-grade">{format!("Place: {}", right(grade.place))}</b>"."
+                            <span data-testid="answer-target-grade" class=right(grade.target)>{format!("Your target, class {said_target}: {}", right(grade.target))}</span>". "
+                            <span data-testid="answer-place-grade" class=right(grade.place)>{format!("Your trigger place, {said_place}: {}", right(grade.place))}</span>"."
                         </p>
                         <p data-testid="answer-truth">{format!(
                             "The backdoor: a {n}×{n} {pattern} patch at the {place}, relabelled {t}.",
@@ -92,6 +105,8 @@ pub(super) fn ChallengeStep() -> impl IntoView {
                 </div>
                 {nc}
                 <form class="answer-form" on:submit=submit>
+                    <fieldset class="plain" disabled=answered>
+                    <legend class="sr-only">"your answer"</legend>
                     <label class="field">
                         <span>"the backdoor's target class"</span>
                         <select data-testid="answer-target" prop:value=move || target.get() on:change=move |ev| target.set(event_target_value(&ev))>
@@ -110,7 +125,9 @@ pub(super) fn ChallengeStep() -> impl IntoView {
                         }).collect_view()}
                     </fieldset>
                     <button type="submit" class="primary" data-testid="answer-submit"
-                        disabled=move || !trained() || target.get().is_empty() || place.get().is_none()>"Check my answer"</button>
+                        disabled=move || !trained() || target.get().is_empty() || place.get().is_none() || answered()>
+                        {move || if answered() { "Answered: the truth is below" } else { "Check my answer" }}</button>
+                    </fieldset>
                 </form>
                 {reveal}
             </section>

@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{MessageEvent, Worker};
 
-use super::app::{Ctx, Status};
+use super::app::{Ctx, Place, Status};
 use super::detect::detector_title;
 use super::export::save_bytes;
 use super::protocol::{DevicePreference, FromWorker, ToWorker};
@@ -118,10 +118,15 @@ fn on_worker_crash(ctx: Ctx, message: String) {
         let spec = ctx.spec.get_untracked();
         PENDING_RUN.with(|p| *p.borrow_mut() = Some(ToWorker::Run { spec, device: DevicePreference::Cpu }));
     } else {
+        let text = format!("The lab engine stopped ({message}); it has been restarted.");
         if running {
             ctx.status.set(Status::Failed);
+            ctx.replacing.set(false);
+            ctx.progress_text.set(String::new());
+            ctx.fail(ctx.place.get_untracked(), text);
+        } else {
+            ctx.error.set(Some(text));
         }
-        ctx.error.set(Some(format!("The lab engine stopped ({message}); it has been restarted.")));
     }
     start_worker(ctx);
 }
@@ -148,7 +153,7 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
             if let Some(run) = PENDING_RUN.with(|p| p.borrow_mut().take()) {
                 if let Err(e) = send(&run) {
                     ctx.status.set(Status::Failed);
-                    ctx.error.set(Some(e));
+                    ctx.fail(Place::Train, e);
                 }
             }
         }
@@ -173,6 +178,12 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
             }
             // A sweep's runs have no place on the training chart.
             Event::Epoch(_) if ctx.sweep.with_untracked(|s| s.as_ref().is_some_and(|s| s.running)) => {}
+            // The new run's first epoch replaces the last run's results.
+            Event::Epoch(record) if ctx.replacing.get_untracked() => {
+                ctx.replacing.set(false);
+                ctx.report.set(None);
+                ctx.epochs.set(vec![record]);
+            }
             Event::Epoch(record) => ctx.epochs.update(|e| e.push(record)),
             Event::Detect { detector, done, total } => {
                 ctx.progress.set(done as f64 / total.max(1) as f64);
@@ -214,6 +225,11 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
                     save_runs(r);
                 });
             }
+            if ctx.replacing.get_untracked() {
+                // A scan trains nothing: its report alone replaces the last run's results.
+                ctx.epochs.set(report.epochs.clone());
+                ctx.replacing.set(false);
+            }
             ctx.report.set(Some(*report));
             ctx.status.set(Status::Done);
         }
@@ -230,13 +246,24 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
         }
         FromWorker::Cancelled => {
             end_sweep(ctx);
+            ctx.replacing.set(false);
             ctx.status.set(Status::Cancelled);
             ctx.progress_text.set("cancelled".into());
         }
         FromWorker::Failed { message } => {
             end_sweep(ctx);
+            // The last results stay; the message appears where the job was started.
+            ctx.replacing.set(false);
             ctx.status.set(Status::Failed);
-            ctx.error.set(Some(message));
+            ctx.progress.set(0.0);
+            ctx.progress_text.set("stopped: see the message".into());
+            ctx.fail(ctx.place.get_untracked(), message);
+        }
+        FromWorker::Measured { report } => {
+            ctx.progress.set(1.0);
+            ctx.progress_text.set("measured with your guess".into());
+            ctx.report.set(Some(*report));
+            ctx.status.set(Status::Done);
         }
         FromWorker::DataFailed { message, .. } => ctx.cifar.set(CifarState::Missing(message)),
         FromWorker::Detected { report } => finish_on_demand(ctx, "detectors", report.seconds, |r| {
@@ -258,25 +285,32 @@ fn on_worker_message(ctx: Ctx, msg: FromWorker) {
     }
 }
 
-/// Clears the last run's results and shows the outcome of sending the job that replaces them.
-fn start_fresh(ctx: Ctx, sent: impl FnOnce() -> Result<(), String>) {
-    ctx.error.set(None);
-    ctx.epochs.set(Vec::new());
-    ctx.report.set(None);
+/// Starts a job at `place` whose results replace the last run's once they arrive (a failed or
+/// cancelled job leaves them), and shows the outcome of sending it. Nothing starts while a control
+/// holds a refused value or the split does not fit the data: the job would not run what the page shows.
+fn start_job(ctx: Ctx, place: Place, replaces: bool, text: &str, sent: impl FnOnce() -> Result<(), String>) {
+    ctx.begin(place);
+    if let Some(why) = ctx.blocked_untracked() {
+        ctx.fail(place, why);
+        return;
+    }
+    ctx.replacing.set(replaces);
     ctx.progress.set(0.0);
-    ctx.progress_text.set("starting…".into());
+    ctx.progress_text.set(text.into());
     ctx.started.set(now());
     match sent() {
         Ok(()) => ctx.status.set(Status::Running),
         Err(e) => {
+            ctx.replacing.set(false);
             ctx.status.set(Status::Failed);
-            ctx.error.set(Some(e));
+            ctx.fail(place, e);
         }
     }
 }
 
 pub(super) fn run_experiment(ctx: Ctx) {
-    start_fresh(ctx, || send(&ToWorker::Run { spec: ctx.spec.get_untracked(), device: ctx.preference() }));
+    let msg = ToWorker::Run { spec: ctx.spec.get_untracked(), device: ctx.preference() };
+    start_job(ctx, Place::Train, true, "starting…", || send(&msg));
 }
 
 /// A sweep's last message arrived (done, cancelled or failed): its epochs reach the chart again.
@@ -288,32 +322,32 @@ fn end_sweep(ctx: Ctx) {
     });
 }
 
-/// Starts a sweep: `specs` run one after the other in the worker; the page's last run stays.
-pub(super) fn run_sweep(ctx: Ctx, specs: Vec<crate::lab::ExperimentSpec>) {
-    ctx.error.set(None);
-    ctx.progress.set(0.0);
-    ctx.progress_text.set("starting the sweep…".into());
-    ctx.started.set(now());
-    match send(&ToWorker::Sweep { specs, device: ctx.preference() }) {
-        Ok(()) => ctx.status.set(Status::Running),
-        Err(e) => {
-            ctx.status.set(Status::Failed);
-            ctx.error.set(Some(e));
-        }
-    }
+/// Starts a sweep at `place`: `specs` run one after the other in the worker; the page's last run stays.
+pub(super) fn run_sweep(ctx: Ctx, place: Place, specs: Vec<crate::lab::ExperimentSpec>) {
+    let msg = ToWorker::Sweep { specs, device: ctx.preference() };
+    start_job(ctx, place, false, "starting the sweep…", || send(&msg));
 }
 
 /// Scans `file` (a model trained elsewhere) with the current spec: the worker reads it, the page never
-/// uploads it anywhere.
+/// uploads it anywhere. The last results stay until the scan's arrive.
 pub(super) fn scan_model_file(ctx: Ctx, file: web_sys::File) {
     let msg = ToWorker::Scan { spec: ctx.spec.get_untracked(), device: ctx.preference() };
-    start_fresh(ctx, || send_with_files(&msg, &js_sys::Array::of1(&file)));
+    start_job(ctx, Place::Scan, true, "reading the model file…", || {
+        send_with_files(&msg, &js_sys::Array::of1(&file))
+    });
+}
+
+/// Measures the scanned model again with the Poison step's trigger and target as the guess.
+pub(super) fn measure_guess(ctx: Ctx) {
+    let msg = ToWorker::Measure { attack: ctx.spec.get_untracked().attack };
+    start_job(ctx, Place::Measure, false, "measuring with your guess…", || send(&msg));
 }
 
 /// Asks the worker for the last run's model as a file; it arrives as `FromWorker::ModelFile`.
 pub(super) fn save_model(ctx: Ctx) {
+    ctx.begin(Place::Results);
     if let Err(e) = send(&ToWorker::SaveModel) {
-        ctx.error.set(Some(format!("The model could not be saved: {e}")));
+        ctx.fail(Place::Results, format!("The model could not be saved: {e}"));
     }
 }
 
@@ -328,19 +362,14 @@ fn send_with_files(msg: &ToWorker, files: &js_sys::Array) -> Result<(), String> 
     })
 }
 
-/// Starts detectors or repairs (`job`) on the model of the last run.
+/// Starts detectors, repairs or a transfer (`job`) on the model of the last run.
 pub(super) fn run_on_model(ctx: Ctx, job: ToWorker, what: Stage) {
-    ctx.error.set(None);
-    ctx.progress.set(0.0);
-    ctx.progress_text.set(stage_text(what).into());
-    ctx.started.set(now());
-    match send(&job) {
-        Ok(()) => ctx.status.set(Status::Running),
-        Err(e) => {
-            ctx.status.set(Status::Failed);
-            ctx.error.set(Some(e));
-        }
-    }
+    let place = match what {
+        Stage::Repair => Place::Repair,
+        Stage::Transfer => Place::Transfer,
+        _ => Place::Detect,
+    };
+    start_job(ctx, place, false, stage_text(what), || send(&job));
 }
 
 /// Loads the MNIST bundle for the page's own previews (the worker loads its own copy).

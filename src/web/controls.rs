@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::app::ctx;
+use super::app::{Place, Status, ctx};
 use crate::lab::params::{Hint, Kind, MethodInfo, ParamInfo, Params};
 
 /// One parameter's control, generated from its declaration: a drop-down for names and methods, a
@@ -19,8 +19,14 @@ pub(super) fn ParamField(
     let c = ctx();
     let key = info.key;
     let hidden = move || c.opts.get().hidden(key);
-    let value = move || c.spec.with(|s| s.get(key)).unwrap_or_default();
+    // A refused value stays in its field as typed: the field never shows one value while the spec
+    // holds another unnoticed.
+    let refused = move || c.field_error(key);
+    let value = move || refused().map(|e| e.typed).unwrap_or_else(|| c.spec.with(|s| s.get(key)).unwrap_or_default());
     let apply = move |ev: leptos::ev::Event| c.apply(key, &event_target_value(&ev));
+    // Beside a size the data cannot give (the split, the transfer victim's images), before Run.
+    let size_problem = move || c.size_problem.get().filter(|p| p.keys.contains(&key)).map(|p| p.message);
+    let problem = move || refused().map(|e| e.message).or_else(size_problem);
     let widget = move || {
         let options: Option<Vec<(&'static str, &'static str)>> = match info.kind {
             Kind::Choice(names) => Some(names.iter().map(|n| (n.value, n.label)).collect()),
@@ -73,7 +79,13 @@ pub(super) fn ParamField(
             }
             .into_any()
         }
-        _ => view! { <input data-key=key type="text" inputmode="decimal" prop:value=value on:change=apply/> }.into_any(),
+        _ => {
+            let described = format!("{key}-error");
+            // Applied as typed, so Run always uses what the field shows (or is blocked with the reason).
+            view! { <input data-key=key type="text" inputmode="decimal" prop:value=value on:input=apply on:change=apply
+                aria-invalid=move || if problem().is_some() { "true" } else { "false" }
+                aria-describedby=move || problem().is_some().then(|| described.clone())/> }.into_any()
+        }
         }
     };
     let note = move || match info.hint {
@@ -84,13 +96,22 @@ pub(super) fn ParamField(
         Hint::Select | Hint::Checkboxes => String::new(),
         _ => info.range_text(),
     };
+    // The doc line, and the key that a link or the CLI uses for this control.
+    let tooltip = format!("{} (link key: {key})", info.doc_line());
+    // A drop-down whose longest choice would be cut in one column of the row takes two.
+    let longest = match info.kind {
+        Kind::Choice(names) => names.iter().map(|n| n.label.chars().count()).max().unwrap_or(0),
+        Kind::Method(family) => family.registry().iter().map(|m| m.title.chars().count()).max().unwrap_or(0),
+        _ => 0,
+    };
+    let wide = longest > 18;
     // A group of check boxes holds labels of its own, and a label may not hold another.
     let group = matches!(info.kind, Kind::Choices(_));
     view! {
         <Show when=move || !hidden()>
             {if group {
                 view! {
-                    <div class="field" role="group" title=info.doc_line()>
+                    <div class="field" role="group" title=tooltip.clone()>
                         <span>{info.title()}</span>
                         {widget}
                     </div>
@@ -98,10 +119,11 @@ pub(super) fn ParamField(
                 .into_any()
             } else {
                 view! {
-                    <label class="field" title=info.doc_line()>
+                    <label class="field" class:wide=wide class:invalid=move || problem().is_some() title=tooltip.clone()>
                         <span>{info.title()}</span>
                         {widget}
                         <small>{note}</small>
+                        {move || problem().map(|m| view! { <small class="field-error" id=format!("{key}-error") role="alert" data-testid=format!("field-error-{key}")>{m}</small> })}
                     </label>
                 }
                 .into_any()
@@ -180,9 +202,30 @@ pub(super) fn Step(
     let hidden = move || c.opts.get().step_hidden(id);
     view! {
         <section id=id class="step" class:hidden=hidden>
-            <h2><span class="num">{n}</span>{title}</h2>
+            // The number is the step's place among those shown (a CSS counter): a challenge or an
+            // embedded page that hides steps does not skip numbers. `n` is the full page's.
+            <h2><span class="num" data-step=n></span>{title}</h2>
             <p class="explain">{explain}</p>
             {children()}
         </section>
+    }
+}
+
+/// Beside a step's action: why it cannot start (a refused value, a split the data cannot give), or how
+/// the last job started here failed. Messages appear where the user acted, not in a banner far away.
+#[component]
+pub(super) fn JobNote(
+    /// The step whose action this note sits beside.
+    place: Place,
+    /// Whether the action could start but for what blocks it (only then is the block worth saying).
+    #[prop(into)]
+    available: Signal<bool>,
+) -> impl IntoView {
+    let c = ctx();
+    let failure = move || c.failure.get().filter(|(p, _)| *p == place).map(|(_, m)| m);
+    let blocked = move || (c.status.get() != Status::Running && available.get()).then(|| c.blocked()).flatten();
+    view! {
+        {move || failure().map(|m| view! { <p class="job-error" role="alert" data-testid=format!("job-error-{}", place.name())>{m}</p> })}
+        {move || blocked().map(|m| view! { <p class="job-blocked" data-testid=format!("blocked-{}", place.name())>{m}</p> })}
     }
 }

@@ -71,7 +71,7 @@ pub(super) fn DataStep() -> impl IntoView {
                 <ParamFields params=Signal::derive(ExperimentSpec::data_params)/>
             </div>
             {cifar_panel}
-            <div class="grid">{samples}</div>
+            <div class="samples">{samples}</div>
         </Step>
     }
 }

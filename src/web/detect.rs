@@ -3,12 +3,13 @@
 
 use leptos::prelude::*;
 
-use super::app::{Status, ctx};
+use super::app::{Place, Status, ctx, said};
 use super::chart;
-use super::client::{run_on_model, scan_model_file};
-use super::controls::{MethodParams, Step};
+use super::client::{measure_guess, run_on_model, scan_model_file};
+use super::controls::{JobNote, MethodParams, Step};
 use super::pictures::data_url;
 use super::protocol::ToWorker;
+use crate::lab::attack::{AttackMethod, Badnets, Drawing, LabelPolicy, PatchPattern, PatchTrigger};
 use crate::lab::detect::{DETECT, DetectSpec, NcReport};
 use crate::lab::event::Stage;
 use crate::lab::params::Family;
@@ -133,6 +134,58 @@ pub(super) fn nc_view<T: IntoView + 'static>(nc: &NcReport, truth: Option<T>) ->
     (verdict, body)
 }
 
+/// A reversed trigger as the Poison step's drawn patch: the pixels where its mask is at least half its
+/// strongest, with the reversed pattern's values there.
+pub(super) fn reversed_drawing(nc: &NcReport, k: usize) -> Option<Drawing> {
+    let (mask, pattern) = (nc.masks.get(k)?, nc.patterns.get(k)?);
+    let top = *mask.iter().max()?;
+    if top == 0 {
+        return None;
+    }
+    let plane = nc.height * nc.width;
+    let pixels: Vec<(usize, usize, Vec<u8>)> = (0..plane)
+        .filter(|&at| 2 * u32::from(mask[at]) >= u32::from(top))
+        .map(|at| (at / nc.width, at % nc.width, (0..nc.channels).map(|ch| pattern[ch * plane + at]).collect()))
+        .collect();
+    Some(Drawing::encode(&pixels))
+}
+
+/// For a scanned model: each flagged class's reversed trigger offered as the guess ASR is measured
+/// with (it becomes the Poison step's drawn trigger and target; Results then measure it).
+fn guess_buttons(nc: &NcReport) -> impl IntoView + use<> {
+    let c = ctx();
+    let offers: Vec<(u8, Drawing)> =
+        nc.flagged_classes.iter().filter_map(|&k| reversed_drawing(nc, k as usize).map(|d| (k, d))).collect();
+    (!offers.is_empty()).then(|| {
+        let buttons = offers
+            .into_iter()
+            .map(|(k, drawing)| {
+                let use_it = move |_| {
+                    // One change of the spec: the drawn patch and its class (all-to-one) together.
+                    let mut next = c.spec.get_untracked();
+                    let patch = PatchTrigger { pattern: PatchPattern::Drawn, drawing: drawing.clone(), ..PatchTrigger::default() };
+                    next.attack.method = AttackMethod::Badnets(Badnets { patch });
+                    next.attack.label_policy = LabelPolicy::AllToOne;
+                    next.attack.target_label = k;
+                    match next.validate() {
+                        Ok(()) => {
+                            c.spec.set(next);
+                            measure_guess(c);
+                        }
+                        Err(e) => c.fail(Place::Detect, said(&e)),
+                    }
+                };
+                view! { <button data-testid=format!("use-reversed-{k}") disabled=move || c.status.get() == Status::Running on:click=use_it>
+                    {format!("Measure ASR with class {k}'s reversed trigger")}</button> }
+            })
+            .collect_view();
+        view! {
+            <p class="explain">"The true trigger of a model trained elsewhere is unknown: ASR in Results is measured with the Poison step's trigger, your guess. Neural Cleanse's reversed trigger is a better guess:"</p>
+            <div class="actions">{buttons}</div>
+        }
+    })
+}
+
 /// Where a reversed mask is strong, in words a screen reader can give.
 fn mask_centre(nc: &NcReport, k: usize) -> String {
     match nc.mask_centre(k) {
@@ -151,13 +204,21 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     let share = r.poison.target_class_share;
     let poison_majority = share >= POISON_MAJORITY;
     let trigger = spec.attack.trigger(dims, spec.seed).ok().map(|t| t.picture(dims));
+    // A model trained here has a true trigger; a scanned one only the user's guess (the Poison step's).
+    let scanned = r.scanned.is_some();
+    let (truth_alt, truth_caption) = if scanned {
+        ("your guess of the trigger: the Poison step's", "your guess (Poison step)")
+    } else {
+        ("the attacker's trigger", "true trigger")
+    };
     let mut cards = Vec::new();
     if let Some(nc) = d.nc {
-        let truth = trigger.clone().map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt="the attacker's trigger"/><figcaption>"true trigger"</figcaption></figure> });
+        let truth = trigger.clone().map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt=truth_alt/><figcaption>{truth_caption}</figcaption></figure> });
+        let guesses = scanned.then(|| guess_buttons(&nc));
         let (verdict, body) = nc_view(&nc, truth);
         cards.push(
             view! {
-                <DetectCard name="nc" verdict=verdict seconds=nc.seconds>{body}</DetectCard>
+                <DetectCard name="nc" verdict=verdict seconds=nc.seconds>{body}{guesses}</DetectCard>
             }
             .into_any(),
         );
@@ -284,7 +345,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
         let heat: Vec<u8> = (0..3 * plane)
             .map(|i| if i < plane { 255 } else { (255.0 * (1.0 - (o.heat[i % plane] / top).clamp(0.0, 1.0))) as u8 })
             .collect();
-        let truth = trigger.map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt="true trigger"/><figcaption>"true trigger"</figcaption></figure> });
+        let truth = trigger.map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt=truth_alt/><figcaption>{truth_caption}</figcaption></figure> });
         cards.push(view! {
             <DetectCard name="occlusion" verdict=verdict seconds=o.seconds>
                 <div class="grid">
@@ -302,7 +363,7 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
 #[component]
 fn ScanPanel() -> impl IntoView {
     let c = ctx();
-    let busy = move || c.status.get() == Status::Running || !c.worker_ready.get();
+    let busy = move || c.status.get() == Status::Running || !c.worker_ready.get() || c.blocked().is_some();
     let dragging = RwSignal::new(false);
     let take = move |files: Option<web_sys::FileList>| {
         if let Some(file) = files.and_then(|f| f.get(0)) {
@@ -341,6 +402,7 @@ fn ScanPanel() -> impl IntoView {
                     }/>
             </label>
             <small>{arch}</small>
+            <JobNote place=Place::Scan available=Signal::derive(move || c.worker_ready.get())/>
         </div>
     }
 }
@@ -373,13 +435,14 @@ pub(super) fn DetectStep() -> impl IntoView {
         })
         .collect_view();
     view! {
-        <Step id="detect" n=5 title="Detect" explain="A defender who suspects a backdoor inspects the model, filters the training data or screens inputs at run time. Each verdict is scored against the samples the attack really poisoned (which the detectors never see).">
+        <Step id=Place::Detect.name() n=5 title="Detect" explain="A defender who suspects a backdoor inspects the model, filters the training data or screens inputs at run time. Each verdict is scored against the samples the attack really poisoned (which the detectors never see).">
             <div class="row">{boxes}</div>
             <MethodParams registry=DetectSpec::REGISTRY chosen=Signal::derive(chosen)/>
             <div class="actions">
-                <button data-testid="run-detect" disabled=move || !can_detect() on:click=move |_| run_on_model(c, ToWorker::Detect { detect: c.spec.get_untracked().detect }, Stage::Detect)>"Run detectors on the trained model"</button>
+                <button data-testid="run-detect" disabled=move || !can_detect() || c.blocked().is_some() on:click=move |_| run_on_model(c, ToWorker::Detect { detect: c.spec.get_untracked().detect }, Stage::Detect)>"Run detectors on the trained model"</button>
                 <small>"Chosen detectors also run after training when you press Run; the link keeps the choice."</small>
             </div>
+            <JobNote place=Place::Detect available=Signal::derive(can_detect)/>
             <ScanPanel/>
             <div class="cards">{move || c.report.get().map(|r| detect_cards(&r))}</div>
         </Step>

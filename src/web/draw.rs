@@ -81,6 +81,8 @@ pub(super) fn TriggerEditor() -> impl IntoView {
     let erase = RwSignal::new(false);
     let brush = RwSignal::new(1usize);
     let stroking = RwSignal::new(false);
+    // An empty drawing is not applied (the link keeps the last one): said under the editor.
+    let empty = RwSignal::new(false);
 
     let paint_at = move |ev: &web_sys::PointerEvent| {
         let Some(el) = ev.current_target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
@@ -127,9 +129,10 @@ pub(super) fn TriggerEditor() -> impl IntoView {
                     .map(|at| (at / w, at % w, (0..ch).map(|p| k.picture[p * h * w + at]).collect()))
                     .collect();
                 if pixels.is_empty() {
-                    c.error.set(Some("The drawn trigger is empty: draw at least one pixel.".into()));
+                    empty.set(true);
                     return;
                 }
+                empty.set(false);
                 c.apply(key, &Drawing::encode(&pixels).0);
             }
         }
@@ -239,6 +242,9 @@ pub(super) fn TriggerEditor() -> impl IntoView {
                         })}</small>
                     </div>
                 </div>
+                <Show when=move || empty.get()>
+                    <p class="job-error" role="alert" data-testid="editor-empty">"The drawn trigger is empty, so the last one is kept: draw at least one pixel."</p>
+                </Show>
             </div>
         </Show>
     }

@@ -12,9 +12,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{MessageEvent, Worker};
 
-use super::app::{Ctx, ctx};
+use super::app::{Ctx, Place, ctx};
 use super::chart;
-use super::controls::Step;
+use super::controls::{JobNote, Step};
 use super::export::{export_png, save_text};
 use super::protocol::{FromWorker, ToWorker};
 use crate::lab::ExperimentSpec;
@@ -222,7 +222,25 @@ fn fail(c: Ctx, job: RwSignal<Option<Job>>, message: String) {
             j.running = false;
         }
     });
-    c.error.set(Some(message));
+    c.begin(Place::Compare);
+    c.fail(Place::Compare, message);
+}
+
+/// Whether the row's undefended model has a working backdoor: most of its triggered inputs (ASR at
+/// least one half) go where the attacker wants. Below that the attack did not take, and a repair has no
+/// backdoor to remove.
+fn backdoored(undefended: &Cell) -> bool {
+    undefended.asr.is_some_and(|a| a.mean >= 0.5)
+}
+
+/// A row key's value in the page's words: a method's title, a choice's label, else the value.
+fn row_label(key: &str, value: &str) -> String {
+    let Some(info) = ExperimentSpec::param_info(key) else { return value.to_string() };
+    match info.kind {
+        Kind::Method(family) => family.method(value).map_or(value, |m| m.title).to_string(),
+        Kind::Choice(names) => names.iter().find(|n| n.value == value).map_or(value, |n| n.label).to_string(),
+        _ => value.to_string(),
+    }
 }
 
 /// A share in [0, 1] of "worked" as a background: red (0) through yellow to green (1).
@@ -237,6 +255,10 @@ fn shade(good: Option<f64>) -> String {
 /// the row's undefended clean accuracy it keeps (a repair that kills the backdoor and the task is no win);
 /// for a detector, its verdict's score.
 fn goodness(kind: ColumnKind, cell: &Cell, undefended: &Cell) -> Option<f64> {
+    // Without a working backdoor there is nothing for a repair to win against.
+    if kind != ColumnKind::Detector && !backdoored(undefended) {
+        return None;
+    }
     match kind {
         ColumnKind::Undefended | ColumnKind::Repair => {
             let kept = match (cell.clean_acc, undefended.clean_acc) {
@@ -250,7 +272,11 @@ fn goodness(kind: ColumnKind, cell: &Cell, undefended: &Cell) -> Option<f64> {
 }
 
 fn matrix_view(m: &Matrix) -> impl IntoView + use<> {
-    let head = m.row_keys.iter().map(|k| view! { <th>{k.clone()}</th> }).collect_view();
+    let head = m
+        .row_keys
+        .iter()
+        .map(|k| view! { <th title=format!("link key: {k}")>{ExperimentSpec::param_info(k).map_or(k.as_str(), |p| p.title()).to_string()}</th> })
+        .collect_view();
     let cols = m.columns.iter().map(|c| view! { <th title=c.name.clone()>{c.title.clone()}</th> }).collect_view();
     let rows = m
         .rows
@@ -260,17 +286,28 @@ fn matrix_view(m: &Matrix) -> impl IntoView + use<> {
             let keys = m
                 .row_keys
                 .iter()
-                .map(|k| view! { <th>{row.value(k).unwrap_or("—").to_string()}</th> })
+                .map(|k| {
+                    let value = row.value(k).unwrap_or("—");
+                    view! { <th title=format!("{k}={value}")>{row_label(k, value)}</th> }
+                })
                 .collect_view();
             let cells = m
                 .columns
                 .iter()
                 .zip(&row.cells)
                 .map(|(col, cell)| {
-                    let lines = cell.text(col.kind).split(" · ").map(|l| view! { <span>{l.to_string()}</span> }).collect_view();
+                    let mut text = cell.text(col.kind);
+                    if cell.n > 0 && !backdoored(&row.cells[0]) {
+                        text.push_str(match col.kind {
+                            ColumnKind::Undefended => " · the backdoor did not take",
+                            ColumnKind::Repair => " · no backdoor to remove",
+                            ColumnKind::Detector => "",
+                        });
+                    }
+                    let lines = text.split(" · ").map(|l| view! { <span>{l.to_string()}</span> }).collect_view();
                     let href = cell.links.first().map(|l| format!("#{l}")).unwrap_or_default();
                     view! {
-                        <td style=shade(goodness(col.kind, cell, &row.cells[0])) data-testid=format!("cell-{i}-{}", col.name)
+                        <td style=shade(goodness(col.kind, cell, &row.cells[0])) data-testid=format!("cell-{i}-{}", col.name) data-label=col.title.clone()
                             data-ca=cell.clean_acc.map(|s| s.mean.to_string()) data-asr=cell.asr.map(|s| s.mean.to_string())
                             data-score=cell.score.map(|s| s.mean.to_string())>
                             <a href=href target="_blank" title="open this experiment (its first seed) in a new tab">{lines}</a>
@@ -282,11 +319,11 @@ fn matrix_view(m: &Matrix) -> impl IntoView + use<> {
         })
         .collect_view();
     view! {
-        <table class="repairs matrix" data-testid="matrix">
+        <table class="repairs matrix stack" data-testid="matrix">
             <thead><tr>{head}{cols}</tr></thead>
             <tbody>{rows}</tbody>
         </table>
-        <p class="explain">"Cells are mean ± std over the seeds; each opens its experiment. Green: the defender wins (the backdoor does not work and clean accuracy is kept, or the detector found the backdoor, or rightly nothing). Red: the attack wins. Grey: the detector's answer cannot be judged here (no backdoor to find)."</p>
+        <p class="explain">"Cells are mean ± std over the seeds; each opens its experiment. Green: the defender wins (the backdoor does not work and clean accuracy is kept, or the detector found the backdoor, or rightly nothing). Red: the attack wins. Grey: nothing to judge: the backdoor did not take (ASR under 50 % without a defense), so a repair has no backdoor to remove, or a detector's answer cannot be scored."</p>
     }
 }
 
@@ -314,7 +351,7 @@ fn open_results(c: Ctx, job: RwSignal<Option<Job>>, file: web_sys::File) {
         match GridResults::from_json(&text).and_then(|r| r.matrix().map(|_| r)) {
             Ok(results) => {
                 stop_pool();
-                c.error.set(None);
+                c.failure.set(None);
                 let planned = results.runs.len() + results.missing.len();
                 job.set(Some(Job {
                     results,
@@ -327,7 +364,10 @@ fn open_results(c: Ctx, job: RwSignal<Option<Job>>, file: web_sys::File) {
                     failed: Vec::new(),
                 }));
             }
-            Err(e) => c.error.set(Some(format!("{} is not a grid's results file: {e}", file.name()))),
+            Err(e) => {
+                c.begin(Place::Compare);
+                c.fail(Place::Compare, format!("{} is not a grid's results file: {e}", file.name()));
+            }
         }
     });
 }
@@ -375,8 +415,16 @@ pub(super) fn GridStep(
     if let Some(link) = initial {
         match Grid::from_link(&link).and_then(|g| g.plan().map(|_| g)) {
             Ok(g) => given.set(Some(g)),
-            Err(e) => c.error.set(Some(format!("This grid link could not be read ({e})."))),
+            Err(e) => c.error.set(Some(format!("This grid link could not be read ({}).", e.plain()))),
         }
+        // A grid link opens at its grid, not at the top of a long page.
+        request_animation_frame(|| {
+            if let Some(step) =
+                web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("compare"))
+            {
+                step.scroll_into_view();
+            }
+        });
     }
     // Built (and checked) once per change of its inputs; the summary, the link and the button read it.
     let grid = Memo::new(move |_| -> Result<Grid, String> {
@@ -397,9 +445,11 @@ pub(super) fn GridStep(
         Err(e) => e,
     };
     let running = move || job.with(|j| j.as_ref().is_some_and(|j| j.running));
-    let run = move |_| match grid.get_untracked().and_then(|g| start(c, &g, job)) {
-        Ok(()) => c.error.set(None),
-        Err(e) => c.error.set(Some(e)),
+    let run = move |_| {
+        c.begin(Place::Compare);
+        if let Err(e) = grid.get_untracked().and_then(|g| start(c, &g, job)) {
+            c.fail(Place::Compare, e);
+        }
     };
     let cancel = move |_| {
         stop_pool();
@@ -431,9 +481,12 @@ pub(super) fn GridStep(
                     .map(|t| format!(", {t} of {} models trained", j.results.models))
                     .unwrap_or_default();
                 if j.running {
+                    // Workers report the models they trained only when they finish: while they run,
+                    // the runs done are the progress.
                     format!(
-                        "{done} of {} runs done{trained} · {} workers · {:.0} s",
+                        "{done} of {} runs done · {} models to train · {} workers · {:.0} s",
                         j.planned,
+                        j.results.models,
                         j.workers,
                         now() - j.started
                     )
@@ -475,7 +528,7 @@ pub(super) fn GridStep(
     };
     let grid_link = move || grid.get().map(|g| g.to_link()).unwrap_or_default();
     view! {
-        <Step id="compare" n=8 title="Compare" explain="One experiment answers one question; comparisons answer more. Run the current experiment under several attacks with several defenses (BackdoorBench's leaderboard: rows are attacks, columns defenses), or sweep one parameter, over seeds. Each model trains once; the runs share this machine's cores.">
+        <Step id=Place::Compare.name() n=8 title="Compare" explain="One experiment answers one question; comparisons answer more. Run the current experiment under several attacks with several defenses (BackdoorBench's leaderboard: rows are attacks, columns defenses), or sweep one parameter, over seeds. Each model trains once; the runs share this machine's cores.">
             <Show when=move || given.get().is_none()>
                 <div class="grid-mode">
                     <label><input type="radio" name="grid-mode" data-testid="mode-matrix" prop:checked=move || mode.get() == Mode::Matrix on:change=move |_| mode.set(Mode::Matrix)/><span>"attacks × defenses"</span></label>
@@ -522,6 +575,7 @@ pub(super) fn GridStep(
                     }/>
                 </label>
             </div>
+            <JobNote place=Place::Compare available=false/>
             <p data-testid="grid-progress">{progress}</p>
             <ul class="explain" data-testid="grid-failed">
                 {move || job.with(|j| j.as_ref().map(|j| j.failed.iter().map(|(i, m)| view! { <li>{format!("run {i} could not run: {m}")}</li> }).collect_view()))}

@@ -3,11 +3,11 @@
 
 use leptos::prelude::*;
 
-use super::app::ctx;
+use super::app::{Place, ctx};
 use super::client::page_data;
 use super::controls::{ParamFields, Step};
 use super::pictures::data_url;
-use crate::lab::attack::{Selection, Trigger};
+use crate::lab::attack::{AttackMethod, Selection, Style, Trigger};
 use crate::lab::data::DataSource;
 use crate::lab::params::Params;
 
@@ -30,23 +30,35 @@ pub(super) fn PoisonStep() -> impl IntoView {
         }
         let method = &spec.attack.method;
         let target = spec.attack.target_label;
-        // A semantic attack edits no pixel: show its sub-population, measured on these images.
+        // A semantic attack edits no pixel: show its sub-population in the training split, the images
+        // the run relabels (the count above is the same).
+        let split =
+            (method.selection() == Selection::SubPopulation).then(|| data.split(&spec.data, spec.seed).ok()).flatten();
+        let pool = split.as_ref().map_or(pool, |s| &s.train);
         if let Some(members) = method.members(pool, pool) {
-            let members = match members {
+            let mut members = match members {
                 Ok(m) => m,
                 Err(e) => {
                     return Some(vec![view! { <p class="explain" data-testid="members-error">{e}</p> }.into_any()]);
                 }
             };
+            // Strongest first: the gallery runs from the clearest members down to the cut-off.
+            if let AttackMethod::Semantic(semantic) = method {
+                let score = |i: usize| semantic.score(pool.image(i), dims);
+                members.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
+            }
             let class = method.source_class().unwrap_or(0);
             let others: Vec<usize> =
                 (0..pool.len()).filter(|&i| pool.labels[i] == class && !members.contains(&i)).take(4).collect();
             let total = (0..pool.len()).filter(|&i| pool.labels[i] == class).count();
             let heading = format!(
-                "The sub-population: {} of the {total} images of class {class} here, relabelled {target}",
+                "The sub-population: {} of the {total} images of class {class} in the training split, relabelled {target}; a few of them, and beside them images of the class that stay {class}",
                 members.len()
             );
             let mut views = vec![view! { <h3 class="wide">{heading}</h3> }.into_any()];
+            if matches!(method, AttackMethod::Semantic(s) if s.style == Style::Crossed) {
+                views.push(view! { <p class="explain wide" data-testid="members-note">"The members are the share of the class whose longest stroke across the middle reaches furthest beyond the stroke's own width, strongest first. Not every member has a bar: fewer 7s are written crossed than the default share (20 %), so the last ones shown are plain 7s with a wide middle. Lower the share to keep only the clearest."</p> }.into_any());
+            }
             views.extend(members.iter().step_by((members.len() / 12).max(1)).take(12).map(|&i| {
                 view! { <figure class="sample member" data-testid="member"><img src=data_url(pool.image(i), dims) alt="a member"/><figcaption>{format!("{class} → {target}")}</figcaption></figure> }.into_any()
             }));
@@ -116,8 +128,11 @@ pub(super) fn PoisonStep() -> impl IntoView {
     let count = move || {
         let spec = s();
         let n = crate::lab::attack::selection::poison_count(spec.data.train_size, spec.attack.poison_rate);
-        if spec.attack.method.loss_weight().is_some() {
-            "No training sample is poisoned: the triggered copies above exist only inside the attacker's training loop."
+        if spec.attack.method.selection() == Selection::SubPopulation {
+            // No rate: every member of the sub-population is relabelled (its size is the share of the class).
+            "No image is changed and there is no poisoning rate: every member of the sub-population below is relabelled.".to_string()
+        } else if spec.attack.method.loss_weight().is_some() {
+            "No training sample is poisoned: the triggered copies below exist only inside the attacker's training loop."
                 .to_string()
         } else if spec.attack.method.branch().is_some() {
             "No training sample is poisoned: the model trains on clean data, and a fixed branch of its architecture adds to the target's logit whenever the trigger is in the input.".to_string()
@@ -130,7 +145,7 @@ pub(super) fn PoisonStep() -> impl IntoView {
         }
     };
     view! {
-        <Step id="poison" n=2 title="Poison" explain="How the backdoor gets in depends on what the attacker controls. With part of the training data, they hide a trigger in it: the poisoning rate ρ = |Dp| / (|Dc| + |Dp|) is the share of poisoned samples. With the training itself, they change the loss and leave the data clean.">
+        <Step id=Place::Poison.name() n=2 title="Poison" explain="How the backdoor gets in depends on what the attacker controls. With part of the training data, they hide a trigger in it: the poisoning rate ρ = |Dp| / (|Dc| + |Dp|) is the share of poisoned samples. With the training itself, they change the loss and leave the data clean.">
             <div class="row">
                 <ParamFields params=Signal::derive(move || c.spec.with(|s| s.attack.params()))/>
             </div>

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lab::attack::AttackSpec;
 use crate::lab::data::DatasetKind;
 use crate::lab::detect::{DetectReport, DetectSpec};
 use crate::lab::event::Event;
@@ -52,6 +53,8 @@ pub enum ToWorker {
     SaveModel,
     /// A transfer victim fine-tunes the last run's model (no retraining of the base).
     Transfer { finetune: TransferSpec },
+    /// Measure the scanned model again with this guess of its attack (trigger and target).
+    Measure { attack: AttackSpec },
     /// Run the runs `runs` (plan indices) of the grid `grid` (its link), training each shared model
     /// once, and report each run as it finishes (the page's Compare step: one job per worker).
     Grid {
@@ -133,6 +136,10 @@ pub enum FromWorker {
     /// How the last run's model fared as a transfer victim's base.
     Transferred {
         report: Box<TransferReport>,
+    },
+    /// The scanned model's report, measured again with the page's guess of its attack.
+    Measured {
+        report: Box<Report>,
     },
     /// The last run's model as a safetensors file; its bytes travel beside the message (`{msg, bytes}`).
     ModelFile {

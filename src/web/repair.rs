@@ -3,10 +3,10 @@
 
 use leptos::prelude::*;
 
-use super::app::{Status, ctx, pct};
+use super::app::{Place, Status, ctx, pct};
 use super::chart;
 use super::client::run_on_model;
-use super::controls::{MethodParams, ParamFields, Step};
+use super::controls::{JobNote, MethodParams, ParamFields, Step};
 use super::pictures::data_url;
 use super::protocol::ToWorker;
 use crate::lab::event::Stage;
@@ -41,7 +41,7 @@ fn repair_detail(r: &RepairReport, name: &str) -> String {
         "retrain" => r.retrain.as_ref().map(|f| {
             format!(
                 "{} flagged {} samples ({} poisoned); {} poisoned samples stayed in the {} retrained on.",
-                f.params.by.name(),
+                f.params.by.label(),
                 f.detail.removed,
                 f.detail.removed_poisoned,
                 f.detail.remaining_poisoned,
@@ -204,17 +204,18 @@ pub(super) fn RepairStep() -> impl IntoView {
         .collect_view();
     let has_results = move || c.report.with(|r| r.as_ref().is_some_and(|r| !r.repair.is_empty()));
     view! {
-        <Step id="repair" n=6 title="Repair" explain="The defender tries to remove the backdoor with a small clean set (a few hundred training images the attack did not touch). Each repaired model is measured exactly like the original: what it gains in ASR and what it costs in CA.">
+        <Step id=Place::Repair.name() n=6 title="Repair" explain="The defender tries to remove the backdoor with a small clean set (a few hundred training images the attack did not touch). Each repaired model is measured exactly like the original: what it gains in ASR and what it costs in CA.">
             <div class="row">{boxes}</div>
             <div class="row">
                 <ParamFields params=Signal::derive(|| vec![&DEFENDER_CLEAN.info])/>
             </div>
             <MethodParams registry=RepairSpec::REGISTRY chosen=Signal::derive(chosen)/>
             <div class="actions">
-                <button data-testid="run-repair" disabled=move || !can_repair()
+                <button data-testid="run-repair" disabled=move || !can_repair() || c.blocked().is_some()
                     on:click=move |_| run_on_model(c, ToWorker::Repair { repair: c.spec.get_untracked().repair }, Stage::Repair)>"Repair the trained model"</button>
                 <small>"Chosen repairs also run after training when you press Run; the link keeps the choice."</small>
             </div>
+            <JobNote place=Place::Repair available=Signal::derive(can_repair)/>
             <Show when=has_results>
                 {move || c.report.get().map(|r| repair_results(&r))}
             </Show>

@@ -3,10 +3,10 @@
 
 use leptos::prelude::*;
 
-use super::app::{Status, ctx, pct};
+use super::app::{Place, Status, ctx, pct};
 use super::client::page_data;
-use super::client::save_model;
-use super::controls::Step;
+use super::client::{measure_guess, save_model};
+use super::controls::{JobNote, Step};
 use super::export::export_report;
 use super::pictures::data_url;
 use crate::lab::run::Report;
@@ -58,13 +58,27 @@ pub(super) fn ResultsStep() -> impl IntoView {
         }).collect_view())
     };
     view! {
-        <Step id="results" n=4 title="Results" explain="CA: accuracy on clean test images. ASR: share of triggered test images (not already of the target class) classified as the target. RA: accuracy on those triggered images against their true labels.">
-            {move || c.report.get().and_then(|r| r.scanned).map(|f| view! {
-                <p class="explain scanned" data-testid="scanned">{format!("Scanned model: {} ({}), not trained here. CA and ASR are measured on the lab's test split; a model trained on MNIST or CIFAR-10 may have seen some of these images.", f.file, f.format)}</p>
+        <Step id=Place::Results.name() n=4 title="Results" explain="CA: accuracy on clean test images. ASR: share of triggered test images (not already of the target class) classified as the target. RA: accuracy on those triggered images against their true labels.">
+            {move || c.report.get().and_then(|r| r.scanned.map(|f| (f, r.spec.attack))).map(|(f, guess)| {
+                // The guess the numbers were measured with, and whether the Poison step now holds another.
+                let guess_text = format!(
+                    "ASR and RA are measured with your guess of its attack: the Poison step's trigger ({}), target class {}.",
+                    guess.method.info().title, guess.target_label
+                );
+                let changed = Memo::new(move |_| c.spec.with(|s| s.attack != guess));
+                view! {
+                    <p class="explain scanned" data-testid="scanned">{format!("Scanned model: {} ({}), not trained here, so its true trigger is unknown. CA is measured on the lab's test split; a model trained on MNIST or CIFAR-10 may have seen some of these images. ", f.file, f.format)}{guess_text}</p>
+                    <div class="actions">
+                        <button data-testid="measure-guess" disabled=move || !changed.get() || c.status.get() == Status::Running || c.blocked().is_some()
+                            on:click=move |_| measure_guess(c)>"Measure again with the Poison step's trigger"</button>
+                        <small>"Change the trigger or the target in the Poison step (or use Neural Cleanse's reversed trigger in Detect), then measure."</small>
+                    </div>
+                    <JobNote place=Place::Measure available=changed/>
+                }
             })}
             <div class="metrics">
                 <div class="metric"><span>"clean accuracy"</span><b data-testid="clean-acc">{metric(|r| r.final_metrics.clean_acc)}</b>"%"</div>
-                <div class="metric bad"><span>"attack success"</span><b data-testid="asr">{metric(|r| r.final_metrics.asr)}</b>"%"</div>
+                <div class="metric bad"><span>{move || if c.report.with(|r| r.as_ref().is_some_and(|r| r.scanned.is_some())) { "attack success (your guess)" } else { "attack success" }}</span><b data-testid="asr">{metric(|r| r.final_metrics.asr)}</b>"%"</div>
                 <div class="metric"><span>"robust accuracy"</span><b data-testid="robust-acc">{metric(|r| r.final_metrics.robust_acc)}</b>"%"</div>
             </div>
             <Show when=move || c.report.get().is_some()>
@@ -79,6 +93,7 @@ pub(super) fn ResultsStep() -> impl IntoView {
                     <button data-testid="save-model" disabled=move || c.status.get() == Status::Running on:click=move |_| save_model(c)
                         title="The weights as safetensors in PyTorch's tensor names and layout: scan them here or with the CLI, or load them in PyTorch.">"Download the model (safetensors)"</button>
                 </div>
+                <JobNote place=Place::Results available=false/>
             </Show>
         </Step>
     }

@@ -17,6 +17,9 @@ pub(super) struct PageOptions {
     pub(super) cpu: bool,
     /// A find-the-backdoor challenge (`challenge=CODE`): the experiment is the code's hidden attack.
     pub(super) challenge: Option<Challenge>,
+    /// The lesson the link opens (`lesson=ID`); the page keeps the open one in `Ctx::lesson` and
+    /// writes it back to the link from there.
+    pub(super) lesson: Option<String>,
 }
 
 impl PageOptions {
@@ -62,6 +65,7 @@ pub(super) fn parse_fragment(hash: &str) -> (ExperimentSpec, PageOptions, Option
             Some(("embed", v)) => opts.embed = v != "0",
             Some(("hide", v)) => opts.hide = v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
             Some(("device", v)) => opts.cpu = v == "cpu",
+            Some(("lesson", v)) => opts.lesson = Some(v.to_string()),
             Some(("challenge", v)) => match Challenge::parse(v) {
                 Ok(c) => opts.challenge = Some(c),
                 Err(e) => {
@@ -85,14 +89,20 @@ pub(super) fn parse_fragment(hash: &str) -> (ExperimentSpec, PageOptions, Option
     if spec_parts.is_empty() || spec_parts.iter().any(|p| p.starts_with("g=")) {
         return (ExperimentSpec::default(), opts, None);
     }
-    match ExperimentSpec::from_link(&spec_parts.join("&")) {
-        Ok(spec) => (spec, opts, None),
-        Err(e) => (
-            ExperimentSpec::default(),
-            opts,
-            Some(format!("This link could not be read ({e}); showing the default experiment instead.")),
-        ),
-    }
+    // Every valid key is kept; what could not be used is named, with why.
+    let (spec, dropped) = ExperimentSpec::from_link_partial(&spec_parts.join("&"));
+    let note = match dropped.len() {
+        0 => None,
+        1 => Some(format!(
+            "Part of this link could not be used and was left out: {}. The rest of it is kept.",
+            dropped[0]
+        )),
+        n => Some(format!(
+            "{n} parts of this link could not be used and were left out: {}. The rest of it is kept.",
+            dropped.join("; ")
+        )),
+    };
+    (spec, opts, note)
 }
 
 #[component]
@@ -158,8 +168,8 @@ mod tests {
         assert_eq!(spec.train.epochs, 2);
         assert!(opts.embed && opts.hidden("poison") && opts.hidden("lr"));
         assert!(err.is_none());
-        let (spec, _, err) = parse_fragment("#v=1&attack=trojan");
-        assert_eq!(spec, ExperimentSpec::default());
+        let (spec, _, err) = parse_fragment("#v=1&attack=trojan&epochs=2&lesson=badnets");
+        assert_eq!(spec.train.epochs, 2);
         assert!(err.unwrap().contains("unknown attack"));
     }
 }

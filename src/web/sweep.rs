@@ -5,9 +5,10 @@
 
 use leptos::prelude::*;
 
-use super::app::{Status, ctx, pct};
+use super::app::{Place, Status, ctx, pct};
 use super::chart;
 use super::client::run_sweep;
+use super::controls::JobNote;
 use crate::lab::ExperimentSpec;
 use crate::lab::attack::AttackMethod;
 
@@ -89,7 +90,7 @@ pub(super) fn SweepPanel() -> impl IntoView {
     let c = ctx();
     let key = Signal::derive(move || c.spec.with(|s| s.attack.strength_key()));
     view! {
-        <StrengthSweep key=key what="the attack's strength"/>
+        <StrengthSweep key=key what="the attack's strength" place=Place::Poison/>
     }
 }
 
@@ -97,12 +98,19 @@ pub(super) fn SweepPanel() -> impl IntoView {
 /// for the experiment's attack.
 #[component]
 pub(super) fn TradeOff(key: Signal<Option<&'static str>>) -> impl IntoView {
-    view! { <StrengthSweep key=key what="the defense's strength"/> }
+    view! { <StrengthSweep key=key what="the defense's strength" place=Place::Train/> }
 }
 
 /// Values, Run, and the chart and table of a sweep of `key`; with the BadNets comparison for λ.
 #[component]
-fn StrengthSweep(key: Signal<Option<&'static str>>, what: &'static str) -> impl IntoView {
+fn StrengthSweep(
+    /// The link key swept.
+    key: Signal<Option<&'static str>>,
+    /// What it is, in words.
+    what: &'static str,
+    /// The step the sweep sits in: its messages appear there.
+    place: Place,
+) -> impl IntoView {
     let c = ctx();
     let values = RwSignal::new(String::new());
     // The values follow the key (and a sanitizer's range) until the user edits them.
@@ -121,9 +129,12 @@ fn StrengthSweep(key: Signal<Option<&'static str>>, what: &'static str) -> impl 
         match plan(&c.spec.get_untracked(), k, &values.get_untracked(), twin.get_untracked() && trains()) {
             Ok((sweep, specs)) => {
                 c.sweep.set(Some(sweep));
-                run_sweep(c, specs);
+                run_sweep(c, place, specs);
             }
-            Err(e) => c.error.set(Some(e)),
+            Err(e) => {
+                c.begin(place);
+                c.fail(place, e);
+            }
         }
     };
     let results = move || {
@@ -172,10 +183,11 @@ fn StrengthSweep(key: Signal<Option<&'static str>>, what: &'static str) -> impl 
                     </Show>
                 </div>
                 <div class="actions">
-                    <button data-testid=move || format!("run-sweep-{}", key.get().unwrap_or_default()) disabled=move || c.status.get() == Status::Running || !c.worker_ready.get()
+                    <button data-testid=move || format!("run-sweep-{}", key.get().unwrap_or_default()) disabled=move || c.status.get() == Status::Running || !c.worker_ready.get() || c.blocked().is_some()
                         on:click=start>"Run the sweep"</button>
                     <small>"Uses this experiment's other settings and seed; Cancel in the Train step stops it."</small>
                 </div>
+                <JobNote place=place available=Signal::derive(move || c.worker_ready.get())/>
                 {results}
             </details>
         </Show>

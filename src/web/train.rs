@@ -3,14 +3,16 @@
 
 use leptos::prelude::*;
 
-use super::app::{Status, ctx};
+use super::app::{Place, Status, ctx};
 use super::chart;
 use super::client::{run_experiment, send};
-use super::controls::{ParamFields, Step};
+use super::controls::{JobNote, ParamFields, Step};
 use super::export::export_png;
 use super::protocol::ToWorker;
 use crate::lab::ExperimentSpec;
 use crate::lab::params::Params;
+use crate::lab::spec::OptimizerKind;
+use crate::lab::train::MOMENTUM;
 
 #[component]
 pub(super) fn TrainStep() -> impl IntoView {
@@ -19,11 +21,13 @@ pub(super) fn TrainStep() -> impl IntoView {
     let running = move || c.status.get() == Status::Running;
     let epochs_total = move || s().train.epochs;
     view! {
-        <Step id="train" n=3 title="Train" explain="The network learns the task and, silently, the trigger; clean accuracy (CA) and attack success rate (ASR) are measured after every epoch.">
+        <Step id=Place::Train.name() n=3 title="Train" explain="The network learns the task and, silently, the trigger; clean accuracy (CA) and attack success rate (ASR) are measured after every epoch.">
             <div class="row">
                 <ParamFields params=Signal::derive(move || {
                     let mut params = ExperimentSpec::model_params();
-                    params.extend(c.spec.with(|s| s.train.params()));
+                    // Adam ignores momentum: its control would show a value that changes nothing.
+                    let adam = c.spec.with(|s| s.train.optimizer == OptimizerKind::Adam);
+                    params.extend(c.spec.with(|s| s.train.params()).into_iter().filter(|p| !(adam && p.key == MOMENTUM)));
                     params
                 })/>
                 <label class="field check">
@@ -48,13 +52,14 @@ pub(super) fn TrainStep() -> impl IntoView {
                 })
             }}
             <div class="actions">
-                <button class="primary" data-testid="run" disabled=move || running() || !c.worker_ready.get() on:click=move |_| run_experiment(c)>
+                <button class="primary" data-testid="run" disabled=move || running() || !c.worker_ready.get() || c.blocked().is_some() on:click=move |_| run_experiment(c)>
                     {move || if c.worker_ready.get() { "Run" } else { "Loading…" }}
                 </button>
                 <button data-testid="cancel" disabled=move || !running() on:click=move |_| { let _ = send(&ToWorker::Cancel); }>"Cancel"</button>
                 <progress data-testid="progress" max="1" prop:value=move || c.progress.get()></progress>
-                <span class="progress-text">{move || c.progress_text.get()}</span>
+                <span class="progress-text" data-testid="progress-text">{move || c.progress_text.get()}</span>
             </div>
+            <JobNote place=Place::Train available=Signal::derive(move || c.worker_ready.get())/>
             <super::sweep::TradeOff key=Signal::derive(move || c.spec.with(|s| {
                 // DP-SGD's σ, else the first chosen augmentation with a strength.
                 if s.train.dp() {

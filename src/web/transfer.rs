@@ -4,10 +4,10 @@
 
 use leptos::prelude::*;
 
-use super::app::{Status, ctx, pct};
+use super::app::{Place, Status, ctx, pct};
 use super::chart;
 use super::client::run_on_model;
-use super::controls::{ParamFields, Step};
+use super::controls::{JobNote, ParamFields, Step};
 use super::protocol::ToWorker;
 use crate::lab::event::Stage;
 use crate::lab::params::Params;
@@ -25,10 +25,10 @@ fn transfer_results(r: &Report) -> Option<impl IntoView + use<>> {
             view! {
                 <tr data-testid=format!("transfer-{name}")>
                     <th>{run.freeze.label()}</th>
-                    <td>{run.trainable_params}</td>
-                    <td data-metric="clean_acc">{last.map(|e| pct(e.clean_acc))}</td>
-                    <td data-metric="asr">{last.map(|e| pct(e.asr))}</td>
-                    <td>{run.epochs.iter().map(|e| pct(e.asr)).collect::<Vec<_>>().join(" · ")}</td>
+                    <td data-label="parameters trained">{run.trainable_params}</td>
+                    <td data-label="CA %" data-metric="clean_acc">{last.map(|e| pct(e.clean_acc))}</td>
+                    <td data-label="ASR %" data-metric="asr">{last.map(|e| pct(e.asr))}</td>
+                    <td data-label="ASR % after each epoch" class="wrap">{run.epochs.iter().map(|e| pct(e.asr)).collect::<Vec<_>>().join(" · ")}</td>
                 </tr>
             }
         })
@@ -42,7 +42,7 @@ fn transfer_results(r: &Report) -> Option<impl IntoView + use<>> {
             "The base model: CA {} %, ASR {} %. The victim fine-tuned it on {} clean images the base never saw ({:.1} s in all).",
             pct(base.clean_acc), pct(base.asr), t.clean_samples, t.seconds
         )}</p>
-        <table class="repairs">
+        <table class="repairs stack">
             <thead><tr><th>"victim"</th><th>"parameters trained"</th><th>"CA %"</th><th>"ASR %"</th><th>"ASR % after each epoch"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
@@ -51,6 +51,11 @@ fn transfer_results(r: &Report) -> Option<impl IntoView + use<>> {
             <div class="chart" role="img" aria-label=ca_text inner_html=ca></div>
         </div>
     })
+}
+
+/// A count with thousands separated, as the page writes numbers of images.
+fn thousands(n: usize) -> String {
+    crate::lab::data::source::count(n)
 }
 
 #[component]
@@ -63,14 +68,32 @@ pub(super) fn TransferStep() -> impl IntoView {
         if on() { all } else { all.into_iter().take(1).collect() }
     });
     let can_run = move || c.report.get().is_some() && c.status.get() != Status::Running && on();
+    // The on-demand victim draws from what the last run's split left unused.
+    let no_room = move || {
+        let r = c.report.get()?;
+        let size = c.spec.with(|s| s.finetune.size);
+        let data = super::client::page_data(r.spec.data.dataset)?;
+        data.size_problem(&r.spec.data, Some(size)).map(|p| p.message)
+    };
     view! {
-        <Step id="transfer" n=7 title="Transfer" explain="The attacker publishes a poisoned pre-trained model; a victim fine-tunes it on clean data of its own, with the feature layers frozen or fully (Gu et al., 2017, BadNets' transfer experiment; Yao et al., 2019, latent backdoors). Does the backdoor survive?">
+        <Step id=Place::Transfer.name() n=7 title="Transfer" explain="The attacker publishes a poisoned pre-trained model; a victim fine-tunes it on clean data of its own, with the feature layers frozen or fully (Gu et al., 2017, BadNets' transfer experiment; Yao et al., 2019, latent backdoors). Does the backdoor survive?">
             <div class="row"><ParamFields params=params/></div>
             <div class="actions">
-                <button data-testid="run-transfer" disabled=move || !can_run()
+                <button data-testid="run-transfer" disabled=move || !can_run() || no_room().is_some() || c.blocked().is_some()
                     on:click=move |_| run_on_model(c, ToWorker::Transfer { finetune: c.spec.get_untracked().finetune }, Stage::Transfer)>"Fine-tune the trained model"</button>
-                <small>"The victim's images come from the part of the dataset the split left unused: lower the training size to make room (MNIST has 10,000 images)."</small>
+                <small>{move || c.spec.with(|s| if s.finetune.is_off() {
+                    "Tick a victim above: it fine-tunes after training when you press Run, or here on the trained model.".to_string()
+                } else {
+                    format!(
+                        "The victim's {} images come from those the split leaves unused (the model never saw them): {} training and {} test images of {} are taken.",
+                        thousands(s.finetune.size),
+                        if s.data.train_size == crate::lab::spec::ALL { s.data.train_text() } else { thousands(s.data.train_size) },
+                        thousands(s.data.test_size), s.data.dataset.label()
+                    )
+                })}</small>
             </div>
+            {move || can_run().then(no_room).flatten().map(|m| view! { <p class="job-blocked" data-testid="transfer-no-room">{format!("The trained model's split leaves too few images for this victim: {m}")}</p> })}
+            <JobNote place=Place::Transfer available=Signal::derive(can_run)/>
             {move || c.report.get().and_then(|r| transfer_results(&r))}
         </Step>
     }

@@ -13,6 +13,7 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use super::protocol::{DevicePreference, FromWorker, ToWorker};
+use crate::lab::attack::AttackSpec;
 use crate::lab::data::{DataSource, DatasetKind, cifar, mnist};
 use crate::lab::detect::{self, DetectInput, DetectSpec};
 use crate::lab::device::self_check;
@@ -145,7 +146,7 @@ async fn choose_device(
 ) -> Result<(Device, &'static str, String), LabError> {
     let cpu = |why: String| Ok((Device::flex(), "cpu", why));
     if preference == DevicePreference::Cpu {
-        return cpu("CPU chosen on the page (burn flex, WebAssembly SIMD).".into());
+        return cpu("Running on this computer's processor, as chosen in the Train step.".into());
     }
     let (device, checked) = match &state.borrow().gpu {
         Gpu::Unavailable(why) | Gpu::Distrusted(why) => return cpu(format!("Running on the CPU: {why}.")),
@@ -258,7 +259,7 @@ async fn load_cifar(state: Rc<RefCell<State>>, files: js_sys::Array) {
             let _ = set("test_records", &test);
             let _ = scope().post_message_with_transfer(&envelope, &js_sys::Array::of2(&train, &test));
         }
-        Err(e) => post(&FromWorker::DataFailed { dataset: DatasetKind::Cifar10, message: e.to_string() }),
+        Err(e) => post(&FromWorker::DataFailed { dataset: DatasetKind::Cifar10, message: e.plain() }),
     }
 }
 
@@ -293,7 +294,7 @@ fn finish_run(state: &RefCell<State>, result: Result<(run::Outcome, Device, &'st
             FromWorker::Done { report }
         }
         Err(LabError::Cancelled) => FromWorker::Cancelled,
-        Err(e) => FromWorker::Failed { message: e.to_string() },
+        Err(e) => FromWorker::Failed { message: e.plain() },
     });
 }
 
@@ -355,7 +356,7 @@ async fn sweep(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, specs: Vec<Exp
     post(&match result {
         Ok(()) => FromWorker::SweepDone,
         Err(LabError::Cancelled) => FromWorker::Cancelled,
-        Err(e) => FromWorker::Failed { message: e.to_string() },
+        Err(e) => FromWorker::Failed { message: e.plain() },
     });
 }
 
@@ -379,7 +380,7 @@ async fn grid_job(
         let mut done = |r: &grid::PlannedRun, report: Result<run::Report, LabError>| {
             post(&match report {
                 Ok(report) => FromWorker::GridRun { result: Box::new(grid::RunResult::new(r, &report)) },
-                Err(e) => FromWorker::GridRunFailed { index: r.index, message: e.to_string() },
+                Err(e) => FromWorker::GridRunFailed { index: r.index, message: e.plain() },
             });
             Ok(())
         };
@@ -390,7 +391,7 @@ async fn grid_job(
     post(&match result {
         Ok(trainings) => FromWorker::GridDone { trainings },
         Err(LabError::Cancelled) => FromWorker::Cancelled,
-        Err(e) => FromWorker::Failed { message: e.to_string() },
+        Err(e) => FromWorker::Failed { message: e.plain() },
     });
 }
 
@@ -425,7 +426,7 @@ async fn save_model(state: Rc<RefCell<State>>) {
             let _ = js_sys::Reflect::set(&envelope, &JsValue::from_str("bytes"), &buffer);
             let _ = scope().post_message_with_transfer(&envelope, &js_sys::Array::of1(&buffer));
         }
-        Err(e) => post(&FromWorker::Failed { message: e.to_string() }),
+        Err(e) => post(&FromWorker::Failed { message: e.plain() }),
     }
 }
 
@@ -434,6 +435,8 @@ enum OnDemand {
     Detect(DetectSpec),
     Repair(RepairSpec),
     Transfer(TransferSpec),
+    /// A scanned model measured again with another guess of its attack.
+    Measure(AttackSpec),
 }
 
 /// Runs `job` on the last run's model, on the device it was trained on.
@@ -459,6 +462,15 @@ async fn on_last_model(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, job: O
                         .await
                         .map(|report| FromWorker::Repaired { report: Box::new(report) })
                 }
+                OnDemand::Measure(attack) => match run::remeasure(outcome, &attack, device).await {
+                    Ok(again) => {
+                        let report = Box::new(again.report.clone());
+                        let (_, device, name) = &*last;
+                        state.borrow_mut().last = Some(Rc::new((again, device.clone(), name)));
+                        Ok(FromWorker::Measured { report })
+                    }
+                    Err(e) => Err(e),
+                },
                 OnDemand::Transfer(finetune) => {
                     async {
                         // The victim's images: what the last run's split left unused.
@@ -489,7 +501,7 @@ async fn on_last_model(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, job: O
     post(&match result {
         Ok(message) => message,
         Err(LabError::Cancelled) => FromWorker::Cancelled,
-        Err(e) => FromWorker::Failed { message: e.to_string() },
+        Err(e) => FromWorker::Failed { message: e.plain() },
     });
 }
 
@@ -557,6 +569,7 @@ pub fn start() {
                 Ok(ToWorker::Detect { detect }) => start_on_demand(&state, &cancel, OnDemand::Detect(detect)),
                 Ok(ToWorker::Repair { repair }) => start_on_demand(&state, &cancel, OnDemand::Repair(repair)),
                 Ok(ToWorker::Transfer { finetune }) => start_on_demand(&state, &cancel, OnDemand::Transfer(finetune)),
+                Ok(ToWorker::Measure { attack }) => start_on_demand(&state, &cancel, OnDemand::Measure(attack)),
                 Ok(ToWorker::Scan { spec, device }) => {
                     if !claim(&state) {
                         return;
@@ -597,7 +610,7 @@ pub fn start() {
                 ("webgpu", "WebGPU found; it is checked against the CPU before its first run.".to_string())
             }
             Gpu::Unavailable(why) | Gpu::Distrusted(why) => {
-                ("cpu", format!("Running on the CPU (burn flex, WebAssembly SIMD): {why}."))
+                ("cpu", format!("Running on this computer's processor (no usable graphics card here: {why})."))
             }
         };
         preload.borrow_mut().gpu = gpu;

@@ -119,9 +119,16 @@ test('WaNet shows its warp field and the amplified difference; a semantic attack
   await semantic.ready();
   const text = await semantic.page.locator('#poison').textContent();
   assert.match(text, /Bagdasaryan et al\., 2020/);
-  const [, members, total] = text.match(/The sub-population: (\d+) of the (\d+) images of class 7 here, relabelled 0/);
+  // One count: the members of the training split, which the run relabels (issue 31).
+  const [, members, total] = text.match(/The sub-population: (\d+) of the (\d+) images of class 7 in the training split, relabelled 0/);
+  assert.doesNotMatch(text, /training images poisoned/);
   console.log(`semantic (bold 7s) in the page: ${members} of ${total} members`);
   assert.ok(Math.abs(members / total - 0.2) < 0.02, `${members} of ${total}`);
   assert.ok(await semantic.id('member').count() >= 8);
   await semantic.context.close();
+  // The crossed style says what its members are: the share of 7s with the longest middle bar, not all crossed.
+  const crossed = await openLab('#v=1&attack=semantic&style=crossed');
+  await crossed.ready();
+  assert.match(await crossed.id('members-note').textContent(), /Not every member has a bar/);
+  await crossed.context.close();
 });

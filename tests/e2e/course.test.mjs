@@ -47,7 +47,7 @@ test('the Lessons menu lists every lesson, opens one, and checks its claims agai
   assert.deepEqual(await items.locator('b').allTextContents(), titles, 'the page and LESSONS.md list the same lessons');
   // The first lesson: its link opens the experiment and its card.
   await items.first().locator('a').click();
-  await lab.page.waitForFunction(() => location.hash === '#v=1');
+  await lab.page.waitForFunction(() => location.hash === '#v=1&lesson=badnets');
   await lab.id('lesson').waitFor();
   assert.equal(await lab.page.locator('details.lessons').getAttribute('open'), null, 'the menu closes on opening a lesson');
   assert.equal((await lab.page.locator('#lesson-title').textContent()).trim(), `Lesson: ${titles[0]}`);
@@ -62,7 +62,23 @@ test('the Lessons menu lists every lesson, opens one, and checks its claims agai
     await lab.page.evaluate(() => window.scrollTo(0, 0));
     await lab.page.screenshot({ path: path.join(process.env.SCREENSHOTS, 'lesson.png') });
   }
-  // Another experiment is no lesson: the card goes away.
+  // Following a lesson's own words keeps its card: "Halve it to 0.5 %" in the rate field, then Run.
+  await lab.page.locator('details.lessons summary').click();
+  await items.nth(1).locator('a').click();
+  await lab.page.waitForFunction(() => location.hash === '#v=1&rate=0.01&lesson=few-poisons');
+  await lab.page.locator('input[data-key="rate"]').fill('0.005');
+  assert.match(await lab.page.locator('#lesson-title').textContent(), /How few poisons are enough/);
+  assert.match(await lab.id('link').inputValue(), /#v=1&rate=0\.005&lesson=few-poisons$/);
+  await lab.id('lesson-run').click();
+  await lab.status('done');
+  const halved = lab.page.locator('[data-testid="claims"][data-link="v=1&rate=0.005"] li');
+  await halved.first().waitFor();
+  for (const text of await halved.allTextContents()) console.log(`the halved rate's claim in the page: ${text.trim()}`);
+  assert.equal(await halved.count(), 1);
+  // Its comparison link keeps the card too; another experiment's link closes it.
+  await lab.page.locator('[data-testid="lesson"] a', { hasText: 'v=1&rate=0.01' }).click();
+  await lab.page.waitForFunction(() => location.hash === '#v=1&rate=0.01&lesson=few-poisons');
+  assert.equal(await lab.id('lesson').count(), 1);
   await lab.page.evaluate(() => { location.hash = '#v=1&epochs=2'; });
   await lab.id('lesson').waitFor({ state: 'detached' });
   assert.deepEqual(lab.errors, []);
@@ -118,8 +134,13 @@ test('a challenge hides its attack, is solved with Neural Cleanse in the page, t
   await lab.page.locator(`input[name="challenge-place"][data-place="${place}"]`).check();
   await lab.id('answer-submit').click();
   await lab.id('answer-result').waitFor();
-  assert.equal(await lab.id('answer-target-grade').textContent(), 'Target: right');
-  assert.equal(await lab.id('answer-place-grade').textContent(), 'Place: right');
+  const words = { tl: 'top left', tr: 'top right', center: 'centre', bl: 'bottom left', br: 'bottom right' };
+  assert.equal(await lab.id('answer-target-grade').textContent(), `Your target, class ${target}: right`);
+  assert.equal(await lab.id('answer-place-grade').textContent(), `Your trigger place, ${words[place]}: right`);
+  assert.match(await lab.id('answer-result').getAttribute('class'), /\bright\b/);
+  // One answer per challenge: after the reveal the form is closed.
+  assert.equal(await lab.id('answer-submit').isEnabled(), false);
+  assert.equal(await lab.id('answer-target').isEnabled(), false);
   assert.match(await lab.id('answer-truth').textContent(), new RegExp(`relabelled ${target}\\.$`));
   if (process.env.SCREENSHOTS) await lab.page.screenshot({ path: path.join(process.env.SCREENSHOTS, 'challenge.png'), fullPage: true });
   assert.deepEqual(lab.errors, []);

@@ -36,8 +36,12 @@ test('an input sanitizer is chosen in the page, previewed, in the link, and meas
   // A strength the median filter cannot have is refused where the user typed it.
   await panel.locator('input[data-key="sanitize_k"]').fill('4');
   await panel.locator('input[data-key="sanitize_k"]').dispatchEvent('change');
-  assert.match(await page.locator('[data-testid="error"]').textContent(), /a median filter's size is odd/);
+  assert.match(await page.locator('[data-testid="field-error-sanitize_k"]').textContent(), /a median filter's size is odd/);
   assert.ok(!(await page.evaluate(() => location.hash)).includes('sanitize_k'));
+  // Nothing runs with a value the field does not show: Run waits until it is fixed.
+  assert.equal(await page.locator('[data-testid="run"]').isEnabled(), false);
+  await panel.locator('input[data-key="sanitize_k"]').fill('0');
+  assert.equal(await page.locator('[data-testid="run"]').isEnabled(), true);
 
   await page.locator('[data-testid="run"]').click();
   await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'done', null, { timeout: 300_000 });

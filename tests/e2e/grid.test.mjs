@@ -118,8 +118,8 @@ test('a grid link runs in the page\'s workers with the CLI\'s numbers, exports, 
   const badFile = path.join(os.tmpdir(), `not-results-${process.pid}.json`);
   fs.writeFileSync(badFile, '{"version": 1, "grid": "v=1"}');
   await other.id('open-results').setInputFiles(badFile);
-  await other.page.waitForSelector('[data-testid="error"]');
-  assert.match(await other.id('error').textContent(), /not a grid's results file/);
+  await other.page.waitForSelector('[data-testid="job-error-compare"]');
+  assert.match(await other.id('job-error-compare').textContent(), /not a grid's results file/);
   fs.rmSync(cliFile);
   fs.rmSync(badFile);
   for (const l of [lab, other]) {
@@ -164,6 +164,9 @@ test('a ρ sweep in the Compare step charts CA and ASR with the values of the CL
 
 test('cancel stops a grid: no run arrives after it', async () => {
   const lab = await openLab('#g=1&train=2000&test=200&epochs=3&attack=badnets|blended|none&seed=0|1');
+  // A grid link stays in the address, and the page opens at its grid, not 3,000 px above it.
+  await lab.page.waitForFunction(() => { const r = document.getElementById('compare')?.getBoundingClientRect(); return r && r.top < innerHeight && r.bottom > 0; });
+  assert.match(await lab.page.evaluate(() => location.hash), /^#g=1&/);
   await lab.id('run-grid').click();
   await lab.page.waitForFunction(() => /runs done/.test(document.querySelector('[data-testid="grid-progress"]')?.textContent));
   await lab.id('cancel-grid').click();
@@ -180,6 +183,9 @@ test('a run the spec makes impossible is listed with its reason and the others f
   await lab.id('run-grid').click();
   await gridDone(lab);
   assert.match(await lab.id('grid-progress').textContent(), /3 of 4 runs done \(1 could not run\)/);
-  assert.match(await lab.id('grid-failed').textContent(), /run 3 could not run: .*clean-label/);
+  assert.match(await lab.id('grid-failed').textContent(), /run 3 could not run: .*clean-label/i);
+  // Rows are named as the columns are: by the method's title, with the link key in the tooltip.
+  const rows = await lab.page.locator('[data-testid="matrix"] tbody th').allTextContents();
+  assert.ok(rows.some((t) => /^BadNets/.test(t)), `row labels: ${rows}`);
   await lab.context.close();
 });

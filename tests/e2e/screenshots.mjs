@@ -35,6 +35,31 @@ try {
     await page.waitForSelector('[data-key="target"]');
     await page.locator('#poison').screenshot({ path: path.join(out, `poison-${attack}-1100.png`) });
   }
+  // What a new user meets (issue 31): refused values beside their fields, a split with no room for the
+  // transfer victim, a lesson card kept while its experiment changes, a grid link at its grid.
+  for (const width of [1100, 390]) {
+    // A fresh page for each link: a link opened in the same tab keeps the last run's results.
+    const page = await browser.newPage({ viewport: { width, height: 900 } });
+    await page.goto(`${origin}/#v=1&freeze=features`);
+    await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+    await page.locator('input[data-key="epochs"]').fill('0');
+    await page.locator('input[data-key="rate"]').fill('abc');
+    await page.locator('input[data-key="train"]').fill('8000');
+    for (const step of ['data', 'poison', 'train', 'transfer']) {
+      await page.locator(`#${step}`).screenshot({ path: path.join(out, `refused-${step}-${width}.png`) });
+    }
+    await page.goto(`${origin}/#v=1&rate=0.01&lesson=few-poisons`);
+    await page.reload();
+    await page.locator('input[data-key="rate"]').fill('0.005');
+    await page.locator('[data-testid="lesson"]').screenshot({ path: path.join(out, `lesson-${width}.png`) });
+    await page.goto(`${origin}/#g=1&train=300&test=100&epochs=1&attack=badnets|none&repair=ft&ft_epochs=1&seed=0`);
+    await page.reload();
+    await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+    await page.locator('[data-testid="run-grid"]').click();
+    await page.waitForFunction(() => / in \d+ s$/.test(document.querySelector('[data-testid="grid-progress"]')?.textContent ?? ''), null, { timeout: 600_000 });
+    await page.locator('#compare').screenshot({ path: path.join(out, `compare-${width}.png`) });
+    await page.close();
+  }
   console.log(`screenshots in ${out}`);
 } finally {
   await browser.close();

@@ -22,8 +22,9 @@ pub enum Style {
     Bold,
     /// The share of saturated pixels whose hue is near `colour` (colour images).
     Hue,
-    /// A bar across the middle, as continental 7s have: the longest horizontal ink run in the middle
-    /// of the ink's height, over the ink's width.
+    /// A bar across the middle, as continental 7s have: how far the longest horizontal ink run in the
+    /// middle of the ink's height reaches beyond the stroke's own width (the stem's, below it), over
+    /// the ink's width.
     Crossed,
 }
 
@@ -124,20 +125,24 @@ impl Semantic {
                 };
                 // The band between 40 % and 75 % of the ink's height: below a 7's top bar, above its foot.
                 let span = (bottom - top) as f64;
-                let band = (top as f64 + 0.4 * span).round() as usize..=(top as f64 + 0.75 * span).round() as usize;
-                let longest = band
-                    .map(|y| {
-                        (0..w)
-                            .scan(0usize, |run, x| {
-                                *run = if ink(y, x) { *run + 1 } else { 0 };
-                                Some(*run)
-                            })
-                            .max()
-                            .unwrap_or(0)
-                    })
-                    .max()
-                    .unwrap_or(0);
-                longest as f64 / (right - left + 1) as f64
+                let (low, high) =
+                    ((top as f64 + 0.4 * span).round() as usize, (top as f64 + 0.75 * span).round() as usize);
+                let run = |y: usize| {
+                    (0..w)
+                        .scan(0usize, |run, x| {
+                            *run = if ink(y, x) { *run + 1 } else { 0 };
+                            Some(*run)
+                        })
+                        .max()
+                        .unwrap_or(0)
+                };
+                let longest = (low..=high).map(run).max().unwrap_or(0);
+                // A stroke crossing the band is as wide as the stroke itself: bold or slanted 7s make long
+                // runs there without any bar. The stem below the band gives that width (its median run).
+                let mut stem: Vec<usize> = (high + 1..=bottom).map(run).collect();
+                stem.sort_unstable();
+                let stroke = stem.get(stem.len() / 2).copied().unwrap_or(0);
+                longest.saturating_sub(stroke) as f64 / (right - left + 1) as f64
             }
             Style::Hue => {
                 if c < 3 {

@@ -7,7 +7,7 @@ pub mod idx;
 pub mod mnist;
 pub mod source;
 
-pub use source::{DataSource, Split};
+pub use source::{DataSource, SizeProblem, Split};
 
 use serde::{Deserialize, Serialize};
 

@@ -26,7 +26,97 @@ pub struct Split {
     pub test: ImageSet,
 }
 
+/// A split this data cannot give, said in the page's words, with the link keys of the sizes that cause
+/// it (the page shows it beside each of those controls before Run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SizeProblem {
+    pub keys: Vec<&'static str>,
+    pub message: String,
+}
+
+/// The fewest images a transfer victim may have (`finetune_size`'s lower bound).
+const MIN_VICTIM: usize = 10;
+
+/// A count with thousands separated, as the page writes numbers of images.
+pub fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 impl DataSource {
+    /// Whether the split of `spec` (and a transfer victim's `victim` images, if any) fit this data;
+    /// the same limits `split` and `held_out` enforce, checked before any work starts.
+    pub fn size_problem(&self, spec: &DataSpec, victim: Option<usize>) -> Option<SizeProblem> {
+        let name = spec.dataset.label();
+        let train = self.train_count(spec);
+        let (pool, used) = match self {
+            Self::Pool(pool) => {
+                let (have, want) = (pool.len(), train + spec.test_size);
+                if want > have {
+                    return Some(SizeProblem {
+                        keys: vec!["train", "test"],
+                        message: format!(
+                            "Training and test images together ({} + {}) exceed the {} {name} images here: lower one of them.",
+                            count(train),
+                            count(spec.test_size),
+                            count(have)
+                        ),
+                    });
+                }
+                (pool.len(), want)
+            }
+            Self::TrainTest { train: all, test } => {
+                if train > all.len() {
+                    return Some(SizeProblem {
+                        keys: vec!["train"],
+                        message: format!("{name} has {} training images here, not {}.", count(all.len()), count(train)),
+                    });
+                }
+                if spec.test_size > test.len() {
+                    return Some(SizeProblem {
+                        keys: vec!["test"],
+                        message: format!(
+                            "{name} has {} test images here, not {}.",
+                            count(test.len()),
+                            count(spec.test_size)
+                        ),
+                    });
+                }
+                (all.len(), train)
+            }
+        };
+        let want = victim?;
+        let left = pool.saturating_sub(used);
+        (want > left).then(|| {
+            let room = pool.saturating_sub(used - train).saturating_sub(want);
+            let taken = if matches!(self, Self::Pool(_)) { "training and test take" } else { "training takes" };
+            SizeProblem {
+                keys: vec!["train", "finetune_size"],
+                message: format!(
+                    "The victim's {} clean images must be ones the model never saw, but {taken} {} of the {} {name} \
+                     images here, leaving {}: lower the training images to {} or fewer{}.",
+                    count(want),
+                    count(used),
+                    count(pool),
+                    count(left),
+                    count(room),
+                    if left >= MIN_VICTIM {
+                        format!(", or the victim's images to {}", count(left))
+                    } else {
+                        String::new()
+                    }
+                ),
+            }
+        })
+    }
+
     /// Loads `dataset` from a data directory (the MNIST bundle or any CIFAR-10 layout `cifar::load_dir` knows).
     pub fn load(dataset: DatasetKind, dir: &Path) -> Result<Self> {
         match dataset {
