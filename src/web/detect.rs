@@ -128,7 +128,7 @@ pub(super) fn nc_view<T: IntoView + 'static>(nc: &NcReport, truth: Option<T>) ->
     );
     let body = view! {
         <div class="chart" role="img" aria-label=bars_text inner_html=bars></div>
-        <h4>"Reversed trigger of each class (mask × pattern, mask size in pixels)"{truth.is_some().then_some(" beside the attacker's")}</h4>
+        <h4>"Reversed trigger of each class (mask × pattern, mask size in pixels)"{truth.is_some().then_some(" beside the trigger ASR is measured with")}</h4>
         <div class="grid">{reversed}{truth}</div>
     };
     (verdict, body)
