@@ -182,10 +182,12 @@ impl Ctx {
         untrack(|| self.blocked())
     }
 
-    /// Starts a job at `place`: its messages go there, and the last job's failure is cleared.
+    /// Starts a job at `place`: its messages go there, and the last job's failure and the banner
+    /// (about the link the page opened with) are cleared.
     pub(super) fn begin(self, place: Place) {
         self.place.set(place);
         self.failure.set(None);
+        self.error.set(None);
     }
 
     /// A job started at `place` failed: the message appears there.
