@@ -228,10 +228,8 @@ pub fn decode_bundle(bytes: &[u8], file: &str) -> Result<ImageSet> {
         let mut input = &bytes[HEADER_LEN..];
         let mut sink = Capped { data, limit: most.saturating_add(1) };
         // The dictionary never needs to exceed the data it rebuilds.
-        let options = lzma_rs::decompress::Options {
-            memlimit: Some(most.clamp(1 << 16, 256 << 20)),
-            ..Default::default()
-        };
+        let options =
+            lzma_rs::decompress::Options { memlimit: Some(most.clamp(1 << 16, 256 << 20)), ..Default::default() };
         let done = lzma_rs::lzma_decompress_with_options(&mut input, &mut sink, &options);
         data = sink.data;
         if let Err(e) = done {
