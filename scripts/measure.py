@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Re-measures the README's and the issues' figures with the native CLI: the reference experiment over
+"""Re-measures the figures of docs/measured.md and the issues with the native CLI: the reference experiment over
 several seeds with every detector, clean models under Neural Cleanse, Activation Clustering and retraining
 at rho = 5 %, every repair, and the CIFAR-10 subset. Writes each REPORT.json to --out and prints Markdown
 tables built from them (nothing here is typed in by hand).

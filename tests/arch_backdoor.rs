@@ -5,35 +5,21 @@
 
 mod common;
 
-use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use backdoor_lab::lab::ExperimentSpec;
-use backdoor_lab::lab::attack::{AttackMethod, BranchStrength, Trigger, TriggerBranch, TriggerSpec};
+use backdoor_lab::lab::attack::{AttackMethod, BranchStrength, Trigger, TriggerSpec};
 use backdoor_lab::lab::data::{NUM_CLASSES, batch};
 use backdoor_lab::lab::detect::NeuralCleanse;
 use backdoor_lab::lab::eval::Metrics;
-use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::model_file::{export_safetensors, import_safetensors, to_cpu};
 use backdoor_lab::lab::repair::{
-    Distill, DistillStudent, FinePruning, FineTuning, NcUnlearn, RepairInput, RepairReport, RepairSpec, Retrain,
-    RetrainBy, run_all,
+    Distill, DistillStudent, FinePruning, FineTuning, NcUnlearn, RepairReport, RepairSpec, Retrain, RetrainBy, run_all,
 };
 use backdoor_lab::lab::run::{Outcome, run};
 use burn::module::Module;
 use burn::tensor::Device;
-use common::{clock, mnist};
-
-struct Quiet;
-
-impl Host for Quiet {
-    fn now(&self) -> f64 {
-        clock()
-    }
-    fn emit(&mut self, _: &Event) -> ControlFlow<()> {
-        ControlFlow::Continue(())
-    }
-}
+use common::{Quiet, mnist};
 
 const SIZE: &str = "train=4000&test=500&epochs=3&seed=3";
 
@@ -51,9 +37,8 @@ fn suspect() -> &'static Outcome {
 /// Runs `repairs` (reduced budgets, as tests/repair.rs) against the suspect model.
 fn repair(repairs: RepairSpec) -> RepairReport {
     let out = suspect();
-    let mut spec = out.report.spec.clone();
-    spec.detect.nc = Some(NeuralCleanse { steps: 150, batch: 8, lr: 0.1 });
-    let input = RepairInput { spec: &spec, ..RepairInput::of(out) };
+    let mut input = out.repair_input().expect("the run's trigger builds");
+    input.detectors.nc = Some(NeuralCleanse { steps: 150, batch: 8, lr: 0.1 });
     pollster::block_on(run_all(&repairs, &input, &Device::flex(), &mut Quiet)).expect("repairs run")
 }
 
@@ -83,7 +68,7 @@ fn the_branch_fires_on_the_patch_only_and_in_proportion_to_the_match() {
     };
     let trigger = Trigger::build(&TriggerSpec::Patch(attack.patch), dims, 0).unwrap();
     let strength = BranchStrength { gain: 10.0, tolerance: 0.2 };
-    let branch = TriggerBranch::new(&trigger, 1, 7, strength).expect("a patch trigger has a detector");
+    let branch = strength.branch(&trigger, 1, 7).expect("a patch trigger has a detector");
     let mut set = mnist().split(&ExperimentSpec::default().data, 0).unwrap().test.select(&[0, 1, 2, 3]);
     // 0: clean; 1: the trigger; 2: the patch at 95 % (d = 0.05: score 0.75); 3: at 70 % (d = 0.3: 0).
     for (i, level) in [(1, 255u8), (2, 242), (3, 178)] {
@@ -106,7 +91,7 @@ fn the_branch_fires_on_the_patch_only_and_in_proportion_to_the_match() {
         assert!((at(i, 7) - e).abs() < 1e-3, "image {i}: boost {} vs {e}", at(i, 7));
     }
     let blend = Trigger::Blend { alpha: 0.2, pattern: vec![0; 28 * 28] };
-    assert!(TriggerBranch::new(&blend, 1, 7, strength).is_none(), "no detector for a blend");
+    assert!(strength.branch(&blend, 1, 7).is_none(), "no detector for a blend");
 }
 
 /// Every repair that keeps the suspect's architecture trains or prunes weights; the branch has none.

@@ -4,16 +4,13 @@
 
 mod common;
 
-use std::ops::ControlFlow;
-
 use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::augment::{self, Augment, Augmentation, Augmentations};
 use backdoor_lab::lab::data::ImageSet;
-use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::rng::{LabRng, Stream};
 use backdoor_lab::lab::run::run;
 use burn::tensor::Device;
-use common::{clock, mnist};
+use common::{Quiet, mnist};
 
 fn numbered(n: usize, dims: (usize, usize, usize)) -> ImageSet {
     let (c, h, w) = dims;
@@ -128,17 +125,6 @@ fn augmentation_keys_round_trip_and_say_what_is_wrong() {
     }
     let old: ExperimentSpec = serde_json::from_value(json).unwrap();
     assert_eq!(old, ExperimentSpec::default());
-}
-
-struct Quiet;
-
-impl Host for Quiet {
-    fn now(&self) -> f64 {
-        clock()
-    }
-    fn emit(&mut self, _e: &Event) -> ControlFlow<()> {
-        ControlFlow::Continue(())
-    }
 }
 
 #[test]

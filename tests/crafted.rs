@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::ops::ControlFlow;
-
 use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::attack::{AttackMethod, Trigger};
-use backdoor_lab::lab::event::{Event, Host};
+use backdoor_lab::lab::event::Event;
 use backdoor_lab::lab::run::{Outcome, run};
-use common::{clock, mnist};
+use common::{Recorder, mnist};
 
 use backdoor_lab::lab::attack::gradient_matching::{alignment, alignment_direction, alignment_grad, param_grad};
 use backdoor_lab::lab::device::fresh_model;
@@ -56,23 +54,11 @@ fn finite_difference_hvp_matches_a_direct_estimate() {
     }
 }
 
-struct Quiet(usize);
-
-impl Host for Quiet {
-    fn now(&self) -> f64 {
-        clock()
-    }
-    fn emit(&mut self, e: &Event) -> ControlFlow<()> {
-        self.0 += usize::from(matches!(e, Event::Craft { .. }));
-        ControlFlow::Continue(())
-    }
-}
-
 fn crafted(link: &str) -> (Outcome, usize) {
     let spec = ExperimentSpec::from_link(link).unwrap();
-    let mut host = Quiet(0);
+    let mut host = Recorder::default();
     let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu", &mut host)).unwrap();
-    (out, host.0)
+    (out, host.0.iter().filter(|e| matches!(e, Event::Craft { .. })).count())
 }
 
 #[test]
@@ -145,7 +131,7 @@ fn feature_rows(
     let (c, h, w) = (set.channels, set.height, set.width);
     let x = Tensor::<4>::from_data(TensorData::new(unit_pixels(set, idx), [idx.len(), c, h, w]), &device);
     let flat =
-        pollster::block_on(backdoor_lab::lab::detect::read_floats(model.features(normalise(x, c, &device)))).unwrap();
+        pollster::block_on(backdoor_lab::lab::device::read_floats(model.features(normalise(x, c, &device)))).unwrap();
     flat.chunks(flat.len() / idx.len()).map(<[f32]>::to_vec).collect()
 }
 

@@ -4,16 +4,13 @@
 
 mod common;
 
-use std::ops::ControlFlow;
-
 use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::data::ImageSet;
 use backdoor_lab::lab::defense::{SanitizeSpec, SanitizerKind};
-use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::params::Params;
 use backdoor_lab::lab::run::run;
 use burn::tensor::Device;
-use common::{clock, mnist};
+use common::{Quiet, mnist};
 
 fn spec(link: &str) -> SanitizeSpec {
     ExperimentSpec::from_link(link).unwrap().sanitize
@@ -131,17 +128,6 @@ fn sanitizer_keys_round_trip_and_say_what_is_wrong() {
             .contains("out of range for sanitize=bits (the bits kept per value: 1 to 7")
     );
     assert!(err("v=1&sanitize=shrinkpad&sanitize_k=40").contains("sanitize_k 40"));
-}
-
-struct Quiet;
-
-impl Host for Quiet {
-    fn now(&self) -> f64 {
-        clock()
-    }
-    fn emit(&mut self, _e: &Event) -> ControlFlow<()> {
-        ControlFlow::Continue(())
-    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
-use backdoor_lab::lab::detect::{DetectInput, DetectSpec, run_all};
+use backdoor_lab::lab::detect::{DetectSpec, run_all};
 use backdoor_lab::lab::event::{Event, Host, Stage};
 use backdoor_lab::lab::run::{Outcome, Report, run};
 use backdoor_lab::lab::{ExperimentSpec, LabError};
@@ -169,11 +169,12 @@ fn detection_runs_on_demand_and_cancels() {
     let (out, _) = shared();
     let only = DetectSpec { ss: Some(Default::default()), ..Default::default() };
     let mut host = TestHost::default();
-    let r = pollster::block_on(run_all(&only, &DetectInput::of(out), &Device::flex(), &mut host)).unwrap();
+    let r = pollster::block_on(run_all(&only, &out.detect_input().unwrap(), &Device::flex(), &mut host)).unwrap();
     assert!(r.ss.is_some() && r.nc.is_none());
     assert_eq!(r.ss.as_ref().unwrap().score, out.report.detect.ss.as_ref().unwrap().score, "deterministic");
     let mut host = TestHost { cancel_at: Some(2), ..Default::default() };
-    let result = pollster::block_on(run_all(&DetectSpec::all(), &DetectInput::of(out), &Device::flex(), &mut host));
+    let result =
+        pollster::block_on(run_all(&DetectSpec::all(), &out.detect_input().unwrap(), &Device::flex(), &mut host));
     assert!(matches!(result, Err(LabError::Cancelled)), "{result:?}");
     assert_eq!(host.detect_events, 2);
 }
@@ -200,11 +201,15 @@ fn activation_clustering_by_reclassification_finds_a_majority_poison() {
     let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu-flex", &mut host)).unwrap();
     let ac = out.report.detect.ac.as_ref().unwrap();
     let size_rule = DetectSpec { ac: Some(Default::default()), ..Default::default() };
-    let size =
-        pollster::block_on(run_all(&size_rule, &DetectInput::of(&out), &Device::flex(), &mut TestHost::default()))
-            .unwrap()
-            .ac
-            .unwrap();
+    let size = pollster::block_on(run_all(
+        &size_rule,
+        &out.detect_input().unwrap(),
+        &Device::flex(),
+        &mut TestHost::default(),
+    ))
+    .unwrap()
+    .ac
+    .unwrap();
     println!(
         "AC at ρ = 10 %: size rule F1 {:.2}; reclassification F1 {:.2} (precision {:.2}, recall {:.2}) in {:.1} s",
         size.score.f1, ac.score.f1, ac.score.precision, ac.score.tpr, ac.seconds

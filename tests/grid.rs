@@ -4,26 +4,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::grid::{self, Grid, GridResults};
 use backdoor_lab::lab::run::{self, Report};
 use backdoor_lab::lab::{ExperimentSpec, LabError};
 use burn::tensor::Device;
+use common::Quiet;
 use serde_json::Value;
-
-struct Quiet;
-impl Host for Quiet {
-    fn now(&self) -> f64 {
-        common::clock()
-    }
-    fn emit(&mut self, _: &Event) -> ControlFlow<()> {
-        ControlFlow::Continue(())
-    }
-}
 
 fn no_spec_file(p: &str) -> backdoor_lab::lab::Result<ExperimentSpec> {
     Err(LabError::spec(format!("no spec file {p} here")))

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, DatasetKind};
-use backdoor_lab::lab::detect::{self, DetectInput, DetectSpec, NeuralCleanse};
+use backdoor_lab::lab::detect::{self, DetectSpec, NeuralCleanse};
 use backdoor_lab::lab::device::fresh_model;
 use backdoor_lab::lab::eval::Metrics;
 use backdoor_lab::lab::event::{Event, Host};
@@ -93,10 +93,9 @@ fn shared() -> &'static (RepairReport, TestHost) {
     static REPORT: OnceLock<(RepairReport, TestHost)> = OnceLock::new();
     REPORT.get_or_init(|| {
         let out = model();
-        let mut spec = out.report.spec.clone();
-        // Neural Cleanse with a smaller budget (the repair reads the spec's detector parameters).
-        spec.detect.nc = Some(NeuralCleanse { steps: 150, batch: 8, lr: 0.1 });
-        let input = RepairInput { spec: &spec, ..RepairInput::of(out) };
+        let mut input = out.repair_input().expect("the run's trigger builds");
+        // Neural Cleanse with a smaller budget (the repair reads the defender's detector parameters).
+        input.detectors.nc = Some(NeuralCleanse { steps: 150, batch: 8, lr: 0.1 });
         let mut host = TestHost { repairing: true, ..TestHost::default() };
         let report = pollster::block_on(run_all(&budget(), &input, &Device::flex(), &mut host)).expect("repairs run");
         (report, host)
@@ -230,7 +229,7 @@ fn pruned_units_are_silent_for_every_model() {
 #[test]
 fn cancelling_a_repair_stops_it() {
     let out = model();
-    let input = RepairInput::of(out);
+    let input = out.repair_input().expect("the run's trigger builds");
     let spec = RepairSpec { ft: Some(FineTuning { epochs: 5 }), ..RepairSpec::default() };
     let mut host = TestHost { cancel_at: Some(3), repairing: true, ..TestHost::default() };
     let r = pollster::block_on(run_all(&spec, &input, &Device::flex(), &mut host));
@@ -243,14 +242,13 @@ fn cancelling_a_repair_stops_it() {
 #[test]
 fn nc_unlearning_uses_the_detect_steps_verdict() {
     let out = model();
-    let mut spec = out.report.spec.clone();
-    spec.detect = DetectSpec { nc: Some(NeuralCleanse { steps: 150, batch: 8, lr: 0.1 }), ..DetectSpec::default() };
-    let input = DetectInput { spec: &spec, ..DetectInput::of(out) };
-    let found = pollster::block_on(detect::run_all(&spec.detect, &input, &Device::flex(), &mut TestHost::default()))
+    let detectors = DetectSpec { nc: Some(NeuralCleanse { steps: 150, batch: 8, lr: 0.1 }), ..DetectSpec::default() };
+    let input = out.detect_input().expect("the run's trigger builds");
+    let found = pollster::block_on(detect::run_all(&detectors, &input, &Device::flex(), &mut TestHost::default()))
         .expect("detection runs");
     let nc = found.nc.as_ref().expect("nc ran");
     let only = RepairSpec { nc_unlearn: Some(NcUnlearn { epochs: 2, share: 0.2 }), ..RepairSpec::default() };
-    let input = RepairInput { spec: &spec, detected: &found, ..RepairInput::of(out) };
+    let input = RepairInput { detectors, detected: &found, ..out.repair_input().expect("the run's trigger builds") };
     let report =
         pollster::block_on(run_all(&only, &input, &Device::flex(), &mut TestHost::default())).expect("repairs");
     let detail = &report.nc_unlearn.as_ref().expect("nc_unlearn ran").detail;

@@ -4,31 +4,18 @@
 mod common;
 
 use std::collections::HashSet;
-use std::ops::ControlFlow;
 
 use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::data::ImageSet;
 use backdoor_lab::lab::device::fresh_model;
-use backdoor_lab::lab::event::{Event, Host};
+use backdoor_lab::lab::event::Event;
 use backdoor_lab::lab::model::{Model, ModelKind};
 use backdoor_lab::lab::run::run;
 use backdoor_lab::lab::train::{TrainSpec, train};
 use backdoor_lab::lab::transfer::Freeze;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use common::{clock, mnist};
-
-struct Quiet(Vec<Event>);
-
-impl Host for Quiet {
-    fn now(&self) -> f64 {
-        clock()
-    }
-    fn emit(&mut self, e: &Event) -> ControlFlow<()> {
-        self.0.push(e.clone());
-        ControlFlow::Continue(())
-    }
-}
+use common::{Recorder, mnist};
 
 fn spec(link: &str) -> ExperimentSpec {
     ExperimentSpec::from_link(link).expect("test links are valid")
@@ -70,7 +57,7 @@ fn frozen_layers_do_not_move_and_the_rest_does() {
             &triggered,
             &cpu,
             None,
-            &mut Quiet(Vec::new()),
+            &mut Recorder::default(),
         ))
         .unwrap();
         let after = params(&tuned.valid());
@@ -102,9 +89,10 @@ fn victims_images_are_outside_the_bases_split() {
 fn each_freeze_mode_is_measured_every_epoch_and_the_base_is_untouched() {
     let link = "v=1&train=2000&test=500&epochs=2&seed=2";
     let with = spec(&format!("{link}&freeze=none,features,all_but_last&finetune_epochs=2&finetune_size=600"));
-    let mut host = Quiet(Vec::new());
+    let mut host = Recorder::default();
     let out = pollster::block_on(run(&with, mnist(), &Device::flex(), "cpu", &mut host)).unwrap();
-    let plain = pollster::block_on(run(&spec(link), mnist(), &Device::flex(), "cpu", &mut Quiet(Vec::new()))).unwrap();
+    let plain =
+        pollster::block_on(run(&spec(link), mnist(), &Device::flex(), "cpu", &mut Recorder::default())).unwrap();
     assert_eq!(
         out.report.final_metrics, plain.report.final_metrics,
         "fine-tuning copies must leave the base as trained"

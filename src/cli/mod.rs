@@ -47,7 +47,7 @@ enum Command {
     Grid(grid::GridCommand),
     /// Print the link (URL fragment) and JSON of a spec built from the same flags as `run`.
     Link(SpecArgs),
-    /// List every link key with its CLI flag, range and default (`--markdown`: the README's table).
+    /// List every link key with its CLI flag, range and default (`--markdown`: the table in docs/links.md).
     Keys {
         #[arg(long)]
         markdown: bool,
@@ -214,7 +214,7 @@ impl<const SCAN: bool> SpecArgs<SCAN> {
     }
 }
 
-/// Prints every link key with its flag, range, default and doc line (`--markdown`: the README's table).
+/// Prints every link key with its flag, range, default and doc line (`--markdown`: the table in docs/links.md).
 /// A closed pipe (`| head`) ends the listing quietly.
 fn cmd_keys(markdown: bool) {
     use std::io::Write;

@@ -17,6 +17,12 @@ use crate::lab::data::ImageSet;
 use crate::lab::params::{LinkValue, clip};
 use crate::lab::rng::LabRng;
 
+/// Keys of the augmentations' parameters (in the training section), which the page's trade-off curves
+/// sweep: spelled once, here.
+pub const AUG_ERASE: &str = "aug_erase";
+pub const AUG_CUTMIX: &str = "aug_cutmix";
+pub const AUG_SHIFT: &str = "aug_shift";
+
 /// One augmentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,9 +44,9 @@ impl Augmentation {
     /// The link key of its strength, for a trade-off curve (flips have none).
     pub fn strength_key(self) -> Option<&'static str> {
         match self {
-            Self::Erase => Some(crate::lab::train::AUG_ERASE),
-            Self::Cutmix => Some(crate::lab::train::AUG_CUTMIX),
-            Self::Shift => Some(crate::lab::train::AUG_SHIFT),
+            Self::Erase => Some(AUG_ERASE),
+            Self::Cutmix => Some(AUG_CUTMIX),
+            Self::Shift => Some(AUG_SHIFT),
             Self::Flip => None,
         }
     }

@@ -82,8 +82,8 @@ pub async fn self_check(kind: ModelKind, dims: (usize, usize, usize), device: &D
             let mut sgd: ModuleOptimizer = SgdConfig::new().init();
             let model = sgd.step(0.1, model, grads);
             let after = model.forward(x);
-            let mut out = read(before).await?;
-            out.extend(read(after).await?);
+            let mut out = read_floats(before).await?;
+            out.extend(read_floats(after).await?);
             Ok::<_, LabError>(out)
         }
     };
@@ -100,9 +100,10 @@ pub async fn self_check(kind: ModelKind, dims: (usize, usize, usize), device: &D
     }
 }
 
-async fn read(t: Tensor<2>) -> Result<Vec<f32>> {
+/// Reads a float tensor back to the host, asynchronously (a synchronous read panics on WebGPU).
+pub async fn read_floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     let data = t.into_data_async().await.map_err(LabError::device_fault)?;
-    data.try_to_vec::<f32>().map_err(LabError::device_fault)
+    data.try_into_vec::<f32>().map_err(LabError::device_fault)
 }
 
 /// max |a − b| over max |a| (NaN or a length mismatch counts as total disagreement).

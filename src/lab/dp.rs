@@ -24,7 +24,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::lab::data::batch;
-use crate::lab::detect::read_floats;
+use crate::lab::device::read_floats;
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::{Model, Tap};
 use crate::lab::rng::LabRng;

@@ -2,43 +2,74 @@
 //! per-class accuracy, confusion matrix), computed by one code path for every model, repaired or not.
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::lab::attack::TriggeredTest;
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
-use crate::lab::error::{LabError, Result};
+use crate::lab::device::read_floats;
+use crate::lab::error::Result;
 use crate::lab::model::Model;
+
+/// Test inputs with the trigger, for ASR and RA.
+#[derive(Debug, Clone)]
+pub struct TriggeredTest {
+    /// Triggered copies of the test inputs that count for ASR; `set.labels` are the true labels.
+    pub set: ImageSet,
+    /// The label the attacker wants for each.
+    pub attack_labels: Vec<u8>,
+    /// Index of each in the clean test set.
+    pub source: Vec<usize>,
+}
+
+impl TriggeredTest {
+    /// No triggered inputs (ASR is not measured): for training runs that only need clean accuracy.
+    pub fn none(channels: usize, height: usize, width: usize) -> Self {
+        Self { set: ImageSet::empty(channels, height, width), attack_labels: Vec::new(), source: Vec::new() }
+    }
+}
 
 /// Inputs per forward pass when only predicting; bounded so activations stay small (also on WebGPU).
 pub const EVAL_BATCH: usize = 500;
 
-/// Predicted class of every image in `set`.
-pub async fn predict(model: &Model, set: &ImageSet, device: &Device) -> Result<Vec<u8>> {
-    let model = model.valid();
+/// Pushes all of `set` through `pass` in batches of at most `EVAL_BATCH` inputs, in order, and reads
+/// each batch's output back to the host (asynchronously: a synchronous read panics on WebGPU): the one
+/// loop behind every whole-set forward pass (predictions, probabilities, features, losses, unit
+/// activity). `after(done, batches)` runs after each batch: progress, and the host's chance to cancel.
+pub async fn batched<const D: usize>(
+    set: &ImageSet,
+    device: &Device,
+    pass: impl Fn(Tensor<4>) -> Tensor<D>,
+    mut after: impl AsyncFnMut(usize, usize) -> Result<()>,
+) -> Result<Vec<f32>> {
     let all: Vec<usize> = (0..set.len()).collect();
-    let mut out = Vec::with_capacity(set.len());
-    for chunk in all.chunks(EVAL_BATCH) {
-        let logits = model.forward(batch::images(set, chunk, device));
-        let pred: Tensor<1, Int> = logits.argmax(1).flatten(0, 1);
-        // Async read: a synchronous one panics on WebGPU.
-        let data = pred.into_data_async().await.map_err(LabError::device_fault)?;
-        out.extend(data.iter::<i64>().map(|p| p as u8));
+    let batches = all.len().div_ceil(EVAL_BATCH);
+    let mut out = Vec::new();
+    for (k, chunk) in all.chunks(EVAL_BATCH).enumerate() {
+        out.extend(read_floats(pass(batch::images(set, chunk, device))).await?);
+        after(k + 1, batches).await?;
     }
     Ok(out)
 }
 
-/// Softmax probabilities of every image in `set`, row by row ([len × 10]).
-pub async fn probabilities(model: &Model, set: &ImageSet, device: &Device) -> Result<Vec<f32>> {
+/// For `batched` when nobody follows the progress.
+pub async fn unheard(_done: usize, _batches: usize) -> Result<()> {
+    Ok(())
+}
+
+/// Predicted class of every image in `set`.
+pub async fn predict(model: &Model, set: &ImageSet, device: &Device) -> Result<Vec<u8>> {
     let model = model.valid();
-    let all: Vec<usize> = (0..set.len()).collect();
-    let mut out = Vec::with_capacity(set.len() * NUM_CLASSES);
-    for chunk in all.chunks(EVAL_BATCH) {
-        let p = burn::tensor::activation::softmax(model.forward(batch::images(set, chunk, device)), 1);
-        let data = p.into_data_async().await.map_err(LabError::device_fault)?;
-        out.extend(data.iter::<f32>());
-    }
-    Ok(out)
+    // Class indices below NUM_CLASSES are exact in f32.
+    let pred = batched(set, device, |x| model.forward(x).argmax(1).float().flatten::<1>(0, 1), unheard).await?;
+    Ok(pred.into_iter().map(|p| p as u8).collect())
+}
+
+/// Softmax probabilities of every image in `set` at `temperature` (1 for the model's own), row by
+/// row ([len × NUM_CLASSES]).
+pub async fn probabilities(model: &Model, set: &ImageSet, temperature: f64, device: &Device) -> Result<Vec<f32>> {
+    let model = model.valid();
+    let soft = |x| burn::tensor::activation::softmax(model.forward(x) / temperature, 1);
+    batched(set, device, soft, unheard).await
 }
 
 /// The "prediction" of an input a run-time filter rejected (STRIP): never a class, so it counts as

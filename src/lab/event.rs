@@ -71,14 +71,16 @@ pub trait Host {
     }
 }
 
-/// Relays a nested training loop's batches as progress of the work around it (a detector's own
-/// training, a transfer victim's fine-tuning): each batch becomes `progress(done, total)`; the loop's
-/// epoch records stay inside, so they never reach the run's training curve.
+/// Relays nested work as progress of the work around it (a detector's own training, a transfer
+/// victim's fine-tuning, a repair's retraining or the detector it runs): each batch of a nested
+/// training loop becomes `progress(done, total)` with `done` counted here, and a nested detector's
+/// progress becomes `progress` at its own count. The loop's epoch records stay inside, so they never
+/// reach the run's training curve.
 pub struct Relay<'a> {
     pub inner: &'a mut dyn Host,
     pub done: usize,
     pub total: usize,
-    pub progress: &'a dyn Fn(usize, usize) -> Event,
+    pub progress: Box<dyn Fn(usize, usize) -> Event + 'a>,
 }
 
 impl Host for Relay<'_> {
@@ -91,6 +93,7 @@ impl Host for Relay<'_> {
                 self.done += 1;
                 self.inner.emit(&(self.progress)(self.done, self.total))
             }
+            Event::Detect { done, total, .. } => self.inner.emit(&(self.progress)(*done, *total)),
             _ => ControlFlow::Continue(()),
         }
     }

@@ -1,7 +1,7 @@
 //! Architectures only: an MLP, the reference MNIST CNN and a small CIFAR-10 CNN. Every model exposes
 //! its penultimate-layer features (`features`) and the head on top (`head`), so detectors never branch
 //! on the model's name. A model may also carry an attacker's fixed trigger branch
-//! (`attack::TriggerBranch`, the architectural backdoor): it adds to the logits from the raw input and
+//! (`TriggerBranch`, the architectural backdoor): it adds to the logits from the raw input and
 //! holds no parameters.
 
 use burn::module::Module;
@@ -12,8 +12,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::lab::attack::TriggerBranch;
-use crate::lab::data::NUM_CLASSES;
+use crate::lab::data::{NUM_CLASSES, batch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -348,5 +347,79 @@ impl Model {
                 Self::CifarCnn(m)
             }
         }
+    }
+}
+
+/// An attacker's branch (the architectural backdoor, `attack::ArchBackdoor`) for one trigger, image shape
+/// and target: plain numbers, no parameters. A
+/// model holds it outside its parameters (`#[module(skip)]`), so optimisers, pruning masks and
+/// weight files never see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerBranch {
+    /// Top-left corner and side of the patch.
+    x: usize,
+    y: usize,
+    size: usize,
+    /// The patch in 0–1 pixel values, [channels, size, size].
+    pattern: Vec<f32>,
+    /// The input normalisation the model sees, per channel, to get pixels back.
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    tolerance: f32,
+    /// `gain` at the target label, 0 elsewhere: [NUM_CLASSES].
+    boost: Vec<f32>,
+}
+
+impl TriggerBranch {
+    /// A detector of the square patch `pattern` ([channels, size, size] pixels) at (x, y) on images with
+    /// `channels`, adding `gain` to `target_label`'s logit when it matches within `tolerance`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        x: usize,
+        y: usize,
+        size: usize,
+        pattern: &[u8],
+        channels: usize,
+        target_label: u8,
+        gain: f64,
+        tolerance: f64,
+    ) -> Self {
+        let (mean, std) = batch::stats(channels);
+        let per_channel = |v: &[f32]| (0..channels).map(|ch| v[ch % v.len()]).collect();
+        let mut boost = vec![0.0; NUM_CLASSES];
+        boost[target_label as usize] = gain as f32;
+        Self {
+            x,
+            y,
+            size,
+            pattern: pattern.iter().map(|&p| f32::from(p) / 255.0).collect(),
+            mean: per_channel(mean),
+            std: per_channel(std),
+            tolerance: tolerance as f32,
+            boost,
+        }
+    }
+
+    /// What the branch adds to the logits: gain · score at the target, where score = max(0, 1 − d /
+    /// tolerance) and d is the mean absolute difference between the patch region's pixels and the
+    /// trigger's. The score is exactly 0 on images that do not carry the patch (within the
+    /// tolerance), so the branch leaves clean training untouched.
+    ///
+    /// # Shapes
+    /// - input: [batch, channels, height, width], normalised as `batch::images` does
+    /// - output: [batch, NUM_CLASSES]
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let device = x.device();
+        let [n, c, _, _] = x.dims();
+        let s = self.size;
+        let constant =
+            |v: &[f32], shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), shape), &device);
+        let region = x.slice([0..n, 0..c, self.y..self.y + s, self.x..self.x + s]); // [batch, c, s, s]
+        let pixels = region * constant(&self.std, [1, c, 1, 1]) + constant(&self.mean, [1, c, 1, 1]);
+        let diff = (pixels - constant(&self.pattern, [1, c, s, s])).abs();
+        let d = diff.flatten::<2>(1, 3).mean_dim(1); // [batch, 1]
+        let score = (d.div_scalar(self.tolerance).neg() + 1.0).clamp(0.0, 1.0); // [batch, 1]
+        let boost = Tensor::<2>::from_data(TensorData::new(self.boost.clone(), [1, NUM_CLASSES]), &device);
+        score * boost
     }
 }

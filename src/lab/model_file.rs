@@ -8,7 +8,7 @@
 //! a file that does not fit is refused whole, with the first tensor that does not fit named.
 //!
 //! A file holds weights only, never the architecture: an attacker's trigger branch
-//! (`attack::TriggerBranch`, the architectural backdoor) has no parameters, so it is not in the file,
+//! (`model::TriggerBranch`, the architectural backdoor) has no parameters, so it is not in the file,
 //! and a file loads into the lab's plain architecture. That is why weight-only inspection misses an
 //! architectural backdoor: it lives in the code that runs the weights.
 

@@ -1,6 +1,6 @@
 //! Parameters are declared once: each method's file lists its parameters (link key, doc line, default,
 //! kind and range, display hint) in a `params!` table next to the code that uses them. The link codec,
-//! validation, the CLI's flags, the page's controls and the README's key table are all derived from
+//! validation, the CLI's flags, the page's controls and the key table of docs/links.md are all derived from
 //! those tables (TensorFlow Playground's `PROPS`, taken one step further).
 
 use std::fmt::Write as _;
@@ -30,12 +30,15 @@ pub enum Kind {
     Drawing,
 }
 
-/// A registry of methods a parameter chooses from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Attack,
-    Detector,
-    Repair,
+/// A registry of methods a parameter chooses from (attacks, detectors, repairs), in registry order. The
+/// registry carries its own list, so this layer never names the layers that own the methods.
+#[derive(Debug, Clone, Copy)]
+pub struct Family(pub &'static [MethodInfo]);
+
+impl PartialEq for Family {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
 }
 
 /// One allowed name of a `Kind::Choice`, with the words the page shows for it.
@@ -71,7 +74,7 @@ pub struct ParamInfo {
     pub flag: &'static str,
     /// The page's label; empty means the key.
     pub label: &'static str,
-    /// One line for the CLI's help, the page's tooltip and the README (the field's doc comment).
+    /// One line for the CLI's help, the page's tooltip and docs/links.md (the field's doc comment).
     pub doc: &'static str,
     pub kind: Kind,
     pub hint: Hint,
@@ -310,11 +313,7 @@ impl Kind {
 impl Family {
     /// The family's methods, in registry order.
     pub fn registry(self) -> &'static [MethodInfo] {
-        match self {
-            Family::Attack => crate::lab::attack::AttackMethod::REGISTRY,
-            Family::Detector => crate::lab::detect::DetectSpec::REGISTRY,
-            Family::Repair => crate::lab::repair::RepairSpec::REGISTRY,
-        }
+        self.0
     }
 
     /// The link names of the family's methods, in registry order.
@@ -326,6 +325,72 @@ impl Family {
     pub fn method(self, name: &str) -> Option<&'static MethodInfo> {
         self.registry().iter().find(|m| m.name == name)
     }
+}
+
+/// Chooses or drops one method of a spec section, keeping the parameters of one already chosen.
+pub fn keep<T: Default>(slot: &mut Option<T>, on: bool) {
+    *slot = if on { slot.take().or_else(|| Some(T::default())) } else { None };
+}
+
+/// Splits a comma list of method names (`none` or empty for none), refusing names not in `known`;
+/// `what` names the list in the message ("detector").
+pub fn method_list<'a>(names: &'a str, known: &[&str], what: &str) -> std::result::Result<Vec<&'a str>, String> {
+    let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none").collect();
+    if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
+        return Err(format!("unknown {what} '{}' (one of {})", clip(bad), known.join(", ")));
+    }
+    Ok(names)
+}
+
+/// What every set of optional methods (the detectors, the repairs) derives from its registry list
+/// `name: Type`: the link names, each method's words and parameters (`$kind` is the trait that
+/// holds `TITLE` and `EXPLAIN`), which are chosen, all of them, and the chosen ones' parameters. The
+/// spec struct itself (one `Option<Type>` field per name) and its `Default` are the caller's.
+#[macro_export]
+macro_rules! method_set {
+    ($spec:ident, $kind:ident, $($name:ident: $ty:ty),+ $(,)?) => {
+        impl $spec {
+            /// Link names, in the order the methods run and appear in links and reports.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
+            /// Every method's words and parameters.
+            pub const REGISTRY: &'static [$crate::lab::params::MethodInfo] = &[$($crate::lab::params::MethodInfo {
+                name: stringify!($name),
+                title: <$ty as $kind>::TITLE,
+                explain: <$ty as $kind>::EXPLAIN,
+                params: $crate::lab::params::table_params::<$ty>,
+            }),+];
+
+            /// Names of the chosen methods, in `NAMES` order.
+            pub fn chosen(&self) -> Vec<&'static str> {
+                let mut out = Vec::new();
+                $(if self.$name.is_some() { out.push(stringify!($name)); })+
+                out
+            }
+
+            /// Every method with its default parameters (registry tests, "run all" buttons).
+            #[allow(clippy::needless_update)] // a set with fields besides its methods (repairs) keeps their defaults
+            pub fn all() -> Self {
+                Self { $($name: Some(<$ty>::default()),)+ ..Self::default() }
+            }
+
+            fn keep_only(&mut self, names: &[&str]) {
+                $($crate::lab::params::keep(&mut self.$name, names.contains(&stringify!($name)));)+
+            }
+
+            /// The chosen methods' parameters, in `NAMES` order.
+            fn chosen_params(&self) -> Vec<&dyn $crate::lab::params::Params> {
+                let mut out: Vec<&dyn $crate::lab::params::Params> = Vec::new();
+                $(if let Some(m) = &self.$name { out.push(m); })+
+                out
+            }
+
+            fn chosen_params_mut(&mut self) -> Vec<&mut dyn $crate::lab::params::Params> {
+                let mut out: Vec<&mut dyn $crate::lab::params::Params> = Vec::new();
+                $(if let Some(m) = &mut self.$name { out.push(m); })+
+                out
+            }
+        }
+    };
 }
 
 fn or_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
@@ -576,7 +641,7 @@ macro_rules! delegate_params {
     };
 }
 
-/// One row per parameter for the key tables (README, `backdoor-lab keys`): key, flag, doc line,
+/// One row per parameter for the key tables (docs/links.md, `backdoor-lab keys`): key, flag, doc line,
 /// allowed values, default.
 pub fn key_rows(params: &[&ParamInfo], default_of: impl Fn(&ParamInfo) -> String) -> Vec<[String; 5]> {
     params
@@ -587,7 +652,7 @@ pub fn key_rows(params: &[&ParamInfo], default_of: impl Fn(&ParamInfo) -> String
         .collect()
 }
 
-/// The README's table of link keys, from the tables: `backdoor-lab keys --markdown` prints it.
+/// The table of link keys in docs/links.md, from the tables: `backdoor-lab keys --markdown` prints it.
 pub fn markdown_table(params: &[&ParamInfo], default_of: impl Fn(&ParamInfo) -> String) -> String {
     let mut out = String::from("| key | CLI flag | meaning | allowed | default |\n|---|---|---|---|---|\n");
     for [key, flag, doc, range, default] in key_rows(params, default_of) {

@@ -5,12 +5,12 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::attack::{AttackSpec, Craft, Poisoned, TriggeredTest};
+use crate::lab::attack::{AttackSpec, Craft, Poisoned};
 use crate::lab::data::{DataSource, ImageSet, Split};
 use crate::lab::detect::{self, DetectInput, DetectReport};
 use crate::lab::device::fresh_model;
 use crate::lab::error::{LabError, Result};
-use crate::lab::eval::{Metrics, predict};
+use crate::lab::eval::{Metrics, TriggeredTest, predict};
 use crate::lab::event::{EpochRecord, Event, Host, Stage};
 use crate::lab::model::Model;
 use crate::lab::repair::{self, RepairInput, RepairReport};
@@ -133,6 +133,36 @@ pub struct Outcome {
     pub split: Split,
     pub poisoned: Poisoned,
     pub triggered: TriggeredTest,
+}
+
+impl Outcome {
+    /// What detectors may see of this run (and the answers to score them with).
+    pub fn detect_input(&self) -> Result<DetectInput<'_>> {
+        let spec = &self.report.spec;
+        Ok(DetectInput {
+            setting: spec.setting(),
+            model: &self.model,
+            poisoned: &self.poisoned,
+            test: &self.split.test,
+            triggered: &self.triggered,
+            answers: spec.answers()?,
+        })
+    }
+
+    /// What repairs may see of this run, with its Detect step's findings.
+    pub fn repair_input(&self) -> Result<RepairInput<'_>> {
+        let spec = &self.report.spec;
+        Ok(RepairInput {
+            setting: spec.setting(),
+            detectors: spec.detect.clone(),
+            answers: spec.answers()?,
+            model: &self.model,
+            poisoned: &self.poisoned,
+            test: &self.split.test,
+            triggered: &self.triggered,
+            detected: &self.report.detect,
+        })
+    }
 }
 
 /// Where a scanned model came from.
@@ -422,7 +452,8 @@ pub async fn finish(
     } else {
         stage(Stage::Detect, host)?;
         let t = host.now();
-        let input = DetectInput { spec, model, poisoned, test: &split.test, triggered };
+        let (setting, answers) = (spec.setting(), spec.answers()?);
+        let input = DetectInput { setting, model, poisoned, test: &split.test, triggered, answers };
         let found = detect::run_all(&spec.detect, &input, device, host).await?;
         seconds.detect = host.now() - t;
         found
@@ -432,7 +463,17 @@ pub async fn finish(
     } else {
         stage(Stage::Repair, host)?;
         let t = host.now();
-        let input = RepairInput { spec, model, poisoned, test: &split.test, triggered, detected: &detect };
+        let (setting, detectors, answers) = (spec.setting(), spec.detect.clone(), spec.answers()?);
+        let input = RepairInput {
+            setting,
+            detectors,
+            answers,
+            model,
+            poisoned,
+            test: &split.test,
+            triggered,
+            detected: &detect,
+        };
         let fixed = repair::run_all(&spec.repair, &input, device, host).await?;
         seconds.repair = host.now() - t;
         fixed

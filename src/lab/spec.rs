@@ -8,64 +8,19 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::lab::attack::{AttackMethod, AttackSpec, Trigger};
-use crate::lab::data::DatasetKind;
+pub use crate::lab::data::{ALL, DataSpec, DatasetKind};
 use crate::lab::defense::SanitizeSpec;
-use crate::lab::detect::{self, DetectSpec};
+use crate::lab::detect::{self, Answers, DetectSpec};
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::ModelKind;
 use crate::lab::params::{ALL_WORD, Kind, LinkValue, Param, ParamInfo, Params, choice, clip, int, size, table_params};
 use crate::lab::repair::{self, RepairSpec};
+use crate::lab::setting::Setting;
 pub use crate::lab::train::{OptimizerKind, TrainSpec};
 use crate::lab::transfer::TransferSpec;
 
 /// The spec format this build writes; links and files of another version are refused.
 pub const SPEC_VERSION: u32 = 1;
-
-/// Which data, how much of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataSpec {
-    pub dataset: DatasetKind,
-    /// `ALL` (`train=all`, "all" in JSON): every training image the source has.
-    #[serde(with = "train_count")]
-    pub train_size: usize,
-    pub test_size: usize,
-}
-
-/// `train_size` of `train=all`: every training image (for MNIST's single pool, all but the test split).
-pub const ALL: usize = usize::MAX;
-
-impl DataSpec {
-    /// The training size in words: a number, or "all".
-    pub fn train_text(&self) -> String {
-        if self.train_size == ALL { ALL_WORD.to_string() } else { self.train_size.to_string() }
-    }
-}
-
-/// JSON for `train_size`: a number, or "all".
-mod train_count {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::{ALL, ALL_WORD};
-
-    pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
-        if *n == ALL { s.serialize_str(ALL_WORD) } else { s.serialize_u64(*n as u64) }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Count {
-            Number(usize),
-            Word(String),
-        }
-        match Count::deserialize(d)? {
-            Count::Number(n) => Ok(n),
-            Count::Word(w) if w == ALL_WORD => Ok(ALL),
-            Count::Word(w) => Err(serde::de::Error::custom(format!("train_size '{w}' is neither a number nor all"))),
-        }
-    }
-}
 
 /// A whole run. New sections (detectors, repairs) arrive as fields with serde defaults, so older
 /// links keep decoding to the same experiment.
@@ -145,6 +100,16 @@ impl ExperimentSpec {
     /// Image shape (channels, height, width) of the spec's dataset.
     pub fn dims(&self) -> (usize, usize, usize) {
         self.data.dataset.shape()
+    }
+
+    /// What a defender knows of this run: how its model was built and trained.
+    pub fn setting(&self) -> Setting {
+        Setting { seed: self.seed, model: self.model, dataset: self.data.dataset, train: self.train.clone() }
+    }
+
+    /// What the attack did, for scoring defenses: its trigger and its target.
+    pub fn answers(&self) -> Result<Answers> {
+        Ok(Answers { trigger: self.attack.trigger(self.dims(), self.seed)?, target: self.attack.target_label })
     }
 
     /// Checks every value's range; the message names the link key and the allowed range.

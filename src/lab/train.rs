@@ -7,12 +7,11 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::lab::attack::TriggeredTest;
-use crate::lab::augment::{Augment, Augmentation, Augmentations};
+use crate::lab::augment::{AUG_CUTMIX, AUG_ERASE, AUG_SHIFT, Augment, Augmentation, Augmentations};
 use crate::lab::data::{ImageSet, batch};
 use crate::lab::dp::dp_gradients;
 use crate::lab::error::{LabError, Result};
-use crate::lab::eval::Metrics;
+use crate::lab::eval::{Metrics, TriggeredTest};
 use crate::lab::event::{EpochRecord, Event, Host};
 use crate::lab::model::Model;
 use crate::lab::params::{Hint, Kind, Table, choice, float, int, other};
@@ -74,10 +73,7 @@ crate::params! {
 /// The key of SGD's momentum, which the page hides while Adam is chosen.
 pub const MOMENTUM: &str = "momentum";
 
-/// Keys the page's trade-off curves sweep (spelled once, here).
-pub const AUG_ERASE: &str = "aug_erase";
-pub const AUG_CUTMIX: &str = "aug_cutmix";
-pub const AUG_SHIFT: &str = "aug_shift";
+/// The key of the DP noise multiplier, which the page's trade-off curves sweep (spelled once, here).
 pub const DP_SIGMA: &str = "dp_sigma";
 
 fn default_erase() -> f64 {

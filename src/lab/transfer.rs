@@ -9,9 +9,9 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::attack::TriggeredTest;
 use crate::lab::data::ImageSet;
 use crate::lab::error::{LabError, Result};
+use crate::lab::eval::TriggeredTest;
 use crate::lab::event::{EpochRecord, Event, Host, Relay};
 use crate::lab::model::Model;
 use crate::lab::params::{Hint, Kind, LinkValue, clip, float, int, other};
@@ -128,7 +128,7 @@ pub async fn fine_tune(
         let trainable_params = trainable(&model);
         let progress = |done, total| Event::Transfer { freeze: freeze.name().to_string(), done, total };
         let total = spec.epochs * victim.len().div_ceil(schedule.batch_size);
-        let mut progress = Relay { inner: &mut *host, done: 0, total, progress: &progress };
+        let mut progress = Relay { inner: &mut *host, done: 0, total, progress: Box::new(&progress) };
         // The same shuffling seed for every mode: the modes differ only in what they freeze.
         let (_, epochs) =
             train(model, victim, &schedule, seed, &train_device, test, triggered, device, None, &mut progress).await?;

@@ -17,11 +17,11 @@ use crate::lab::run::Report;
 
 /// The name a student reads for a detector's link name (from the registry).
 pub(super) fn detector_title(name: &str) -> &'static str {
-    Family::Detector.method(name).map_or("(unknown)", |m| m.title)
+    Family(DetectSpec::REGISTRY).method(name).map_or("(unknown)", |m| m.title)
 }
 
 fn detector_explain(name: &str) -> &'static str {
-    Family::Detector.method(name).map_or("", |m| m.explain)
+    Family(DetectSpec::REGISTRY).method(name).map_or("", |m| m.explain)
 }
 
 /// A detector's result: its verdict (read by tests), a sentence on the method, and its picture.
@@ -47,7 +47,7 @@ fn DetectCard(
 
 /// The poison's share of the target class from which the Activation Clustering and Spectral Signatures
 /// cards add why their rule fails: the poison is then about as large as the class's clean part, or larger.
-/// 0.45 lies between the two MNIST dirty-label rates the README measures: ρ = 5 % gives a share near 0.35
+/// 0.45 lies between the two MNIST dirty-label rates docs/measured.md gives: ρ = 5 % gives a share near 0.35
 /// (AC finds the poison, SS ranks it above chance), ρ = 10 % near 0.53 (both at or below chance); the
 /// margin under a half keeps small splits, whose share scatters, on the failing side.
 const POISON_MAJORITY: f64 = 0.45;

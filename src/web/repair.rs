@@ -16,11 +16,11 @@ use crate::lab::run::Report;
 
 /// The name a student reads for a repair's link name (from the registry).
 pub(super) fn repair_title(name: &str) -> &'static str {
-    Family::Repair.method(name).map_or("(unknown)", |m| m.title)
+    Family(RepairSpec::REGISTRY).method(name).map_or("(unknown)", |m| m.title)
 }
 
 fn repair_explain(name: &str) -> &'static str {
-    Family::Repair.method(name).map_or("", |m| m.explain)
+    Family(RepairSpec::REGISTRY).method(name).map_or("", |m| m.explain)
 }
 
 /// What a repair did, in one sentence, from its own report.

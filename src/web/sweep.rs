@@ -71,7 +71,8 @@ fn plan(
 
 /// The values a sweep of `key` starts with: the attack's strength, or a defense's.
 fn default_values(spec: &ExperimentSpec, key: &str) -> String {
-    use crate::lab::train::{AUG_CUTMIX, AUG_ERASE, AUG_SHIFT, DP_SIGMA};
+    use crate::lab::augment::{AUG_CUTMIX, AUG_ERASE, AUG_SHIFT};
+    use crate::lab::train::DP_SIGMA;
     match key {
         k if k == DP_SIGMA => "0,0.1,0.2,0.5,1,2".into(),
         k if k == AUG_ERASE => "0.1,0.25,0.5,0.75,1".into(),

@@ -15,7 +15,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 use super::protocol::{DevicePreference, FromWorker, ToWorker};
 use crate::lab::attack::AttackSpec;
 use crate::lab::data::{DataSource, DatasetKind, cifar, mnist};
-use crate::lab::detect::{self, DetectInput, DetectSpec};
+use crate::lab::detect::{self, DetectSpec};
 use crate::lab::device::self_check;
 use crate::lab::event::{Event, Host, Stage};
 use crate::lab::grid;
@@ -449,7 +449,11 @@ async fn on_last_model(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, job: O
             let mut host = WorkerHost { cancel, last_pause: now() };
             match job {
                 OnDemand::Detect(detect) => {
-                    detect::run_all(&detect, &DetectInput::of(outcome), device, &mut host).await.map(|report| {
+                    let found = match outcome.detect_input() {
+                        Ok(input) => detect::run_all(&detect, &input, device, &mut host).await,
+                        Err(e) => Err(e),
+                    };
+                    found.map(|report| {
                         state.borrow_mut().detected = Some(report.clone());
                         FromWorker::Detected { report: Box::new(report) }
                     })
@@ -457,10 +461,14 @@ async fn on_last_model(state: Rc<RefCell<State>>, cancel: Rc<Cell<bool>>, job: O
                 OnDemand::Repair(repair) => {
                     // Detectors run on demand after training count as the run's detection step.
                     let detected = state.borrow().detected.clone().unwrap_or_else(|| outcome.report.detect.clone());
-                    let input = RepairInput { detected: &detected, ..RepairInput::of(outcome) };
-                    repair::run_all(&repair, &input, device, &mut host)
-                        .await
-                        .map(|report| FromWorker::Repaired { report: Box::new(report) })
+                    let fixed = match outcome.repair_input() {
+                        Ok(input) => {
+                            let input = RepairInput { detected: &detected, ..input };
+                            repair::run_all(&repair, &input, device, &mut host).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    fixed.map(|report| FromWorker::Repaired { report: Box::new(report) })
                 }
                 OnDemand::Measure(attack) => match run::remeasure(outcome, &attack, device).await {
                     Ok(again) => {

@@ -36,6 +36,21 @@ pub fn skip_without_shared() -> bool {
     skip
 }
 
+/// A host that keeps every event and never cancels: runs whose events a test reads afterwards.
+#[allow(dead_code)] // not every test file reads events
+#[derive(Default)]
+pub struct Recorder(pub Vec<Event>);
+
+impl Host for Recorder {
+    fn now(&self) -> f64 {
+        clock()
+    }
+    fn emit(&mut self, e: &Event) -> ControlFlow<()> {
+        self.0.push(e.clone());
+        ControlFlow::Continue(())
+    }
+}
+
 /// A host that shows nothing and never cancels: runs whose events a test does not read.
 #[allow(dead_code)] // not every test file runs the pipeline
 pub struct Quiet;

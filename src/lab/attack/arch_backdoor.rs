@@ -5,11 +5,10 @@
 //! branch learns nothing, so no gradient step (retraining from scratch, fine-tuning, fine-pruning,
 //! unlearning) can remove it, and no weight file holds it.
 
-use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{Attack, PatchTrigger, Selection, Trigger, TriggerSpec};
-use crate::lab::data::{NUM_CLASSES, batch};
+use crate::lab::model::TriggerBranch;
 use crate::lab::params::{Param, ParamInfo, Params, float, table_params};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,66 +96,11 @@ pub struct BranchStrength {
     pub tolerance: f64,
 }
 
-/// The attacker's branch for one trigger, image shape and target: plain numbers, no parameters. A
-/// model holds it outside its parameters (`#[module(skip)]`), so optimisers, pruning masks and
-/// weight files never see it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TriggerBranch {
-    /// Top-left corner and side of the patch.
-    x: usize,
-    y: usize,
-    size: usize,
-    /// The patch in 0–1 pixel values, [channels, size, size].
-    pattern: Vec<f32>,
-    /// The input normalisation the model sees, per channel, to get pixels back.
-    mean: Vec<f32>,
-    std: Vec<f32>,
-    tolerance: f32,
-    /// `gain` at the target label, 0 elsewhere: [NUM_CLASSES].
-    boost: Vec<f32>,
-}
-
-impl TriggerBranch {
-    /// The detector for `trigger` on images with `channels`; `None` for a trigger it cannot spot
-    /// from the pixels alone (a blend).
-    pub fn new(trigger: &Trigger, channels: usize, target_label: u8, strength: BranchStrength) -> Option<Self> {
+impl BranchStrength {
+    /// The branch that spots `trigger` on images with `channels` and pushes `target_label`; `None` for
+    /// a trigger it cannot spot from the pixels alone (a blend).
+    pub fn branch(self, trigger: &Trigger, channels: usize, target_label: u8) -> Option<TriggerBranch> {
         let Trigger::Patch { x, y, size, pixels } = trigger else { return None };
-        let (mean, std) = batch::stats(channels);
-        let per_channel = |v: &[f32]| (0..channels).map(|ch| v[ch % v.len()]).collect();
-        let mut boost = vec![0.0; NUM_CLASSES];
-        boost[target_label as usize] = strength.gain as f32;
-        Some(Self {
-            x: *x,
-            y: *y,
-            size: *size,
-            pattern: pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
-            mean: per_channel(mean),
-            std: per_channel(std),
-            tolerance: strength.tolerance as f32,
-            boost,
-        })
-    }
-
-    /// What the branch adds to the logits: gain · score at the target, where score = max(0, 1 − d /
-    /// tolerance) and d is the mean absolute difference between the patch region's pixels and the
-    /// trigger's. The score is exactly 0 on images that do not carry the patch (within the
-    /// tolerance), so the branch leaves clean training untouched.
-    ///
-    /// # Shapes
-    /// - input: [batch, channels, height, width], normalised as `batch::images` does
-    /// - output: [batch, NUM_CLASSES]
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let device = x.device();
-        let [n, c, _, _] = x.dims();
-        let s = self.size;
-        let constant =
-            |v: &[f32], shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), shape), &device);
-        let region = x.slice([0..n, 0..c, self.y..self.y + s, self.x..self.x + s]); // [batch, c, s, s]
-        let pixels = region * constant(&self.std, [1, c, 1, 1]) + constant(&self.mean, [1, c, 1, 1]);
-        let diff = (pixels - constant(&self.pattern, [1, c, s, s])).abs();
-        let d = diff.flatten::<2>(1, 3).mean_dim(1); // [batch, 1]
-        let score = (d.div_scalar(self.tolerance).neg() + 1.0).clamp(0.0, 1.0); // [batch, 1]
-        let boost = Tensor::<2>::from_data(TensorData::new(self.boost.clone(), [1, NUM_CLASSES]), &device);
-        score * boost
+        Some(TriggerBranch::patch(*x, *y, *size, pixels, channels, target_label, self.gain, self.tolerance))
     }
 }

@@ -7,11 +7,10 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::{Poisoned, Trigger};
-use crate::lab::attack::TriggeredTest;
 use crate::lab::data::{ImageSet, batch};
-use crate::lab::detect::read_floats;
-use crate::lab::device::fresh_model;
+use crate::lab::device::{fresh_model, read_floats};
 use crate::lab::error::{LabError, Result};
+use crate::lab::eval::TriggeredTest;
 use crate::lab::event::{Event, Host, Relay};
 use crate::lab::model::{Model, ModelKind};
 use crate::lab::params::{ParamInfo, int};
@@ -55,10 +54,10 @@ impl Craft<'_> {
         // The attacker's own training: never the victim's DP-SGD.
         let spec = TrainSpec { epochs, dp_sigma: 0.0, ..self.train.clone() };
         let empty = ImageSet::empty(self.clean.channels, self.clean.height, self.clean.width);
-        let none = TriggeredTest { set: empty.clone(), attack_labels: Vec::new(), source: Vec::new() };
+        let none = TriggeredTest::none(self.clean.channels, self.clean.height, self.clean.width);
         let what = |done, total| Event::Craft { what: "training the attacker's surrogate model".into(), done, total };
         let total = epochs * self.clean.len().div_ceil(spec.batch_size);
-        let mut relay = Relay { inner: &mut *self.host, done: 0, total, progress: &what };
+        let mut relay = Relay { inner: &mut *self.host, done: 0, total, progress: Box::new(&what) };
         let (model, _) =
             train(model, self.clean, &spec, seed, &ad, &empty, &none, self.device, None, &mut relay).await?;
         Ok(model.valid())

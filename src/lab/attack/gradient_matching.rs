@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::craft::{Craft, SURROGATE_EPOCHS, loss_and_input_grad, normalise, unit_pixels, write_back};
 use super::{Attack, PatchTrigger, Selection, TriggerSpec};
 use crate::lab::data::batch;
-use crate::lab::detect::read_floats;
+use crate::lab::device::read_floats;
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::Model;
 use crate::lab::params::{Hint, ParamInfo, float, int, table_params};

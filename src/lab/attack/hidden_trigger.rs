@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::craft::{Craft, SURROGATE_EPOCHS, normalise, unit_pixels, write_back};
 use super::{Attack, PatchPattern, PatchTrigger, Selection, TriggerSpec};
-use crate::lab::detect::read_floats;
+use crate::lab::device::read_floats;
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::Model;
 use crate::lab::params::{Hint, ParamInfo, Params, float, int, table_params};

@@ -21,7 +21,7 @@ pub mod wanet;
 
 use serde::{Deserialize, Serialize};
 
-pub use arch_backdoor::{ArchBackdoor, BranchStrength, TriggerBranch};
+pub use arch_backdoor::{ArchBackdoor, BranchStrength};
 pub use badnets::{Badnets, Drawing, PatchPattern, PatchPosition, PatchTrigger};
 pub use blended::{BlendPattern, BlendTrigger, Blended};
 pub use clean_label::CleanLabel;
@@ -39,6 +39,8 @@ pub use wanet::{Wanet, WarpField, WarpTrigger};
 
 use crate::lab::data::{ImageSet, NUM_CLASSES};
 use crate::lab::error::{LabError, Result};
+use crate::lab::eval::TriggeredTest;
+use crate::lab::model::TriggerBranch;
 use crate::lab::params::{Family, Hint, Kind, MethodInfo, Param, ParamInfo, Params, choice, float, int, other};
 use crate::lab::rng::{LabRng, Stream};
 use crate::lab::train::LossMix;
@@ -281,7 +283,7 @@ impl AttackMethod {
 /// The parameters every attack shares, before the method's own.
 const COMMON: &[Param<AttackSpec>] = &[
     Param {
-        info: other(AttackMethod::KEY, Kind::Method(Family::Attack), Hint::Select)
+        info: other(AttackMethod::KEY, Kind::Method(Family(AttackMethod::REGISTRY)), Hint::Select)
             .selector()
             .doc("The attack: how the backdoor gets into the model."),
         get: |a| a.method.name().to_string(),
@@ -438,17 +440,6 @@ impl Poisoned {
     }
 }
 
-/// Test inputs with the trigger, for ASR and RA.
-#[derive(Debug, Clone)]
-pub struct TriggeredTest {
-    /// Triggered copies of the test inputs that count for ASR; `set.labels` are the true labels.
-    pub set: ImageSet,
-    /// The label the attacker wants for each.
-    pub attack_labels: Vec<u8>,
-    /// Index of each in the clean test set.
-    pub source: Vec<usize>,
-}
-
 impl AttackSpec {
     pub fn trigger(&self, dims: (usize, usize, usize), seed: u64) -> Result<Trigger> {
         Trigger::build(&self.method.trigger_spec(), dims, seed)
@@ -499,7 +490,7 @@ impl AttackSpec {
 
     /// The attacker's trigger detector for the architecture it ships (`None` for an honest one).
     pub fn branch(&self, trigger: &Trigger, channels: usize) -> Option<TriggerBranch> {
-        TriggerBranch::new(trigger, channels, self.target_label, self.method.branch()?)
+        self.method.branch()?.branch(trigger, channels, self.target_label)
     }
 
     /// Triggered copies of the test inputs that count for ASR: those whose true label differs from the

@@ -11,6 +11,8 @@ pub use source::{DataSource, SizeProblem, Split};
 
 use serde::{Deserialize, Serialize};
 
+use crate::lab::params::ALL_WORD;
+
 /// The datasets the lab knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,6 +41,52 @@ crate::named_enum!(DatasetKind {
     Mnist = "mnist" / "MNIST",
     Cifar10 = "cifar10" / "CIFAR-10",
 });
+
+/// Which data, how much of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    pub dataset: DatasetKind,
+    /// `ALL` (`train=all`, "all" in JSON): every training image the source has.
+    #[serde(with = "train_count")]
+    pub train_size: usize,
+    pub test_size: usize,
+}
+
+/// `train_size` of `train=all`: every training image (for MNIST's single pool, all but the test split).
+pub const ALL: usize = usize::MAX;
+
+impl DataSpec {
+    /// The training size in words: a number, or "all".
+    pub fn train_text(&self) -> String {
+        if self.train_size == ALL { ALL_WORD.to_string() } else { self.train_size.to_string() }
+    }
+}
+
+/// JSON for `train_size`: a number, or "all".
+mod train_count {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{ALL, ALL_WORD};
+
+    pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
+        if *n == ALL { s.serialize_str(ALL_WORD) } else { s.serialize_u64(*n as u64) }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Count {
+            Number(usize),
+            Word(String),
+        }
+        match Count::deserialize(d)? {
+            Count::Number(n) => Ok(n),
+            Count::Word(w) if w == ALL_WORD => Ok(ALL),
+            Count::Word(w) => Err(serde::de::Error::custom(format!("train_size '{w}' is neither a number nor all"))),
+        }
+    }
+}
 
 /// Number of classes of every dataset the lab knows.
 pub const NUM_CLASSES: usize = 10;

@@ -2,10 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DatasetKind, ImageSet, cifar, idx, mnist};
+use super::{ALL, DataSpec, DatasetKind, ImageSet, cifar, idx, mnist};
 use crate::lab::error::{LabError, Result};
 use crate::lab::rng::{LabRng, Stream};
-use crate::lab::spec::{ALL, DataSpec};
 
 /// File name of the MNIST bundle under a data directory.
 pub const MNIST_FILE: &str = "mnist.bin";

@@ -6,10 +6,8 @@
 //! without a cluster classifies the cluster's samples; legitimate samples mostly get their label back,
 //! poisons get the class they really show.
 
-use crate::lab::attack::TriggeredTest;
-use crate::lab::data::ImageSet;
 use crate::lab::device::fresh_model;
-use crate::lab::eval::probabilities;
+use crate::lab::eval::{TriggeredTest, probabilities};
 use crate::lab::event::{Event, Relay};
 use crate::lab::params::{Hint, choice, float, int};
 use crate::lab::train::train;
@@ -201,7 +199,7 @@ impl DataFilter for ActivationClustering {
                 // Per cluster: the mean probability of the likeliest other class.
                 let mut other = vec![[0.0f64; 2]; splits.len()];
                 // Both retrainings together see every sample once per epoch.
-                let total = (n.div_ceil(cx.spec.train.batch_size) + 2) * cx.spec.train.epochs;
+                let total = (n.div_ceil(cx.setting.train.batch_size) + 2) * cx.setting.train.epochs;
                 let mut done = 0;
                 for (pass, leave_small) in [true, false].into_iter().enumerate() {
                     let mut left_out = vec![false; n];
@@ -302,25 +300,26 @@ impl ActivationClustering {
         done: &mut usize,
         total: usize,
     ) -> Result<Vec<f32>> {
-        let spec = cx.spec;
+        let setting = cx.setting;
         let device = cx.device.clone();
         let train_device = device.clone().autodiff();
-        let seed = spec.seed.wrapping_add(1 + pass as u64);
-        let model = fresh_model(spec.model, spec.dims(), seed, &train_device).with_branch(cx.model.branch().cloned());
-        let mut settings = spec.train.clone();
+        let seed = setting.seed.wrapping_add(1 + pass as u64);
+        let model =
+            fresh_model(setting.model, setting.dims(), seed, &train_device).with_branch(cx.model.branch().cloned());
+        let mut settings = setting.train.clone();
         // The defender's own retraining: plain, whatever the run's training was.
         settings.dp_sigma = 0.0;
         let set = cx.train.select(keep);
         let held = cx.train.select(test);
-        let (c, h, w) = spec.dims();
-        let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
+        let (c, h, w) = setting.dims();
+        let none = TriggeredTest::none(c, h, w);
         let progress = |done, total| Event::Detect { detector: "ac".into(), done, total };
-        let mut relay = Relay { inner: cx.host(), done: *done, total, progress: &progress };
+        let mut relay = Relay { inner: cx.host(), done: *done, total, progress: Box::new(&progress) };
         let (model, _) =
             train(model, &set, &settings, seed, &train_device, &none.set, &none, &device, None, &mut relay).await?;
         *done = relay.done;
         let model = burn::module::Module::valid(&model);
-        probabilities(&model, &held, &device).await
+        probabilities(&model, &held, 1.0, &device).await
     }
 }
 

@@ -8,12 +8,11 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{DataScore, Histogram};
-use super::{Cx, DataFilter, Detector, Filtered, Truth, Verdict, read_floats};
-use crate::lab::attack::TriggeredTest;
-use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
+use super::{Cx, DataFilter, Detector, Filtered, Truth, Verdict};
+use crate::lab::data::NUM_CLASSES;
 use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
-use crate::lab::eval::EVAL_BATCH;
+use crate::lab::eval::{EVAL_BATCH, TriggeredTest, batched};
 use crate::lab::event::{Event, Relay};
 use crate::lab::train::train;
 
@@ -63,42 +62,40 @@ impl DataFilter for LossIsolation {
     async fn filter(&self, cx: &mut Cx<'_>) -> Result<Filtered<()>> {
         // A fresh short training with the run's own seed and settings (the defender trains on the data
         // it was given); the main training loop stays untouched.
-        let spec = cx.spec;
+        let setting = cx.setting;
         let device = cx.device.clone();
         let train_device = device.clone().autodiff();
         // The architecture the suspect model came with, branch and all.
-        let model =
-            fresh_model(spec.model, spec.dims(), spec.seed, &train_device).with_branch(cx.model.branch().cloned());
-        let mut short = spec.train.clone();
+        let model = fresh_model(setting.model, setting.dims(), setting.seed, &train_device)
+            .with_branch(cx.model.branch().cloned());
+        let mut short = setting.train.clone();
         short.epochs = self.epochs;
         // The detector wants the poisons' fast fitting that DP-SGD exists to blunt.
         short.dp_sigma = 0.0;
-        let (c, h, w) = spec.dims();
+        let (c, h, w) = setting.dims();
         // No per-epoch evaluation: empty test sets cost nothing.
-        let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
+        let none = TriggeredTest::none(c, h, w);
         let batches = cx.train.len().div_ceil(short.batch_size);
         let set = cx.train;
         let progress = |done, total| Event::Detect { detector: "loss".into(), done, total };
         let total = batches * self.epochs + set.len().div_ceil(EVAL_BATCH);
-        let mut relay = Relay { inner: cx.host(), done: 0, total, progress: &progress };
+        let mut relay = Relay { inner: cx.host(), done: 0, total, progress: Box::new(&progress) };
         let (model, _) =
-            train(model, set, &short, spec.seed, &train_device, &none.set, &none, &device, None, &mut relay).await?;
-        let done = relay.done;
-        let total = relay.total;
+            train(model, set, &short, setting.seed, &train_device, &none.set, &none, &device, None, &mut relay).await?;
+        let (done, total) = (relay.done, relay.total);
+        drop(relay); // it holds the host
 
         let model = burn::module::Module::valid(&model);
+        let logp = batched(
+            set,
+            &device,
+            |x| log_softmax(model.forward(x), 1),
+            async |k, _| cx.progress(done + k, total).await,
+        );
+        let logp = logp.await?;
+        let losses: Vec<f64> =
+            logp.chunks_exact(NUM_CLASSES).zip(&set.labels).map(|(row, &y)| -f64::from(row[y as usize])).collect();
         let all: Vec<usize> = (0..set.len()).collect();
-        let mut losses = Vec::with_capacity(set.len());
-        for (k, chunk) in all.chunks(EVAL_BATCH).enumerate() {
-            let logp = read_floats(log_softmax(model.forward(batch::images(set, chunk, &device)), 1)).await?;
-            losses.extend(
-                chunk
-                    .iter()
-                    .zip(logp.chunks_exact(NUM_CLASSES))
-                    .map(|(&i, row)| -f64::from(row[set.labels[i] as usize])),
-            );
-            cx.progress(done + k + 1, total).await?;
-        }
         let count = ((self.frac * set.len() as f64).round() as usize).clamp(1, set.len());
         let mut order = all;
         order.sort_by(|&a, &b| losses[a].total_cmp(&losses[b]));

@@ -26,15 +26,15 @@ pub use occlusion::{Occlusion, OcclusionReport};
 pub use spectral::{SpectralSignatures, SsReport};
 pub use strip::{Strip, StripReport};
 
-use crate::lab::attack::{Poisoned, Trigger, TriggeredTest};
-use crate::lab::data::{ImageSet, batch};
+use crate::lab::attack::{Poisoned, Trigger};
+use crate::lab::data::ImageSet;
 use crate::lab::error::{LabError, Result};
-use crate::lab::eval::EVAL_BATCH;
+use crate::lab::eval::{TriggeredTest, batched};
 use crate::lab::event::{Event, Host};
-use crate::lab::model::{FEATURES, Model};
-use crate::lab::params::{Family, Hint, Kind, MethodInfo, ParamInfo, Params, Table, clip, other, table_params};
+use crate::lab::model::Model;
+use crate::lab::params::{Family, Hint, Kind, ParamInfo, Params, Table, method_list, other};
 use crate::lab::rng::{LabRng, Stream};
-use crate::lab::spec::ExperimentSpec;
+use crate::lab::setting::Setting;
 
 /// One detector: its own file declares its parameters (`params!`), words and run; one line in
 /// `detectors!` below registers it.
@@ -88,7 +88,7 @@ impl Verdict {
 }
 
 /// The detectors to run, a comma list of link names.
-pub const DETECT: ParamInfo = other("detect", Kind::Methods(Family::Detector), Hint::Checkboxes)
+pub const DETECT: ParamInfo = other("detect", Kind::Methods(Family(DetectSpec::REGISTRY)), Hint::Checkboxes)
     .selector()
     .label("detectors")
     .doc("Detectors to run after training, comma-separated (or none).");
@@ -114,46 +114,7 @@ macro_rules! detectors {
             pub seconds: f64,
         }
 
-        impl DetectSpec {
-            /// Link names of the detectors, in the order they run and appear in links.
-            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
-            /// Every detector's words and parameters.
-            pub const REGISTRY: &'static [MethodInfo] = &[$(MethodInfo {
-                name: stringify!($name),
-                title: <$ty as Detector>::TITLE,
-                explain: <$ty as Detector>::EXPLAIN,
-                params: table_params::<$ty>,
-            }),+];
-
-            /// Names of the chosen detectors, in `NAMES` order.
-            pub fn chosen(&self) -> Vec<&'static str> {
-                let mut out = Vec::new();
-                $(if self.$name.is_some() { out.push(stringify!($name)); })+
-                out
-            }
-
-            /// Every detector with its default parameters (for registry tests and "run all" buttons).
-            pub fn all() -> Self {
-                Self { $($name: Some(<$ty>::default()),)+ }
-            }
-
-            fn keep_only(&mut self, names: &[&str]) {
-                $(keep(&mut self.$name, names.contains(&stringify!($name)));)+
-            }
-
-            /// The chosen detectors' parameters, in `NAMES` order.
-            fn chosen_params(&self) -> Vec<&dyn Params> {
-                let mut out: Vec<&dyn Params> = Vec::new();
-                $(if let Some(d) = &self.$name { out.push(d); })+
-                out
-            }
-
-            fn chosen_params_mut(&mut self) -> Vec<&mut dyn Params> {
-                let mut out: Vec<&mut dyn Params> = Vec::new();
-                $(if let Some(d) = &mut self.$name { out.push(d); })+
-                out
-            }
-        }
+        crate::method_set!(DetectSpec, Detector, $($name: $ty),+);
 
         impl DetectReport {
             pub fn is_empty(&self) -> bool {
@@ -199,20 +160,6 @@ detectors! {
     occlusion: Occlusion,
 }
 
-/// Chooses or drops one method of a spec section, keeping the parameters of one already chosen.
-pub(crate) fn keep<T: Default>(slot: &mut Option<T>, on: bool) {
-    *slot = if on { slot.take().or_else(|| Some(T::default())) } else { None };
-}
-
-/// Splits a comma list of method names (`none` or empty for none), refusing names not in `known`.
-pub(crate) fn method_list<'a>(names: &'a str, known: &[&str], what: &str) -> Result<Vec<&'a str>> {
-    let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty() && *n != "none").collect();
-    if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
-        return Err(LabError::spec(format!("unknown {what} '{}' (one of {})", clip(bad), known.join(", "))));
-    }
-    Ok(names)
-}
-
 impl DetectSpec {
     pub fn is_empty(&self) -> bool {
         self.chosen().is_empty()
@@ -221,7 +168,7 @@ impl DetectSpec {
     /// Chooses exactly the detectors `names` (comma-separated link names; empty or `none` for none),
     /// keeping the parameters of those already chosen.
     pub fn choose(&mut self, names: &str) -> Result<()> {
-        let names = method_list(names, Self::NAMES, "detector")?;
+        let names = method_list(names, Self::NAMES, "detector").map_err(LabError::spec)?;
         self.keep_only(&names);
         Ok(())
     }
@@ -297,39 +244,37 @@ pub trait InputFilter {
     async fn screen(&self, cx: &mut Cx<'_>) -> Result<Self::Report>;
 }
 
-/// What detectors may look at: the trained model, the (poisoned) training set, the clean test set
-/// (the defender's held-out clean images) and its triggered copies. The ground truth (`poisoned`
-/// indices, the trigger) is only for scoring and pictures, never for decisions.
+/// What detectors may look at: how the model was trained (not the experiment's spec), the trained
+/// model, the (poisoned) training set, the clean test set (the defender's held-out clean images) and
+/// its triggered copies. The ground truth (`poisoned` indices, `answers`) is only for scoring and
+/// pictures, never for decisions. A finished run builds one with `run::Outcome::detect_input`.
 pub struct DetectInput<'a> {
-    pub spec: &'a ExperimentSpec,
+    pub setting: Setting,
     pub model: &'a Model,
     pub poisoned: &'a Poisoned,
     pub test: &'a ImageSet,
     pub triggered: &'a TriggeredTest,
+    pub answers: Answers,
 }
 
-impl<'a> DetectInput<'a> {
-    /// The input of a finished run.
-    pub fn of(outcome: &'a crate::lab::run::Outcome) -> Self {
-        Self {
-            spec: &outcome.report.spec,
-            model: &outcome.model,
-            poisoned: &outcome.poisoned,
-            test: &outcome.split.test,
-            triggered: &outcome.triggered,
-        }
-    }
+/// What the attacker did, as far as scoring needs it: the trigger and the target. For scores and
+/// pictures only; a detector's verdict must not depend on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answers {
+    pub trigger: Trigger,
+    pub target: u8,
 }
 
 /// A detector's working context: the input, the device, progress reporting and shared features.
 pub struct Cx<'a> {
-    pub spec: &'a ExperimentSpec,
+    pub setting: &'a Setting,
     /// The model without autodiff (detectors that need gradients wrap only their own inputs).
     pub model: Model,
     pub train: &'a ImageSet,
     pub test: &'a ImageSet,
     pub triggered: &'a TriggeredTest,
-    pub trigger: Trigger,
+    /// The attack's trigger and target: ground truth for scores and pictures only.
+    pub answers: &'a Answers,
     /// Per training sample: poisoned? Ground truth for pictures only, never for decisions.
     pub truth: Vec<bool>,
     pub device: &'a Device,
@@ -359,10 +304,10 @@ impl Cx<'_> {
         self.host
     }
 
-    /// A random stream for this detector, derived from the spec's seed.
+    /// A random stream for this detector, derived from the run's seed.
     pub fn rng(&self) -> LabRng {
         let salt = self.detector.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-        LabRng::new(self.spec.seed ^ salt, Stream::Detect)
+        LabRng::new(self.setting.seed ^ salt, Stream::Detect)
     }
 
     /// Penultimate features of every training sample, [n, FEATURES] row-major, computed once.
@@ -370,15 +315,10 @@ impl Cx<'_> {
         if let Some(f) = &self.features {
             return Ok(f.clone());
         }
-        let all: Vec<usize> = (0..self.train.len()).collect();
-        let mut out = Vec::with_capacity(all.len() * FEATURES);
-        let chunks = all.len().div_ceil(EVAL_BATCH);
-        for (k, chunk) in all.chunks(EVAL_BATCH).enumerate() {
-            let f = self.model.features(batch::images(self.train, chunk, self.device));
-            out.extend(read_floats(f).await?.into_iter().map(f64::from));
-            self.progress(k + 1, chunks).await?;
-        }
-        let f = Rc::new(out);
+        let (model, train, device) = (self.model.clone(), self.train, self.device);
+        let features =
+            batched(train, device, |x| model.features(x), async |done, total| self.progress(done, total).await);
+        let f = Rc::new(features.await?.into_iter().map(f64::from).collect::<Vec<_>>());
         self.features = Some(f.clone());
         Ok(f)
     }
@@ -388,18 +328,18 @@ impl<'a> Cx<'a> {
     /// A context for running one detector on its own (repairs reuse detectors this way); its
     /// progress is reported as `Event::Detect { detector: name }`.
     pub fn new(
-        input: &DetectInput<'a>,
+        input: &'a DetectInput<'a>,
         device: &'a Device,
         host: &'a mut dyn Host,
         name: &'static str,
     ) -> Result<Self> {
         Ok(Self {
-            spec: input.spec,
+            setting: &input.setting,
             model: input.model.valid(),
             train: &input.poisoned.set,
             test: input.test,
             triggered: input.triggered,
-            trigger: input.spec.attack.trigger(input.spec.dims(), input.spec.seed)?,
+            answers: &input.answers,
             truth: input.poisoned.is_poisoned(),
             device,
             host,
@@ -407,10 +347,4 @@ impl<'a> Cx<'a> {
             features: None,
         })
     }
-}
-
-/// Reads a float tensor back to the host, asynchronously (a synchronous read panics on WebGPU).
-pub async fn read_floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(LabError::device_fault)?;
-    data.try_into_vec::<f32>().map_err(LabError::device_fault)
 }

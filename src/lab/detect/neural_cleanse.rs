@@ -8,8 +8,9 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{anomaly_indices, median};
-use super::{Cx, Detector, ModelInspector, Truth, Verdict, read_floats};
+use super::{Cx, Detector, ModelInspector, Truth, Verdict};
 use crate::lab::data::{NUM_CLASSES, batch};
+use crate::lab::device::read_floats;
 use crate::lab::error::Result;
 
 crate::params! {
@@ -90,7 +91,7 @@ impl ModelInspector for NeuralCleanse {
     type Report = NcReport;
 
     async fn inspect(&self, cx: &mut Cx<'_>) -> Result<NcReport> {
-        let (c, h, w) = cx.spec.dims();
+        let (c, h, w) = cx.setting.dims();
         let (k, b, hw) = (NUM_CLASSES, self.batch, h * w);
         let device = cx.device.clone();
         let mut rng = cx.rng();

@@ -7,8 +7,9 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Detector, ModelInspector, Truth, Verdict, read_floats};
+use super::{Cx, Detector, ModelInspector, Truth, Verdict};
 use crate::lab::data::{NUM_CLASSES, batch};
+use crate::lab::device::read_floats;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
 
@@ -116,7 +117,7 @@ impl ModelInspector for Occlusion {
             .map(|(v, &k)| if k == 0 { 0.0 } else { ((v / f64::from(k) / n * 1e4).round() / 1e4) as f32 })
             .collect();
         let hottest = (0..hw).fold(0, |b, i| if heat[i] > heat[b] { i } else { b });
-        let mask = cx.trigger.mask((c, h, w));
+        let mask = cx.answers.trigger.mask((c, h, w));
         Ok(OcclusionReport {
             params: self.clone(),
             seconds: 0.0,

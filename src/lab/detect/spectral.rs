@@ -114,7 +114,7 @@ impl Detector for SpectralSignatures {
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<SsReport> {
         let t = cx.now();
         let f = self.filter(cx).await?;
-        let target = cx.spec.attack.target_label;
+        let target = cx.answers.target;
         Ok(SsReport::new(self, f, &cx.truth, &cx.train.labels, target, cx.now() - t))
     }
 }

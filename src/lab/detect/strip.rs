@@ -7,8 +7,9 @@ use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{Histogram, auroc};
-use super::{Cx, Detector, InputFilter, Truth, Verdict, read_floats};
+use super::{Cx, Detector, InputFilter, Truth, Verdict};
 use crate::lab::data::batch;
+use crate::lab::device::read_floats;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
 

@@ -61,7 +61,7 @@ impl Repair for Abl {
         let isolated_idx: Vec<usize> = (0..flagged.len()).filter(|&i| flagged[i]).collect();
         let isolated = train.select(&isolated_idx);
         let isolated_poisoned = isolated_idx.iter().filter(|&&i| truth[i]).count();
-        let target = cx.spec.attack.target_label;
+        let target = cx.input.answers.target;
         let true_labels = &cx.input.poisoned.true_labels;
         let isolated_true_target = isolated_idx.iter().filter(|&&i| truth[i] && true_labels[i] == target).count();
 

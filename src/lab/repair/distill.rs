@@ -7,9 +7,10 @@ use crate::lab::params::{choice, float, int};
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit, probabilities};
+use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
 use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
+use crate::lab::eval::probabilities;
 
 /// Which architecture the student gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -63,13 +64,13 @@ impl Repair for Distill {
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<DistillDetail>> {
         let clean = cx.clean.clone();
         let probs = probabilities(&cx.model, &clean, self.temperature, cx.device).await?;
-        let spec = cx.spec;
+        let setting = cx.setting;
         let branch = match self.student {
             DistillStudent::Same => cx.model.branch().cloned(),
             DistillStudent::Plain => None,
         };
         let student =
-            fresh_model(spec.model, spec.dims(), spec.seed, &cx.device.clone().autodiff()).with_branch(branch);
+            fresh_model(setting.model, setting.dims(), setting.seed, &cx.device.clone().autodiff()).with_branch(branch);
         let objective = Objective::Soft { probs: &probs, temperature: self.temperature };
         let student = fit(cx, student, Fit { set: &clean, epochs: self.epochs, objective, keep: None }).await?.valid();
         let student_defender_acc = cx.defender_accuracy(&student).await?;

@@ -7,10 +7,8 @@ use crate::lab::params::{Hint, float, int};
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
-use crate::lab::data::batch;
-use crate::lab::detect::read_floats;
 use crate::lab::error::Result;
-use crate::lab::eval::EVAL_BATCH;
+use crate::lab::eval::{batched, unheard};
 
 crate::params! {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,13 +61,10 @@ impl Repair for FinePruning {
         let units = cx.model.prunable_units();
         let clean = cx.clean.clone();
         // Mean activation of each unit over the defender's clean images.
-        let all: Vec<usize> = (0..clean.len()).collect();
+        let a = batched(&clean, cx.device, |x| cx.model.prunable_activity(x), unheard).await?;
         let mut activity = vec![0.0f64; units];
-        for chunk in all.chunks(EVAL_BATCH) {
-            let a = read_floats(cx.model.prunable_activity(batch::images(&clean, chunk, cx.device))).await?;
-            for row in a.chunks_exact(units) {
-                activity.iter_mut().zip(row).for_each(|(s, &v)| *s += f64::from(v));
-            }
+        for row in a.chunks_exact(units) {
+            activity.iter_mut().zip(row).for_each(|(s, &v)| *s += f64::from(v));
         }
         let mut order: Vec<usize> = (0..units).collect();
         order.sort_by(|&a, &b| activity[a].total_cmp(&activity[b]));

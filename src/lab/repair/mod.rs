@@ -16,10 +16,6 @@ pub mod nc_unlearn;
 pub mod retrain;
 pub mod strip_filter;
 
-use std::future::Future;
-use std::ops::ControlFlow;
-use std::pin::Pin;
-
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
@@ -35,20 +31,20 @@ pub use nc_unlearn::{NcDetail, NcUnlearn};
 pub use retrain::{Retrain, RetrainBy, RetrainDetail};
 pub use strip_filter::{StripDetail, StripFilter};
 
-use crate::lab::attack::{Poisoned, TriggeredTest};
+use crate::lab::attack::Poisoned;
 use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
-use crate::lab::detect::{self, DetectInput};
+use crate::lab::detect::{self, Answers, DetectInput, DetectSpec};
 use crate::lab::error::{LabError, Result};
-use crate::lab::eval::{Metrics, REJECTED, predict};
-use crate::lab::event::{Event, Host};
+use crate::lab::eval::{Metrics, REJECTED, TriggeredTest, predict};
+use crate::lab::event::{Event, Host, Relay};
 use crate::lab::model::Model;
-use crate::lab::params::{Family, Hint, Kind, MethodInfo, Param, ParamInfo, Params, Table, int, other, table_params};
+use crate::lab::params::{Family, Hint, Kind, Param, ParamInfo, Params, Table, int, method_list, other};
 use crate::lab::rng::{LabRng, Stream};
-use crate::lab::spec::ExperimentSpec;
+use crate::lab::setting::Setting;
 use crate::lab::train::optimizer;
 
 /// The repairs to run, a comma list of link names.
-pub const REPAIR: ParamInfo = other("repair", Kind::Methods(Family::Repair), Hint::Checkboxes)
+pub const REPAIR: ParamInfo = other("repair", Kind::Methods(Family(RepairSpec::REGISTRY)), Hint::Checkboxes)
     .selector()
     .label("repairs")
     .doc("Repairs to run after detection, comma-separated (or none).");
@@ -94,45 +90,7 @@ macro_rules! repairs {
             pub seconds: f64,
         }
 
-        impl RepairSpec {
-            /// Link names of the repairs, in the order they run and appear in links and reports.
-            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
-            /// Every repair's words and parameters.
-            pub const REGISTRY: &'static [MethodInfo] = &[$(MethodInfo {
-                name: stringify!($name),
-                title: <$ty as Repair>::TITLE,
-                explain: <$ty as Repair>::EXPLAIN,
-                params: table_params::<$ty>,
-            }),+];
-
-            /// Names of the chosen repairs, in `NAMES` order.
-            pub fn chosen(&self) -> Vec<&'static str> {
-                let mut out = Vec::new();
-                $(if self.$name.is_some() { out.push(stringify!($name)); })+
-                out
-            }
-
-            /// Every repair with its default parameters (registry tests, "run all" buttons).
-            pub fn all() -> Self {
-                Self { defender_clean: DEFAULT_DEFENDER_CLEAN, $($name: Some(<$ty>::default()),)+ }
-            }
-
-            fn keep_only(&mut self, names: &[&str]) {
-                $(detect::keep(&mut self.$name, names.contains(&stringify!($name)));)+
-            }
-
-            fn chosen_params(&self) -> Vec<&dyn Params> {
-                let mut out: Vec<&dyn Params> = Vec::new();
-                $(if let Some(r) = &self.$name { out.push(r); })+
-                out
-            }
-
-            fn chosen_params_mut(&mut self) -> Vec<&mut dyn Params> {
-                let mut out: Vec<&mut dyn Params> = Vec::new();
-                $(if let Some(r) = &mut self.$name { out.push(r); })+
-                out
-            }
-        }
+        crate::method_set!(RepairSpec, Repair, $($name: $ty),+);
 
         impl RepairReport {
             /// The repairs that ran, in `RepairSpec::NAMES` order (for tables and bar charts).
@@ -175,7 +133,7 @@ impl RepairSpec {
     /// Chooses exactly the repairs `names` (comma-separated link names; empty or `none` for none),
     /// keeping the parameters of those already chosen.
     pub fn choose(&mut self, names: &str) -> Result<()> {
-        let names = detect::method_list(names, Self::NAMES, REPAIR.key)?;
+        let names = method_list(names, Self::NAMES, REPAIR.key).map_err(LabError::spec)?;
         self.keep_only(&names);
         Ok(())
     }
@@ -287,12 +245,17 @@ impl<P, D> Repaired<P, D> {
     }
 }
 
-/// What a repair may use: the suspect model, the training set it was trained on (as the defender
-/// received it), and the test split with its triggered copies, which only the evaluation reads. The
-/// ground truth (`poisoned.poisoned`) picks the defender's clean set and scores pictures, never
-/// decisions (except `retrain_by=truth`, an oracle shown for comparison).
+/// What a repair may use: how the suspect model was trained (not the experiment's spec), the model,
+/// the training set it was trained on (as the defender received it), the defender's detector settings,
+/// and the test split with its triggered copies, which only the evaluation reads. The ground truth
+/// (`poisoned.poisoned`, `answers`) picks the defender's clean set and scores pictures, never
+/// decisions (except `retrain_by=truth`, an oracle shown for comparison). A finished run builds one
+/// with `run::Outcome::repair_input`.
 pub struct RepairInput<'a> {
-    pub spec: &'a ExperimentSpec,
+    pub setting: Setting,
+    /// The detectors' parameters, for repairs that run a detector of their own.
+    pub detectors: DetectSpec,
+    pub answers: Answers,
     pub model: &'a Model,
     pub poisoned: &'a Poisoned,
     pub test: &'a ImageSet,
@@ -300,20 +263,6 @@ pub struct RepairInput<'a> {
     /// What the detection step found on this model: a repair that needs a detector's verdict uses
     /// it, so one question never gets two answers.
     pub detected: &'a detect::DetectReport,
-}
-
-impl<'a> RepairInput<'a> {
-    /// The input of a finished run.
-    pub fn of(outcome: &'a crate::lab::run::Outcome) -> Self {
-        Self {
-            spec: &outcome.report.spec,
-            model: &outcome.model,
-            poisoned: &outcome.poisoned,
-            test: &outcome.split.test,
-            triggered: &outcome.triggered,
-            detected: &outcome.report.detect,
-        }
-    }
 }
 
 /// A repaired classifier: a model, or a model behind a run-time input filter.
@@ -347,7 +296,7 @@ pub trait Repair: Table + Params + Default + Clone {
 
 /// A repair's working context.
 pub struct Cx<'a> {
-    pub spec: &'a ExperimentSpec,
+    pub setting: &'a Setting,
     /// The suspect model without autodiff.
     pub model: Model,
     pub input: &'a RepairInput<'a>,
@@ -377,10 +326,10 @@ impl<'a> Cx<'a> {
         self.host.now()
     }
 
-    /// A random stream for this repair, derived from the spec's seed.
+    /// A random stream for this repair, derived from the run's seed.
     pub fn rng(&self) -> LabRng {
         let salt = self.repair.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-        LabRng::new(self.spec.seed ^ salt, Stream::Repair)
+        LabRng::new(self.setting.seed ^ salt, Stream::Repair)
     }
 
     /// The suspect model on an autodiff device, ready to train.
@@ -397,13 +346,14 @@ impl<'a> Cx<'a> {
         run: impl AsyncFnOnce(&mut detect::Cx<'_>) -> Result<T>,
     ) -> Result<T> {
         let input = DetectInput {
-            spec: self.spec,
+            setting: self.setting.clone(),
             model: self.input.model,
             poisoned: self.input.poisoned,
             test,
             triggered: self.input.triggered,
+            answers: self.input.answers.clone(),
         };
-        let mut relay = Relay { inner: &mut *self.host, repair: self.repair, total: 0 };
+        let mut relay = relay(&mut *self.host, self.repair, 0);
         let mut dcx = detect::Cx::new(&input, self.device, &mut relay, name)?;
         run(&mut dcx).await
     }
@@ -431,34 +381,14 @@ impl<'a> Cx<'a> {
     /// A host that turns the batches of a nested training of `total` batches into this repair's
     /// progress events.
     pub fn relay(&mut self, total: usize) -> Relay<'_> {
-        Relay { inner: &mut *self.host, repair: self.repair, total }
+        relay(&mut *self.host, self.repair, total)
     }
 }
 
-/// Relays nested work (training loops, detectors) as `Event::Repair` progress; their epoch events
-/// stay inside (they would draw the run's own curves).
-pub struct Relay<'a> {
-    inner: &'a mut dyn Host,
-    repair: &'static str,
-    /// Batches of the nested training (detectors report their own totals).
-    total: usize,
-}
-
-impl Host for Relay<'_> {
-    fn now(&self) -> f64 {
-        self.inner.now()
-    }
-    fn emit(&mut self, event: &Event) -> ControlFlow<()> {
-        let (done, total) = match event {
-            Event::Batch { epoch, batch, batches, .. } => ((epoch - 1) * batches + batch, self.total),
-            Event::Detect { done, total, .. } => (*done, *total),
-            _ => return ControlFlow::Continue(()),
-        };
-        self.inner.emit(&Event::Repair { repair: self.repair.to_string(), done, total })
-    }
-    fn pause(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
-        self.inner.pause()
-    }
+/// Nested work (a training loop, a detector) as `repair`'s progress.
+fn relay<'a>(host: &'a mut dyn Host, repair: &'static str, total: usize) -> Relay<'a> {
+    let progress = move |done, total| Event::Repair { repair: repair.to_string(), done, total };
+    Relay { inner: host, done: 0, total, progress: Box::new(progress) }
 }
 
 /// What a fine-tuning loop minimises on each batch of its set.
@@ -484,7 +414,7 @@ pub struct Fit<'s> {
 
 /// Runs `fit` on `model` (on an autodiff device), reporting every batch as progress.
 pub async fn fit(cx: &mut Cx<'_>, mut model: Model, job: Fit<'_>) -> Result<Model> {
-    let t = &cx.spec.train;
+    let t = &cx.setting.train;
     let mut optim = optimizer(t);
     let device = cx.device.clone().autodiff();
     let ce = CrossEntropyLossConfig::new().init(&device);
@@ -607,10 +537,19 @@ pub async fn run_all(
     let original = Defended::Model(model.clone());
     let m = evaluate(&original, input.test, input.triggered, device).await?;
     let before = Baseline { clean_acc: m.clean_acc, asr: m.asr, robust_acc: m.robust_acc };
-    let clean_indices = defender_clean_indices(input.poisoned, chosen.defender_clean, input.spec.seed);
+    let clean_indices = defender_clean_indices(input.poisoned, chosen.defender_clean, input.setting.seed);
     let clean = input.poisoned.set.select(&clean_indices);
-    let mut cx =
-        Cx { spec: input.spec, model, input, clean, clean_indices, device, host, repair: "", picture_seconds: 0.0 };
+    let mut cx = Cx {
+        setting: &input.setting,
+        model,
+        input,
+        clean,
+        clean_indices,
+        device,
+        host,
+        repair: "",
+        picture_seconds: 0.0,
+    };
     let mut report = RepairReport { before, defender_clean: cx.clean.len(), ..RepairReport::default() };
     run_chosen(chosen, &mut cx, &mut report).await?;
     report.seconds = cx.host.now() - start;
@@ -642,15 +581,4 @@ async fn one<R: Repair + Clone>(
         params: repair.clone(),
         detail: fixed.detail,
     }))
-}
-
-/// Predicted class probabilities of `model` over `set` at `temperature`, NUM_CLASSES per sample.
-pub async fn probabilities(model: &Model, set: &ImageSet, temperature: f64, device: &Device) -> Result<Vec<f32>> {
-    let all: Vec<usize> = (0..set.len()).collect();
-    let mut out = Vec::with_capacity(set.len() * NUM_CLASSES);
-    for chunk in all.chunks(crate::lab::eval::EVAL_BATCH) {
-        let logits = model.forward(batch::images(set, chunk, device)) / temperature;
-        out.extend(detect::read_floats(burn::tensor::activation::softmax(logits, 1)).await?);
-    }
-    Ok(out)
 }

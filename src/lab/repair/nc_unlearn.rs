@@ -54,7 +54,7 @@ impl Repair for NcUnlearn {
         let (report, from_detection) = match &cx.input.detected.nc {
             Some(found) => (found.clone(), true),
             None => {
-                let nc = cx.spec.detect.nc.clone().unwrap_or_default();
+                let nc = cx.input.detectors.nc.clone().unwrap_or_default();
                 let report: NcReport = cx.detector("nc", &clean, async |dcx| nc.inspect(dcx).await).await?;
                 (report, false)
             }

@@ -6,11 +6,10 @@ use crate::lab::params::choice;
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Defended, Fixed, Repair};
-use crate::lab::attack::TriggeredTest;
-use crate::lab::data::ImageSet;
 use crate::lab::detect::{DataFilter, LossIsolation};
 use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
+use crate::lab::eval::TriggeredTest;
 use crate::lab::train::train;
 
 /// Which detector decides what to drop.
@@ -59,22 +58,22 @@ impl Repair for Retrain {
     type Detail = RetrainDetail;
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<RetrainDetail>> {
-        let spec = cx.spec;
+        let setting = cx.setting;
         let input = cx.input;
         let truth = input.poisoned.is_poisoned();
         // Detectors see the defender's clean set as their clean images, never the test split.
         let clean = cx.clean.clone();
         let flagged = match self.by {
             RetrainBy::Ac => {
-                let d = spec.detect.ac.clone().unwrap_or_default();
+                let d = input.detectors.ac.clone().unwrap_or_default();
                 cx.detector("ac", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
             }
             RetrainBy::Ss => {
-                let d = spec.detect.ss.clone().unwrap_or_default();
+                let d = input.detectors.ss.clone().unwrap_or_default();
                 cx.detector("ss", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
             }
             RetrainBy::Loss => {
-                let d: LossIsolation = spec.detect.loss.clone().unwrap_or_default();
+                let d: LossIsolation = input.detectors.loss.clone().unwrap_or_default();
                 cx.detector("loss", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
             }
             RetrainBy::Truth => truth.clone(),
@@ -87,17 +86,27 @@ impl Repair for Retrain {
 
         let train_device = cx.device.clone().autodiff();
         // The architecture the suspect model came with, branch and all.
-        let model =
-            fresh_model(spec.model, spec.dims(), spec.seed, &train_device).with_branch(cx.model.branch().cloned());
-        let (c, h, w) = spec.dims();
+        let model = fresh_model(setting.model, setting.dims(), setting.seed, &train_device)
+            .with_branch(cx.model.branch().cloned());
+        let (c, h, w) = setting.dims();
         // No per-epoch evaluation: empty test sets cost nothing.
-        let none = TriggeredTest { set: ImageSet::empty(c, h, w), attack_labels: Vec::new(), source: Vec::new() };
-        let total = set.len().div_ceil(spec.train.batch_size) * spec.train.epochs;
+        let none = TriggeredTest::none(c, h, w);
+        let total = set.len().div_ceil(setting.train.batch_size) * setting.train.epochs;
         let device = cx.device.clone();
         let mut relay = cx.relay(total);
-        let (model, _) =
-            train(model, &set, &spec.train, spec.seed, &train_device, &none.set, &none, &device, None, &mut relay)
-                .await?;
+        let (model, _) = train(
+            model,
+            &set,
+            &setting.train,
+            setting.seed,
+            &train_device,
+            &none.set,
+            &none,
+            &device,
+            None,
+            &mut relay,
+        )
+        .await?;
         Ok(Fixed {
             defended: Defended::Model(burn::module::Module::valid(&model)),
             // The samples the defender believes clean (`remaining_poisoned` says how many were not).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cx, Defended, Fixed, Repair};
 use crate::lab::data::{ImageSet, batch};
-use crate::lab::detect::read_floats;
+use crate::lab::device::read_floats;
 use crate::lab::error::Result;
 use crate::lab::eval::EVAL_BATCH;
 use crate::lab::rng::LabRng;
