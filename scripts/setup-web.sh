@@ -71,7 +71,7 @@ if [ "${1:-}" = "--browser" ]; then
     say "installing Debian's chromium and chromedriver"
     apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
   fi
-  # Mesa's software Vulkan (lavapipe): the CLI's `--device wgpu` is tested on it (tests/wgpu.rs).
+  # Mesa's software Vulkan (lavapipe): the CLI's `--device wgpu` is tested on it (tests/wgpu.rs, extended suite).
   if ! compgen -G '/usr/share/vulkan/icd.d/lvp_icd.*.json' >/dev/null; then
     say "installing Debian's mesa-vulkan-drivers (lavapipe) and the Vulkan loader"
     apt-get update -qq && apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # The extended suite: slow checks kept out of the default run (scripts/test.sh) to hold its cold time
-# under the CI limit. Run it before resolving an issue that touches what it covers. Today: the page on
-# WebGPU in headless Chromium on SwiftShader (the self-check, training like the CPU, and a device lost
-# mid-run finishing on the CPU), about 5 minutes.
+# under the CI limit. Run it before resolving an issue that touches what it covers:
+# - every lesson's experiments and claims (tests/lessons.rs, its ignored tests; about 3.5 minutes) and
+#   Neural Cleanse on three challenge codes (tests/challenge.rs; about a minute),
+# - the CLI's `--device wgpu` on Mesa's software Vulkan (tests/wgpu.rs; the default run builds without
+#   the `wgpu` feature, so this builds burn's wgpu backend natively once more),
+# - the page on WebGPU in headless Chromium on SwiftShader (the self-check, training like the CPU, and a
+#   device lost mid-run finishing on the CPU), about 5 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/backdoor-lab/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 bash scripts/setup-web.sh --browser
+cargo test --release --locked --no-default-features --test lessons --test challenge -- --include-ignored
+cargo test --release --locked --test wgpu
 trunk build --release
 (cd tests/e2e && node --test --test-concurrency=1 ./*.extended.mjs)

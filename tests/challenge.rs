@@ -21,7 +21,10 @@ fn nearest_place(row: f64, col: f64, k: usize) -> usize {
     (0..PLACES.len()).min_by(|&a, &b| d(centres[a]).total_cmp(&d(centres[b]))).unwrap()
 }
 
+/// About a minute of training: the extended suite runs it (the default run's e2e solves one challenge in
+/// the page).
 #[test]
+#[ignore = "extended suite"]
 fn neural_cleanse_names_the_hidden_target_and_place() {
     // Three codes a teacher might hand out (the page draws them at random).
     for code in ["7kq2mx9d", "c4n8w1ra", "z0h5tp3e"] {

@@ -1,7 +1,8 @@
 //! The CLI's `--device wgpu`: burn's wgpu backend on a real Vulkan driver passes the self-check against
-//! the CPU and trains like the CPU. CI runs it on Mesa's software Vulkan (lavapipe, installed by
-//! scripts/setup-web.sh); `BDL_REQUIRE_WGPU=1` (set by scripts/test.sh) turns a missing adapter into a
-//! failure, elsewhere it is reported and skipped.
+//! the CPU and trains like the CPU. The extended suite runs it on Mesa's software Vulkan (lavapipe,
+//! installed by scripts/setup-web.sh). A machine without an adapter fails it unless `BDL_NO_GPU=1` says
+//! the skip is expected. Built only with the `wgpu` feature (on by default; the default test run
+//! builds without it, see Cargo.toml).
 
 use std::process::Command;
 
@@ -30,10 +31,10 @@ fn wgpu_passes_the_self_check_and_trains_like_the_cpu() {
     let (gpu, notes) = run("wgpu", &dir);
     if gpu["device"] != "wgpu" {
         assert!(
-            std::env::var_os("BDL_REQUIRE_WGPU").is_none(),
-            "--device wgpu fell back to the CPU where a Vulkan driver is installed: {notes}"
+            std::env::var_os("BDL_NO_GPU").is_some_and(|v| v == "1"),
+            "--device wgpu fell back to the CPU (set BDL_NO_GPU=1 where no adapter is expected): {notes}"
         );
-        eprintln!("skipped: no wgpu adapter on this machine ({})", notes.trim());
+        eprintln!("skipped: no wgpu adapter on this machine and BDL_NO_GPU=1 ({})", notes.trim());
         std::fs::remove_dir_all(&dir).ok();
         return;
     }

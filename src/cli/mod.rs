@@ -11,7 +11,6 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, mnist};
-use backdoor_lab::lab::device::self_check;
 use backdoor_lab::lab::event::{Event, Host, Stage};
 use backdoor_lab::lab::model::ModelKind;
 use backdoor_lab::lab::model_file;
@@ -430,12 +429,13 @@ fn cmd_run(args: RunArgs) -> Result<()> {
 
 /// burn's wgpu device on the machine's preferred adapter, trusted only after the self-check against
 /// the CPU for `spec`'s model (burn 0.22 was seen to train on garbage on a GPU without any error).
+#[cfg(feature = "wgpu")]
 fn open_wgpu(spec: &ExperimentSpec) -> std::result::Result<Device, String> {
     let started = clock();
     let device = Device::wgpu_options().init().map_err(|e| {
         format!("no GPU through wgpu ({e}); on Linux a Vulkan driver is needed (Debian: mesa-vulkan-drivers)")
     })?;
-    let check = pollster::block_on(self_check(spec.model, spec.dims(), &device))
+    let check = pollster::block_on(backdoor_lab::lab::device::self_check(spec.model, spec.dims(), &device))
         .map_err(|e| format!("the GPU failed its self-check against the CPU: {e}"))?;
     eprintln!(
         "device: wgpu, checked against the CPU for this model in {:.1} s (relative difference {:.0e})",
@@ -443,6 +443,12 @@ fn open_wgpu(spec: &ExperimentSpec) -> std::result::Result<Device, String> {
         check.max_rel_diff
     );
     Ok(device)
+}
+
+/// A build without the `wgpu` feature (the default test run's) has no GPU backend to open.
+#[cfg(not(feature = "wgpu"))]
+fn open_wgpu(_spec: &ExperimentSpec) -> std::result::Result<Device, String> {
+    Err("this build has no wgpu backend (it was built without the default `wgpu` feature)".into())
 }
 
 /// The process's peak resident memory (Linux: VmHWM), to show that memory stays flat on full-size data.

@@ -2,39 +2,11 @@
 // pixel editor goes into the link, trains a working backdoor and comes back from the link pixel for
 // pixel; the blend image is drawn the same way; WaNet shows its field and the amplified difference;
 // a semantic attack shows its sub-population; each attack's paper is named.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { serveDist, BASE_ARGS } from './serve.mjs';
+import { labHooks } from './lab.mjs';
 
-let server, origin, browser;
-
-before(async () => {
-  ({ server, origin } = await serveDist());
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: BASE_ARGS });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-async function openLab(fragment) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const consoleErrors = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.goto(`${origin}/${fragment}`);
-  const id = (t) => page.locator(`[data-testid="${t}"]`);
-  return {
-    page, context, consoleErrors, id,
-    text: async (t) => (await id(t).textContent()).trim(),
-    ready: () => page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 }),
-    status: (s, timeout = 300_000) => page.waitForFunction(
-      (want) => document.querySelector('[data-testid="status"]')?.textContent === want, s, { timeout }),
-    hash: () => page.evaluate(() => decodeURIComponent(location.hash)),
-  };
-}
+const { openLab } = labHooks();
 
 /** Drags the mouse through grid cells [row, col] of the editor (a stroke), on a grid of `n` cells a side. */
 async function stroke(lab, cells, n) {

@@ -1,41 +1,20 @@
 // What a course uses: the Lessons menu and a lesson's checked claims, a find-the-backdoor challenge
 // solved with Neural Cleanse in the page, and an automated accessibility check (axe-core) of every step.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
-import { serveDist, BASE_ARGS } from './serve.mjs';
+import { labHooks } from './lab.mjs';
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
 const LESSONS_MD = path.resolve(import.meta.dirname, '../../LESSONS.md');
 
-let server, origin, browser;
+const site = labHooks();
 
-before(async () => {
-  ({ server, origin } = await serveDist());
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: BASE_ARGS });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-async function open(fragment, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, ...options });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${origin}/${fragment}`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
-  const id = (t) => page.locator(`[data-testid="${t}"]`);
-  const status = (s, timeout = 300_000) => page.waitForFunction(
-    (want) => document.querySelector('[data-testid="status"]')?.textContent === want, s, { timeout });
-  return { context, page, errors, id, status };
-}
+/** The lab at `fragment` in a 1100×900 window (or as `options` say), once Run can be pressed. */
+const open = (fragment, options = {}) => site.openLab(fragment, { ready: true, viewport: { width: 1100, height: 900 }, ...options });
 
 test('the Lessons menu lists every lesson, opens one, and checks its claims against the run', async () => {
   const titles = fs.readFileSync(LESSONS_MD, 'utf8').split('\n').filter((l) => /^## \d+\. /.test(l)).map((l) => l.replace(/^## \d+\. /, ''));
@@ -81,7 +60,7 @@ test('the Lessons menu lists every lesson, opens one, and checks its claims agai
   assert.equal(await lab.id('lesson').count(), 1);
   await lab.page.evaluate(() => { location.hash = '#v=1&epochs=2'; });
   await lab.id('lesson').waitFor({ state: 'detached' });
-  assert.deepEqual(lab.errors, []);
+  assert.deepEqual(lab.pageErrors, []);
   await lab.context.close();
 });
 
@@ -143,7 +122,7 @@ test('a challenge hides its attack, is solved with Neural Cleanse in the page, t
   assert.equal(await lab.id('answer-target').isEnabled(), false);
   assert.match(await lab.id('answer-truth').textContent(), new RegExp(`relabelled ${target}\\.$`));
   if (process.env.SCREENSHOTS) await lab.page.screenshot({ path: path.join(process.env.SCREENSHOTS, 'challenge.png'), fullPage: true });
-  assert.deepEqual(lab.errors, []);
+  assert.deepEqual(lab.pageErrors, []);
   await lab.context.close();
 });
 
@@ -151,7 +130,7 @@ test('a teacher creates a challenge link; a malformed one is refused with the re
   const lab = await open('');
   await lab.id('new-challenge').click();
   const link = await lab.id('challenge-link').inputValue();
-  assert.match(link, new RegExp(`^${origin}/#challenge=[0-9a-hjkmnp-tv-z]{8}$`));
+  assert.match(link, new RegExp(`^${site.origin}/#challenge=[0-9a-hjkmnp-tv-z]{8}$`));
   await lab.context.close();
   const bad = await open('#challenge=abc');
   assert.match(await bad.id('error').textContent(), /challenge link could not be read.*8 characters/);

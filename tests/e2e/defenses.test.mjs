@@ -1,30 +1,14 @@
 // End-to-end tests of the deployment-time defenses in headless Chromium: an input sanitizer chosen in
 // the Repair step shows test images before and after it, goes into the link, and a run measures the
 // model through it with the raw figures beside.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { serveDist, BASE_ARGS } from './serve.mjs';
+import { labHooks, waitForStatus } from './lab.mjs';
 
-let server, origin, browser;
-
-before(async () => {
-  ({ server, origin } = await serveDist());
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: BASE_ARGS });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const { openLab } = labHooks();
 
 test('an input sanitizer is chosen in the page, previewed, in the link, and measured after a run', async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(`${origin}/#v=1&train=2000&test=500&epochs=2&seed=3`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const { page, context, consoleErrors: errors } = await openLab('#v=1&train=2000&test=500&epochs=2&seed=3', { ready: true });
   const panel = page.locator('[data-testid="sanitize-panel"]');
   assert.equal(await panel.locator('[data-testid="sanitized"]').count(), 0, 'no preview while off');
   assert.equal(await panel.locator('[data-key="sanitize_k"]').count(), 0, 'no strength while off');
@@ -44,7 +28,7 @@ test('an input sanitizer is chosen in the page, previewed, in the link, and meas
   assert.equal(await page.locator('[data-testid="run"]').isEnabled(), true);
 
   await page.locator('[data-testid="run"]').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'done', null, { timeout: 300_000 });
+  await waitForStatus(page, 'done');
   const text = await page.locator('[data-testid="sanitize-result"]').textContent();
   console.log(text);
   const m = text.match(/Through the median filter: CA ([\d.]+) %, ASR ([\d.]+) %.*raw inputs: CA ([\d.]+) %, ASR ([\d.]+) %/);
@@ -55,10 +39,7 @@ test('an input sanitizer is chosen in the page, previewed, in the link, and meas
 });
 
 test('augmentations are ticked in the Train step, explained with their paper, and their strengths appear', async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${origin}/#v=1`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const { page, context } = await openLab('#v=1', { ready: true });
   const train = page.locator('#train');
   assert.equal(await train.locator('[data-key="aug_cutmix"]').count(), 0);
   await train.locator('[data-key="aug"] input[data-choice="cutmix"]').check();
@@ -71,17 +52,12 @@ test('augmentations are ticked in the Train step, explained with their paper, an
 });
 
 test('DP-SGD is chosen by its link keys, explained with its limit, reports its privacy, and sweeps as a trade-off curve', async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(`${origin}/#v=1&train=1500&test=300&epochs=1&model=mlp&seed=3&dp_sigma=0.5&dp_clip=2`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const { page, context, consoleErrors: errors } = await openLab('#v=1&train=1500&test=300&epochs=1&model=mlp&seed=3&dp_sigma=0.5&dp_clip=2', { ready: true });
   const train = page.locator('#train');
   assert.match(await train.locator('[data-testid="dp-explain"]').textContent(), /Abadi et al\., CCS 2016.*per sample/s);
   assert.equal(await train.locator('[data-key="dp_clip"]').count(), 1);
   await page.locator('[data-testid="run"]').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'done', null, { timeout: 300_000 });
+  await waitForStatus(page, 'done');
   const privacy = await train.locator('[data-testid="dp-privacy"]').textContent();
   console.log(privacy);
   // 1,500 samples in batches of 64 for one epoch: 24 steps at q = 64/1500, δ = 1/1500.
@@ -95,7 +71,7 @@ test('DP-SGD is chosen by its link keys, explained with its limit, reports its p
   await train.locator('[data-testid="sweep-values-dp_sigma"]').dispatchEvent('change');
   await train.locator('[data-testid="run-sweep-dp_sigma"]').click();
   await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'running');
-  await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'done', null, { timeout: 300_000 });
+  await waitForStatus(page, 'done');
   const row = async (i) => (await train.locator(`[data-testid="sweep-${i}"] td`).allTextContents()).map(parseFloat);
   const [plain, noisy] = [await row(0), await row(1)];
   console.log(`DP-SGD trade-off in the page: σ=0 CA/ASR ${plain.join(' / ')}; σ=1 ${noisy.join(' / ')}`);
@@ -108,10 +84,7 @@ test('DP-SGD is chosen by its link keys, explained with its limit, reports its p
 });
 
 test("Activation Clustering's decision rule shows only its own parameters and goes into the link", async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${origin}/#v=1&detect=ac&ac_rule=reclassify`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const { page, context } = await openLab('#v=1&detect=ac&ac_rule=reclassify', { ready: true });
   assert.equal(await page.locator('[data-key="ac_rule"]').count(), 1);
   assert.equal(await page.locator('[data-key="ac_size"]').count(), 0, 'the size threshold belongs to the size rule');
   await page.locator('select[data-key="ac_rule"]').selectOption('size');

@@ -3,36 +3,35 @@
 // page on another origin. An experiment runs inside the iframe; hidden controls stay hidden; nothing is
 // requested from anywhere but the two origins; "Open in a new tab" opens the full app on the same
 // experiment.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { serveDist, servePage, BASE_ARGS } from './serve.mjs';
+import { servePage } from './serve.mjs';
+import { labHooks, waitForRun } from './lab.mjs';
 
 const PREFIX = '/backdoor-lab/';
 const SPEC = 'v=1&seed=1&train=2000&test=500&epochs=2';
-let site, course, browser;
-
-before(async () => {
-  site = await serveDist({ prefix: PREFIX });
-  const src = `${site.origin}${PREFIX}#${SPEC}&embed=1&hide=poison,lr`;
-  course = await servePage(`<!doctype html>
+let course;
+// The app under its folder, and Chromium; then the course page, which needs the app's origin.
+const site = labHooks({
+  prefix: PREFIX,
+  setup: async () => {
+    const src = `${site.origin}${PREFIX}#${SPEC}&embed=1&hide=poison,lr`;
+    course = await servePage(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ML security, week 3</title>
 <style>body { font: 16px system-ui; margin: 0 16px; } iframe { width: 100%; height: 1400px; border: 1px solid #ccc; }</style></head>
 <body><h1>Week 3: backdoors</h1><p>Run the experiment below, then answer the questions.</p>
 <iframe title="Backdoor Lab" src="${src}"></iframe></body></html>`);
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: BASE_ARGS });
+  },
 });
 
-after(async () => {
-  await browser?.close();
-  site?.server.close();
+after(() => {
   course?.server.close();
 });
 
 test('embedded in a course page on another origin, from a sub-path: runs, hides, stays home, opens in a new tab', async () => {
   assert.notEqual(new URL(site.origin).origin, new URL(course.origin).origin);
-  const context = await browser.newContext({ viewport: { width: 800, height: 900 } });
+  const context = await site.browser.newContext({ viewport: { width: 800, height: 900 } });
   const requests = [];
   context.on('request', (r) => requests.push(r.url()));
   const page = await context.newPage();
@@ -41,7 +40,7 @@ test('embedded in a course page on another origin, from a sub-path: runs, hides,
   await page.goto(course.origin);
   const lab = page.frameLocator('iframe[title="Backdoor Lab"]');
   const id = (t) => lab.locator(`[data-testid="${t}"]`);
-  await lab.locator('[data-testid="run"]:not([disabled])').waitFor({ timeout: 120_000 });
+  await waitForRun(lab);
 
   // Embed mode: no title or sharing panel; the hidden section and control are gone, their neighbours are not.
   assert.equal(await lab.locator('header.top').count(), 0);
@@ -84,7 +83,7 @@ test('embedded in a course page on another origin, from a sub-path: runs, hides,
   assert.ok(href.startsWith(`${site.origin}${PREFIX}#`), href);
   assert.ok(!/[#&](embed|hide)=/.test(href), `the full app's link keeps embed or hide: ${href}`);
   const [full] = await Promise.all([context.waitForEvent('page'), open.click()]);
-  await full.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  await waitForRun(full);
   assert.equal(await full.locator('header.top').count(), 1);
   assert.ok(await full.locator('section#poison').isVisible());
   assert.ok(await full.locator('section.share').isVisible());

@@ -1,40 +1,23 @@
 // The Compare step: a grid run in the page's workers gives the numbers the CLI's `grid` gives for the same
 // grid link; a ρ sweep draws its chart with the CLI's values; results export and open again; cancel stops.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { serveDist, BASE_ARGS } from './serve.mjs';
+import { labHooks } from './lab.mjs';
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), '.cache/backdoor-lab/target');
 const CLI = process.env.BACKDOOR_LAB ?? path.join(TARGET, 'release/backdoor-lab');
 
-let server, origin, browser;
-
-before(async () => {
-  assert.ok(fs.existsSync(CLI), `no CLI at ${CLI}: the native tests build it (cargo test --release)`);
-  ({ server, origin } = await serveDist());
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: BASE_ARGS });
+// The CLI first: without it nothing is served or launched.
+const site = labHooks({
+  check: () => assert.ok(fs.existsSync(CLI), `no CLI at ${CLI}: the native tests build it (cargo test --release)`),
 });
 
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-async function openLab(fragment) {
-  const context = await browser.newContext({ acceptDownloads: true });
-  const page = await context.newPage();
-  const requests = [];
-  page.on('request', (r) => requests.push(r.url()));
-  await page.goto(`${origin}/${fragment}`);
-  const id = (t) => page.locator(`[data-testid="${t}"]`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
-  return { page, context, requests, id };
-}
+/** The lab at `fragment`, once Run can be pressed; downloads are kept. */
+const openLab = (fragment) => site.openLab(fragment, { ready: true, acceptDownloads: true });
 
 /** The CLI's results for a grid link: `grid run` then `grid merge`. */
 function cliGrid(link) {
@@ -123,7 +106,7 @@ test('a grid link runs in the page\'s workers with the CLI\'s numbers, exports, 
   fs.rmSync(cliFile);
   fs.rmSync(badFile);
   for (const l of [lab, other]) {
-    assert.deepEqual(l.requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:')), []);
+    assert.deepEqual(l.requests.filter((u) => !u.startsWith(site.origin) && !u.startsWith('blob:') && !u.startsWith('data:')), []);
     await l.context.close();
   }
 });

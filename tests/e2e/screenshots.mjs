@@ -2,21 +2,20 @@
 // detectors and repairs, for people to look at (not a test): `node screenshots.mjs OUT_DIR`.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { serveDist, BASE_ARGS } from './serve.mjs';
+import { startLab, waitForRun, waitForStatus } from './lab.mjs';
 
 const out = process.argv[2] ?? 'screenshots';
 fs.mkdirSync(out, { recursive: true });
-const { server, origin } = await serveDist();
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: BASE_ARGS });
+const site = await startLab();
+const { origin, browser } = site;
 const fragment = '#v=1&train=1000&test=200&epochs=1&seed=3&detect=nc,ac,strip&nc_steps=20&strip_n=10&strip_inputs=50'
   + '&repair=ft,nc_unlearn,retrain&ft_epochs=1&nc_epochs=1&freeze=none,features&finetune_epochs=2&finetune_size=500&device=cpu';
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   await page.goto(`${origin}/${fragment}`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  await waitForRun(page);
   await page.locator('[data-testid="run"]').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'done', null, { timeout: 600_000 });
+  await waitForStatus(page, 'done', 600_000);
   for (const width of [1100, 390]) {
     await page.setViewportSize({ width, height: 900 });
     await page.waitForTimeout(300);
@@ -41,7 +40,7 @@ try {
     // A fresh page for each link: a link opened in the same tab keeps the last run's results.
     const page = await browser.newPage({ viewport: { width, height: 900 } });
     await page.goto(`${origin}/#v=1&freeze=features`);
-    await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+    await waitForRun(page);
     await page.locator('input[data-key="epochs"]').fill('0');
     await page.locator('input[data-key="rate"]').fill('abc');
     await page.locator('input[data-key="train"]').fill('8000');
@@ -54,7 +53,7 @@ try {
     await page.locator('[data-testid="lesson"]').screenshot({ path: path.join(out, `lesson-${width}.png`) });
     await page.goto(`${origin}/#g=1&train=300&test=100&epochs=1&attack=badnets|none&repair=ft&ft_epochs=1&seed=0`);
     await page.reload();
-    await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+    await waitForRun(page);
     await page.locator('[data-testid="run-grid"]').click();
     await page.waitForFunction(() => / in \d+ s$/.test(document.querySelector('[data-testid="grid-progress"]')?.textContent ?? ''), null, { timeout: 600_000 });
     await page.locator('#compare').screenshot({ path: path.join(out, `compare-${width}.png`) });
@@ -62,6 +61,5 @@ try {
   }
   console.log(`screenshots in ${out}`);
 } finally {
-  await browser.close();
-  server.close();
+  await site.close();
 }

@@ -1,36 +1,16 @@
 // The same small MNIST BadNets run on WebGPU (SwiftShader, a CPU implementation of WebGPU, in headless
 // Chromium) and on the CPU device: the device self-check passes, the badge says webgpu, and CA/ASR agree
 // within 2 points. Slow on SwiftShader; SKIP_WEBGPU=1 skips it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { serveDist, BASE_ARGS } from './serve.mjs';
+import { labHooks } from './lab.mjs';
 
-let server, origin, browser;
-
-before(async () => {
-  ({ server, origin } = await serveDist());
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: [...BASE_ARGS, '--enable-unsafe-webgpu'],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const site = labHooks({ args: ['--enable-unsafe-webgpu'] });
 
 async function run(fragment) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  await page.goto(`${origin}/${fragment}`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
-  const text = async (t) => (await page.locator(`[data-testid="${t}"]`).textContent()).trim();
+  const { page, context, consoleLogs: logs, text } = await site.openLab(fragment, { ready: true });
   const before = await text('device');
   const t0 = await page.evaluate(() => performance.now());
   await page.locator('[data-testid="run"]').click();
@@ -78,17 +58,14 @@ const KEEP_DEVICES = `if (self.GPUAdapter) {
 `;
 
 test('a WebGPU device lost mid-run finishes the run on the CPU with a notice', { skip: process.env.SKIP_WEBGPU === '1' }, async () => {
-  const context = await browser.newContext();
-  await context.route('**/worker_loader.js', async (route) => {
-    const response = await route.fetch();
-    route.fulfill({ response, body: KEEP_DEVICES + await response.text() });
-  });
-  const page = await context.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   const fragment = '#v=1&train=1000&test=300&epochs=2&seed=4';
-  await page.goto(`${origin}/${fragment}`);
-  await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+  const { page, context, consoleLogs: logs, text } = await site.openLab(fragment, {
+    ready: true,
+    prepare: (context) => context.route('**/worker_loader.js', async (route) => {
+      const response = await route.fetch();
+      route.fulfill({ response, body: KEEP_DEVICES + await response.text() });
+    }),
+  });
   const linkBefore = page.url();
   await page.locator('[data-testid="run"]').click();
   // Wait until training is under way on WebGPU (past the warm-up's self-check), then lose the device.
@@ -100,7 +77,6 @@ test('a WebGPU device lost mid-run finishes the run on the CPU with a notice', {
   assert.ok(destroyed >= 1, 'the hook saw the worker request a WebGPU device');
   await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('[data-testid="status"]')?.textContent),
     null, { timeout: 900_000 });
-  const text = async (t) => (await page.locator(`[data-testid="${t}"]`).textContent()).trim();
   const status = await text('status');
   const notice = await page.locator('.notice').textContent();
   console.log(`device lost after ${destroyed} device(s): status ${status}; badge ${await text('device')}; notice: ${notice}`);
