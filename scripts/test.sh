@@ -17,8 +17,9 @@ step "the deployment workflow (GitHub's schema, and the README's commands)"
 bash scripts/check-workflow.sh
 
 step "native tests (release profile: the tests train real networks)"
-# Without burn's wgpu backend: it is half of a cold native build; the extended suite
-# (scripts/test-extended.sh) builds it and runs tests/wgpu.rs, and the lessons' experiments.
+# Without burn's wgpu and ndarray backends (the default features): they are most of a cold native
+# build; the extended suite (scripts/test-extended.sh) builds them and runs tests/wgpu.rs and
+# tests/device.rs, and the lessons' experiments.
 cargo test --release --locked --no-default-features
 
 step "the page and the lab worker for wasm32 (trunk build --release)"

@@ -3,7 +3,7 @@
 //! keeps the backdoor, distillation into the plain architecture removes it, and a weight file does
 //! not carry it.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 
@@ -11,6 +11,7 @@ use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::attack::{AttackMethod, BranchStrength, Trigger, TriggerSpec};
 use backdoor_lab::lab::data::{NUM_CLASSES, batch};
 use backdoor_lab::lab::detect::NeuralCleanse;
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::eval::Metrics;
 use backdoor_lab::lab::model_file::{export_safetensors, import_safetensors, to_cpu};
 use backdoor_lab::lab::repair::{
@@ -25,7 +26,7 @@ const SIZE: &str = "train=4000&test=500&epochs=3&seed=3";
 
 fn go(link: &str) -> Outcome {
     let spec = ExperimentSpec::from_link(link).expect("test links are valid");
-    pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu-flex", &mut Quiet)).expect("run succeeds")
+    pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut Quiet)).expect("run succeeds")
 }
 
 /// The architectural backdoor, trained once for every test here.

@@ -2,11 +2,12 @@
 //! the seed, is off unless listed (and then training is bit for bit what it was), and its keys
 //! round-trip and say what is wrong.
 
-mod common;
+use crate::common;
 
 use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::augment::{self, Augment, Augmentation, Augmentations};
 use backdoor_lab::lab::data::ImageSet;
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::rng::{LabRng, Stream};
 use backdoor_lab::lab::run::run;
 use burn::tensor::Device;
@@ -131,7 +132,7 @@ fn augmentation_keys_round_trip_and_say_what_is_wrong() {
 fn training_with_an_augmentation_differs_and_without_is_unchanged() {
     let go = |link: &str| {
         let spec = ExperimentSpec::from_link(link).unwrap();
-        pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu", &mut Quiet)).unwrap().report
+        pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut Quiet)).unwrap().report
     };
     let base = "v=1&train=600&test=200&epochs=1&seed=4";
     let plain = go(base);

@@ -2,10 +2,11 @@
 //! attack, trained at the challenge's size, Neural Cleanse flags the hidden target, and the flagged
 //! class's reversed mask is strongest nearest the hidden trigger's place.
 
-mod common;
+use crate::common;
 
 use backdoor_lab::lab::challenge::{Challenge, PLACES};
 use backdoor_lab::lab::detect::NeuralCleanse;
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::run::run;
 use burn::tensor::Device;
 use common::{Quiet, mnist};
@@ -32,7 +33,7 @@ fn neural_cleanse_names_the_hidden_target_and_place() {
         let truth = ch.truth();
         let mut spec = ch.spec();
         spec.detect.nc = Some(NeuralCleanse::default());
-        let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu-flex", &mut Quiet)).unwrap();
+        let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut Quiet)).unwrap();
         let m = &out.report.final_metrics;
         let nc = out.report.detect.nc.as_ref().unwrap();
         eprintln!(

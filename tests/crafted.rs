@@ -3,7 +3,7 @@
 //! poisons stay within ε of their clean images with labels kept, are the same for a seed, and (for
 //! the hidden-trigger attacks) never carry the trigger.
 
-mod common;
+use crate::common;
 
 use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::attack::{AttackMethod, Trigger};
@@ -12,7 +12,7 @@ use backdoor_lab::lab::run::{Outcome, run};
 use common::{Recorder, mnist};
 
 use backdoor_lab::lab::attack::gradient_matching::{alignment, alignment_direction, alignment_grad, param_grad};
-use backdoor_lab::lab::device::fresh_model;
+use backdoor_lab::lab::device::{DeviceKind, fresh_model};
 use backdoor_lab::lab::model::ModelKind;
 use backdoor_lab::lab::rng::{LabRng, Stream};
 use burn::module::Module;
@@ -57,7 +57,7 @@ fn finite_difference_hvp_matches_a_direct_estimate() {
 fn crafted(link: &str) -> (Outcome, usize) {
     let spec = ExperimentSpec::from_link(link).unwrap();
     let mut host = Recorder::default();
-    let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu", &mut host)).unwrap();
+    let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut host)).unwrap();
     (out, host.0.iter().filter(|e| matches!(e, Event::Craft { .. })).count())
 }
 

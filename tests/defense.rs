@@ -2,11 +2,12 @@
 //! sanitizer that is off leaves every image as it was, the keys round-trip and say what is wrong, and a
 //! run with a sanitizer measures the model through it with the raw figures beside.
 
-mod common;
+use crate::common;
 
 use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::data::ImageSet;
 use backdoor_lab::lab::defense::{SanitizeSpec, SanitizerKind};
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::params::Params;
 use backdoor_lab::lab::run::run;
 use burn::tensor::Device;
@@ -135,7 +136,7 @@ fn a_run_with_a_sanitizer_is_measured_through_it_with_the_raw_figures_beside() {
     let link = "v=1&train=1000&test=300&epochs=1&seed=2";
     let go = |link: &str| {
         let spec = ExperimentSpec::from_link(link).unwrap();
-        pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu", &mut Quiet)).unwrap().report
+        pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut Quiet)).unwrap().report
     };
     let raw = go(link);
     assert!(raw.final_unsanitized.is_none() && raw.sanitize.is_none());

@@ -1,12 +1,13 @@
 //! Detectors on one small, quickly trained BadNets model (shared by every test here): thresholds a
 //! broken detector fails, the registry of detectors, progress and cancel, and the report's shape.
 
-mod common;
+use crate::common;
 
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use backdoor_lab::lab::detect::{DetectSpec, run_all};
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::event::{Event, Host, Stage};
 use backdoor_lab::lab::run::{Outcome, Report, run};
 use backdoor_lab::lab::{ExperimentSpec, LabError};
@@ -53,7 +54,7 @@ fn shared() -> &'static (Outcome, TestHost) {
         let spec = ExperimentSpec::from_link(LINK).expect("valid link");
         let mut host = TestHost::default();
         let out =
-            pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu-flex", &mut host)).expect("run succeeds");
+            pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut host)).expect("run succeeds");
         assert!(out.report.final_metrics.asr > 0.9, "the test model must carry the backdoor");
         (out, host)
     })
@@ -69,16 +70,12 @@ fn registry_every_detector_runs_reports_progress_and_seconds() {
     let d = &out.report.detect;
     assert_eq!(host.detectors, DetectSpec::NAMES.to_vec(), "each detector emits progress, in order");
     assert_eq!(host.stages.last(), Some(&Stage::Detect));
-    let seconds = [
-        d.nc.as_ref().map(|r| r.seconds),
-        d.ac.as_ref().map(|r| r.seconds),
-        d.ss.as_ref().map(|r| r.seconds),
-        d.strip.as_ref().map(|r| r.seconds),
-        d.loss.as_ref().map(|r| r.seconds),
-        d.occlusion.as_ref().map(|r| r.seconds),
-    ];
-    for (name, s) in DetectSpec::NAMES.iter().zip(seconds) {
-        assert!(s.is_some_and(|s| s > 0.0), "{name} reported no time");
+    // Every detector's summary (what the CLI's table and the page's cards print) has its time and words.
+    let summaries = d.summaries(&out.report.about());
+    assert_eq!(summaries.iter().map(|(name, ..)| *name).collect::<Vec<_>>(), DetectSpec::NAMES.to_vec());
+    for (name, title, summary) in summaries {
+        assert!(summary.seconds > 0.0, "{name} reported no time");
+        assert!(!summary.verdict.is_empty() && !summary.figures.is_empty() && !title.is_empty(), "{name}: {summary:?}");
     }
     assert!(out.report.seconds.detect > 0.0);
     // Every name chooses exactly its detector.
@@ -116,8 +113,25 @@ fn data_filters_score_every_training_sample() {
     assert_eq!(ss.removed.iter().sum::<usize>(), ss.score.flagged);
     assert_eq!(ac.classes.iter().map(|c| c.size).sum::<usize>(), 4000);
     assert!(ac.classes.iter().all(|c| c.points.len() == c.size.min(300) && c.poisoned.len() == c.points.len()));
-    // Spectral signatures sees the poison within the target class better than chance.
-    assert!(ss.in_class_auroc.is_some_and(|a| a > 0.5), "{:?}", ss.in_class_auroc);
+    // At ρ = 10 % the poison is about half of the target class, where both rules fail by design
+    // (../shared/REFERENCE.md: AC's smaller-cluster F1 0.00 on 3/3 seeds, SS's in-class AUROC 0.51); the
+    // test at ρ = 5 % below is where they must work.
+}
+
+/// At ρ = 5 % both data filters work in the plain PyTorch reference on the default experiment, seeds 0
+/// and 1 (../shared/REFERENCE.md: AC's smaller-cluster rule F1 0.92 / 0.89, SS's in-class AUROC 0.70):
+/// the same setting here, seed 0. The bounds sit well below those and well above what a scorer that
+/// ignores the data gets (F1 ≈ 0.05 for random flags at this rate, AUROC 0.5).
+#[test]
+fn data_filters_find_a_minority_poison() {
+    let spec = ExperimentSpec::from_link("v=1&seed=0&rate=0.05&detect=ac,ss").unwrap();
+    let out =
+        pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut TestHost::default())).unwrap();
+    let d = &out.report.detect;
+    let (ac, ss) = (d.ac.as_ref().unwrap(), d.ss.as_ref().unwrap());
+    assert_eq!(ac.score.poisoned, 400);
+    assert!(ac.score.f1 >= 0.5, "AC F1 {} (precision {}, recall {})", ac.score.f1, ac.score.precision, ac.score.tpr);
+    assert!(ss.in_class_auroc.is_some_and(|a| a >= 0.6), "SS in-class AUROC {:?}", ss.in_class_auroc);
 }
 
 #[test]
@@ -198,7 +212,7 @@ fn reports_without_detectors_stay_as_before() {
 fn activation_clustering_by_reclassification_finds_a_majority_poison() {
     let spec = ExperimentSpec::from_link("v=1&seed=1&detect=ac&ac_rule=reclassify").unwrap();
     let mut host = TestHost::default();
-    let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu-flex", &mut host)).unwrap();
+    let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut host)).unwrap();
     let ac = out.report.detect.ac.as_ref().unwrap();
     let size_rule = DetectSpec { ac: Some(Default::default()), ..Default::default() };
     let size = pollster::block_on(run_all(

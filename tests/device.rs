@@ -1,4 +1,6 @@
 //! The device self-check: two honest CPU backends agree on every model; broken answers are refused.
+//! Built only with the `ndarray` feature (on by default; the default test run builds without it, so the
+//! extended suite runs this file).
 
 use backdoor_lab::lab::LabError;
 use backdoor_lab::lab::device::{SELF_CHECK_TOLERANCE, fresh_model, relative_difference, self_check};

@@ -1,9 +1,10 @@
 //! Small real runs on the shipped MNIST: thresholds that a broken attack or broken training fails.
 
-mod common;
+use crate::common;
 
 use std::ops::ControlFlow;
 
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::run::{Outcome, run};
 use backdoor_lab::lab::{ExperimentSpec, LabError};
@@ -34,7 +35,7 @@ impl Host for TestHost {
 
 fn go(spec: &ExperimentSpec) -> Outcome {
     let mut host = TestHost { batches: 0, cancel_after: None };
-    pollster::block_on(run(spec, mnist(), &Device::flex(), "cpu-flex", &mut host)).expect("run succeeds")
+    pollster::block_on(run(spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut host)).expect("run succeeds")
 }
 
 #[test]
@@ -76,7 +77,7 @@ fn same_spec_gives_identical_results() {
 fn cancelling_stops_the_run() {
     let spec = small("v=1&train=600&test=200&epochs=3");
     let mut host = TestHost { batches: 0, cancel_after: Some(3) };
-    let result = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu-flex", &mut host));
+    let result = pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut host));
     assert!(matches!(result, Err(LabError::Cancelled)));
     assert_eq!(host.batches, 3);
 }

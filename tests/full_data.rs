@@ -1,7 +1,7 @@
 //! Full-size data natively: MNIST's official IDX files (gzipped or not) and the official CIFAR-10
 //! release at full size with `train=all`, with memory that stays below the float32 copy of the data.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

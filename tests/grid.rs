@@ -1,12 +1,13 @@
 //! Grids: the plan's order and names, one training per shared model, sharding, restarts after a kill,
 //! and merged tables that match the reports.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::grid::{self, Grid, GridResults};
 use backdoor_lab::lab::run::{self, Report};
 use backdoor_lab::lab::{ExperimentSpec, LabError};
@@ -100,7 +101,7 @@ fn runs_sharing_a_model_train_it_once_and_report_as_if_alone() {
     let mut reports: Vec<Report> = Vec::new();
     let refs: Vec<_> = runs.iter().collect();
     let trainings =
-        pollster::block_on(grid::execute(&refs, common::mnist(), &device, "cpu-flex", &mut Quiet, &mut |_, r| {
+        pollster::block_on(grid::execute(&refs, common::mnist(), &device, DeviceKind::Cpu, &mut Quiet, &mut |_, r| {
             reports.push(r.expect("each run runs"));
             Ok(())
         }))
@@ -108,7 +109,7 @@ fn runs_sharing_a_model_train_it_once_and_report_as_if_alone() {
     assert_eq!(trainings, 1);
     assert_eq!(reports.len(), 2);
     for (planned, shared) in runs.iter().zip(&reports) {
-        let alone = pollster::block_on(run::run(&planned.spec, common::mnist(), &device, "cpu-flex", &mut Quiet))
+        let alone = pollster::block_on(run::run(&planned.spec, common::mnist(), &device, DeviceKind::Cpu, &mut Quiet))
             .unwrap()
             .report;
         assert_eq!(untimed(&serde_json::to_value(&alone).unwrap()), untimed(&serde_json::to_value(shared).unwrap()));

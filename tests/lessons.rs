@@ -2,11 +2,12 @@
 //! paragraph makes holds on the report (in the extended suite: about 3.5 minutes); the links are canonical (the page recognises a lesson by its
 //! link); LESSONS.md is exactly what `backdoor-lab lessons --markdown` prints.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
 use backdoor_lab::lab::ExperimentSpec;
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::grid::training_key;
 use backdoor_lab::lab::run::{finish, train_model};
 use backdoor_lab::lessons::{Bound, Claim, LESSONS, LessonRun, markdown};
@@ -36,7 +37,7 @@ fn lessons(ids: &[&str]) {
             pollster::block_on(train_model(&specs[group[0]], mnist(), &device, &mut Quiet)).expect("training succeeds");
         for i in group {
             let (id, r) = runs[i];
-            let report = pollster::block_on(finish(&specs[i], &trained, mnist(), &device, "cpu-flex", &mut Quiet))
+            let report = pollster::block_on(finish(&specs[i], &trained, mnist(), &device, DeviceKind::Cpu, &mut Quiet))
                 .expect("the run succeeds");
             let report = serde_json::to_value(&report).unwrap();
             for c in r.claims {

@@ -2,12 +2,12 @@
 //! logits; our export loads back bit for bit; files that do not fit are refused with a message that
 //! names the problem.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
 use backdoor_lab::lab::data::{ImageSet, batch};
-use backdoor_lab::lab::device::fresh_model;
+use backdoor_lab::lab::device::{DeviceKind, fresh_model};
 use backdoor_lab::lab::model::{Model, ModelKind};
 use backdoor_lab::lab::model_file::{declared_arch, export_safetensors, import_path, import_safetensors};
 use burn::tensor::Device;
@@ -128,7 +128,7 @@ fn a_scanned_model_is_measured_again_with_another_guess_of_its_trigger() {
     let spec = ExperimentSpec::from_link("v=1&train=1000").unwrap();
     let scanned = Scanned { file: "example.safetensors".into(), format: "safetensors".into() };
     let mut quiet = common::Quiet;
-    let run = scan(&spec, common::mnist(), model, scanned, &device, "cpu", &mut quiet);
+    let run = scan(&spec, common::mnist(), model, scanned, &device, DeviceKind::Cpu, &mut quiet);
     let outcome = pollster::block_on(run).unwrap();
     // The default guess (a patch at the bottom right, target 0) is not this model's trigger.
     assert!(outcome.report.final_metrics.asr < 0.2, "{}", outcome.report.final_metrics.asr);

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use backdoor_lab::lab::data::{DataSource, DatasetKind};
 use backdoor_lab::lab::detect::{self, DetectSpec, NeuralCleanse};
-use backdoor_lab::lab::device::fresh_model;
+use backdoor_lab::lab::device::{DeviceKind, fresh_model};
 use backdoor_lab::lab::eval::Metrics;
 use backdoor_lab::lab::event::{Event, Host};
 use backdoor_lab::lab::model::ModelKind;
@@ -67,7 +67,7 @@ fn model() -> &'static Outcome {
     static RUN: OnceLock<Outcome> = OnceLock::new();
     RUN.get_or_init(|| {
         let spec = ExperimentSpec::from_link("v=1&train=4000&test=1000&epochs=3&seed=3").expect("valid link");
-        let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), "cpu-flex", &mut TestHost::default()))
+        let out = pollster::block_on(run(&spec, mnist(), &Device::flex(), DeviceKind::Cpu, &mut TestHost::default()))
             .expect("run succeeds");
         assert!(out.report.final_metrics.asr > 0.9, "the test model must carry the backdoor");
         out

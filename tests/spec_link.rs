@@ -344,7 +344,7 @@ fn repair_keys_round_trip_and_say_what_is_wrong() {
 }
 
 /// Writes the frozen link corpus (tests/corpus/links.json) from the specs this build generates:
-/// `FREEZE_CORPUS=1 cargo test --release --test spec_link freeze_link_corpus -- --ignored`.
+/// `FREEZE_CORPUS=1 cargo test --release --no-default-features --test all spec_link::freeze_link_corpus -- --ignored`.
 /// It was run once, before parameters moved into tables; tests/corpus.rs checks every later build
 /// against it, so a renamed key or a changed default fails there.
 #[test]

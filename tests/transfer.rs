@@ -1,13 +1,13 @@
 //! The transfer stage: a victim fine-tunes the run's model on clean images the base never saw,
 //! once per freeze mode; frozen layers stay as the base had them and the base itself is untouched.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 
 use backdoor_lab::lab::ExperimentSpec;
 use backdoor_lab::lab::data::ImageSet;
-use backdoor_lab::lab::device::fresh_model;
+use backdoor_lab::lab::device::{DeviceKind, fresh_model};
 use backdoor_lab::lab::event::Event;
 use backdoor_lab::lab::model::{Model, ModelKind};
 use backdoor_lab::lab::run::run;
@@ -90,9 +90,10 @@ fn each_freeze_mode_is_measured_every_epoch_and_the_base_is_untouched() {
     let link = "v=1&train=2000&test=500&epochs=2&seed=2";
     let with = spec(&format!("{link}&freeze=none,features,all_but_last&finetune_epochs=2&finetune_size=600"));
     let mut host = Recorder::default();
-    let out = pollster::block_on(run(&with, mnist(), &Device::flex(), "cpu", &mut host)).unwrap();
+    let out = pollster::block_on(run(&with, mnist(), &Device::flex(), DeviceKind::Cpu, &mut host)).unwrap();
     let plain =
-        pollster::block_on(run(&spec(link), mnist(), &Device::flex(), "cpu", &mut Recorder::default())).unwrap();
+        pollster::block_on(run(&spec(link), mnist(), &Device::flex(), DeviceKind::Cpu, &mut Recorder::default()))
+            .unwrap();
     assert_eq!(
         out.report.final_metrics, plain.report.final_metrics,
         "fine-tuning copies must leave the base as trained"

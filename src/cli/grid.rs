@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use backdoor_lab::lab::data::DataSource;
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::grid::{self, Grid, GridResults, PlannedRun, RESULTS_VERSION, RunResult};
 use backdoor_lab::lab::run::Report;
 use backdoor_lab::lab::{ExperimentSpec, LabError, Result};
@@ -259,7 +260,7 @@ fn run(args: RunArgs) -> Result<()> {
                             part,
                             source,
                             &Device::flex(),
-                            "cpu-flex",
+                            DeviceKind::Cpu,
                             &mut host,
                             &mut each,
                         ))

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use backdoor_lab::lab::data::DataSource;
+use backdoor_lab::lab::device::DeviceKind;
 use backdoor_lab::lab::params::clip;
 use backdoor_lab::lab::{ExperimentSpec, LabError, Result, run};
 use burn::tensor::Device;
@@ -123,7 +124,7 @@ pub fn cmd_sweep(args: SweepArgs) -> Result<()> {
             for spec in specs {
                 done += 1;
                 let mut host = CliHost::hidden(spec.train.epochs);
-                let outcome = pollster::block_on(run::run(&spec, &source, &device, "cpu-flex", &mut host))?;
+                let outcome = pollster::block_on(run::run(&spec, &source, &device, DeviceKind::Cpu, &mut host))?;
                 let r = &outcome.report;
                 eprintln!(
                     "[{done}/{total}] {key}={value} seed {}: CA {:.1} % ASR {:.1} %  #{}",

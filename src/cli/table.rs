@@ -140,16 +140,11 @@ fn repairs(s: &mut String, r: &Report) {
             row.seconds
         );
     }
+    // What each repair did, from its summary (registry order).
+    for row in rep.rows() {
+        let _ = writeln!(s, "  {}: {}", row.name, row.detail);
+    }
     if let Some(fp) = &rep.fp {
-        let _ = writeln!(
-            s,
-            "  fine-pruning pruned {} of {} units ({:.0} %): CA {} ASR {} before fine-tuning",
-            fp.detail.pruned,
-            fp.detail.units,
-            100.0 * fp.detail.pruned_fraction,
-            pct(fp.detail.pruned_clean_acc).trim(),
-            pct(fp.detail.pruned_asr).trim()
-        );
         let curve: Vec<String> = fp
             .detail
             .curve
@@ -158,115 +153,21 @@ fn repairs(s: &mut String, r: &Report) {
             .collect();
         let _ = writeln!(s, "  fine-pruning curve (pruned: CA/ASR %) {}", curve.join(" "));
     }
-    if let Some(rt) = &rep.retrain {
-        let _ = writeln!(
-            s,
-            "  retrain (by {}) dropped {} samples, {} of them poisoned; {} poisoned left",
-            rt.params.by.name(),
-            rt.detail.removed,
-            rt.detail.removed_poisoned,
-            rt.detail.remaining_poisoned
-        );
-    }
-    if let Some(a) = &rep.abl {
-        let _ = writeln!(
-            s,
-            "  abl isolated {} samples, {} of them poisoned ({} of those truly of the target class)",
-            a.detail.isolated, a.detail.isolated_poisoned, a.detail.isolated_true_target
-        );
-    }
-    if let Some(nc) = &rep.nc_unlearn {
-        let how = if nc.detail.flagged { "flagged" } else { "not flagged: smallest mask" };
-        let _ = writeln!(
-            s,
-            "  nc_unlearn unlearned class {} ({how}, anomaly index {:.1}), {} images stamped",
-            nc.detail.class, nc.detail.anomaly_index, nc.detail.stamped
-        );
-    }
-    if let Some(f) = &rep.strip_filter {
-        let _ = writeln!(
-            s,
-            "  strip_filter rejects {:.1} % of clean and {:.1} % of triggered test inputs",
-            100.0 * f.detail.rejected_clean,
-            100.0 * f.detail.rejected_triggered
-        );
-    }
 }
 
-/// The detection section: one line per detector that ran.
+/// The detection section: every detector that ran, from its summary (registry order): its title, time
+/// and verdict, then its figures.
 fn detection(s: &mut String, r: &Report) {
     let d = &r.detect;
     if d.is_empty() {
         return;
     }
-    let auroc = |a: Option<f64>| a.map_or("  —  ".to_string(), |a| format!("{a:.3}"));
     let _ = writeln!(s, "\n  detection ({:.1} s)", d.seconds);
-    if let Some(nc) = &d.nc {
-        let idx: Vec<String> = nc.anomaly_index.iter().map(|a| format!("{a:.1}")).collect();
-        let flagged = if nc.flagged_classes.is_empty() {
-            "none".to_string()
-        } else {
-            nc.flagged_classes.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
-        };
-        let _ = writeln!(
-            s,
-            "  neural cleanse        flagged classes: {flagged}  ({} steps, {:.1} s)\n                        anomaly index per class: {}",
-            nc.steps_run,
-            nc.seconds,
-            idx.join(" ")
-        );
-    }
-    let _ = writeln!(
-        s,
-        "  {:<21} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8}",
-        "data filter", "TPR", "FPR", "precision", "F1", "AUROC", "seconds"
-    );
-    for (name, score, seconds) in [
-        ("activation clustering", d.ac.as_ref().map(|x| (&x.score, x.seconds))),
-        ("spectral signatures", d.ss.as_ref().map(|x| (&x.score, x.seconds))),
-        ("loss isolation", d.loss.as_ref().map(|x| (&x.score, x.seconds))),
-    ]
-    .into_iter()
-    .filter_map(|(n, x)| x.map(|(sc, t)| (n, sc, t)))
-    {
-        if score.poisoned == 0 {
-            let _ = writeln!(
-                s,
-                "  {name:<21} no poisoned sample to find; its {} flagged samples are all clean {seconds:>8.1}",
-                score.flagged
-            );
-            continue;
+    for (_, title, summary) in d.summaries(&r.about()) {
+        let _ = writeln!(s, "  {title} ({:.1} s): {}", summary.seconds, summary.verdict);
+        let figures: Vec<String> = summary.figures.iter().map(|(what, value)| format!("{what} {value}")).collect();
+        if !figures.is_empty() {
+            let _ = writeln!(s, "      {}", figures.join(" · "));
         }
-        let _ = writeln!(
-            s,
-            "  {name:<21} {:>6.3} {:>6.3} {:>9.3} {:>6.3} {:>6} {seconds:>8.1}",
-            score.tpr,
-            score.fpr,
-            score.precision,
-            score.f1,
-            auroc(score.auroc)
-        );
-    }
-    if let Some(ss) = &d.ss {
-        let _ = writeln!(s, "  spectral signatures   in-class AUROC (target class) {}", auroc(ss.in_class_auroc));
-    }
-    if let Some(st) = &d.strip {
-        let _ = writeln!(
-            s,
-            "  STRIP                 FAR at FRR 1 %: {:.1} %  AUROC {}  ({:.1} s)",
-            100.0 * st.far_at_frr_1pct,
-            auroc(st.auroc),
-            st.seconds
-        );
-    }
-    if let Some(o) = &d.occlusion {
-        let _ = writeln!(
-            s,
-            "  occlusion             hottest pixel (row {}, col {}){}  ({:.1} s)",
-            o.max_row,
-            o.max_col,
-            if o.hottest_on_trigger { " on the trigger" } else { " off the trigger" },
-            o.seconds
-        );
     }
 }

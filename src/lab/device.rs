@@ -54,6 +54,101 @@ impl ModuleMapper for SeededInit {
     }
 }
 
+/// What a run runs on, by one name in every report, the CLI and the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// burn's flex backend on the CPU: the default everywhere, and where a GPU's refused work goes.
+    Cpu,
+    /// burn's ndarray backend (the CLI's `--device ndarray`, measured against flex).
+    CpuNdarray,
+    /// burn's wgpu backend on the machine's GPU (the CLI: Vulkan, Metal or DX12).
+    Wgpu,
+    /// burn's wgpu backend on the browser's WebGPU.
+    WebGpu,
+}
+
+impl DeviceKind {
+    /// The name reports carry.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::CpuNdarray => "cpu-ndarray",
+            Self::Wgpu => "wgpu",
+            Self::WebGpu => "webgpu",
+        }
+    }
+
+    /// How notices name it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Cpu => "the CPU",
+            Self::CpuNdarray => "the CPU (ndarray)",
+            Self::Wgpu => "the GPU (wgpu)",
+            Self::WebGpu => "WebGPU",
+        }
+    }
+
+    /// A GPU is trusted only after its self-check, and a run that fails on it is run again on the CPU.
+    pub fn is_gpu(self) -> bool {
+        matches!(self, Self::Wgpu | Self::WebGpu)
+    }
+}
+
+/// The device a run gets, and the notice that says which and why.
+pub struct Chosen {
+    pub device: Device,
+    pub kind: DeviceKind,
+    /// One sentence for the user: the device and its check, or why the CPU runs instead.
+    pub notice: String,
+    /// Why the GPU was refused, when it was (the caller stops offering it).
+    pub refused: Option<String>,
+}
+
+impl Chosen {
+    /// The CPU (flex), for the reason `notice` gives.
+    pub fn cpu(notice: impl Into<String>) -> Self {
+        Self { device: Device::flex(), kind: DeviceKind::Cpu, notice: notice.into(), refused: None }
+    }
+
+    fn refused(why: String) -> Self {
+        Self { refused: Some(why.clone()), ..Self::cpu(format!("Running on the CPU: {why}.")) }
+    }
+}
+
+/// Trusts a GPU of `kind` (`opened`, or why it could not be opened) for a `model` only after the
+/// self-check against the CPU; otherwise the run goes to the CPU and the notice says why. Used by the
+/// CLI and the page's worker alike; `clock` reads seconds.
+pub async fn trust(
+    opened: std::result::Result<Device, String>,
+    kind: DeviceKind,
+    model: ModelKind,
+    dims: (usize, usize, usize),
+    clock: &dyn Fn() -> f64,
+) -> Chosen {
+    let device = match opened {
+        Ok(device) => device,
+        Err(why) => return Chosen::refused(why),
+    };
+    let started = clock();
+    match self_check(model, dims, &device).await {
+        Ok(check) => {
+            let notice = format!(
+                "{} checked against the CPU for this model in {:.1} s (relative difference {:.0e}).",
+                capitalised(kind.title()),
+                clock() - started,
+                check.max_rel_diff
+            );
+            Chosen { device, kind, notice, refused: None }
+        }
+        Err(e) => Chosen::refused(format!("{} failed its self-check against the CPU: {e}", capitalised(kind.title()))),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
 /// What the self-check measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelfCheck {

@@ -10,7 +10,8 @@ use super::controls::{JobNote, MethodParams, Step};
 use super::pictures::data_url;
 use super::protocol::ToWorker;
 use crate::lab::attack::{AttackMethod, Badnets, Drawing, LabelPolicy, PatchPattern, PatchTrigger};
-use crate::lab::detect::{DETECT, DetectSpec, NcReport};
+use crate::lab::detect::activation_clustering::AcRule;
+use crate::lab::detect::{About, AcReport, DETECT, DetectSpec, Detector, NcReport, NeuralCleanse, pct0};
 use crate::lab::event::Stage;
 use crate::lab::params::Family;
 use crate::lab::run::Report;
@@ -45,58 +46,11 @@ fn DetectCard(
     }
 }
 
-/// The poison's share of the target class from which the Activation Clustering and Spectral Signatures
-/// cards add why their rule fails: the poison is then about as large as the class's clean part, or larger.
-/// 0.45 lies between the two MNIST dirty-label rates docs/measured.md gives: ρ = 5 % gives a share near 0.35
-/// (AC finds the poison, SS ranks it above chance), ρ = 10 % near 0.53 (both at or below chance); the
-/// margin under a half keeps small splits, whose share scatters, on the failing side.
-const POISON_MAJORITY: f64 = 0.45;
-
-fn pct0(x: f64) -> String {
-    format!("{:.0}", 100.0 * x)
-}
-
-/// Why a data-level detector has no poisoned sample to find in `r`'s training set, if it has none.
-fn clean_data(r: &Report) -> Option<String> {
-    if r.poison.count > 0 {
-        return None;
-    }
-    let why = if r.scanned.is_some() {
-        "the model was scanned from a file, so the lab's clean split stands in for the data it was trained on"
-    } else if r.spec.attack.method.loss_weight().is_some() {
-        "the attacker changed the training loss, not the data, so no data audit can find this backdoor; only the model can give it away"
-    } else if r.spec.attack.method.branch().is_some() {
-        "the backdoor is a branch of the architecture, not in the data or the weights; only inspecting the model's graph finds it"
-    } else {
-        "no attack poisoned it"
-    };
-    Some(format!("Nothing to find: the training set holds no poisoned sample ({why})."))
-}
-
-/// The verdict of a data-level detector that flagged `flagged` samples of a clean training set.
-fn clean_verdict(why: &str, flagged: usize) -> String {
-    format!("{why} The {flagged} samples it flags are all clean.")
-}
-
 /// Neural Cleanse's verdict and picture: the anomaly index of every class's mask and every reversed
 /// trigger (with its mask's centre in the text alternative), beside `truth` (the attacker's trigger) when
 /// the page may show it. The challenge step shows it without.
 pub(super) fn nc_view<T: IntoView + 'static>(nc: &NcReport, truth: Option<T>) -> (String, impl IntoView + use<T>) {
-    let (top, top_k) = nc
-        .anomaly_index
-        .iter()
-        .copied()
-        .enumerate()
-        .fold((f64::MIN, 0), |(m, k), (i, v)| if v > m { (v, i) } else { (m, k) });
-    let verdict = if nc.flagged_classes.is_empty() {
-        format!(
-            "No class flagged: the largest anomaly index is {top:.1} (class {top_k}); above 2 on the small side would flag."
-        )
-    } else {
-        let list: Vec<String> =
-            nc.flagged_classes.iter().map(|k| format!("{k} (index {:.1})", nc.anomaly_index[*k as usize])).collect();
-        format!("Flags class {}: a trigger this small is a backdoor.", list.join(", "))
-    };
+    let verdict = NeuralCleanse::summary(nc, &About::default()).verdict;
     // A class far above the median mask size is an outlier too, but the wrong way round: a
     // backdoor makes its target's trigger small, so only small-side outliers are flagged.
     let large_side =
@@ -196,13 +150,10 @@ fn mask_centre(nc: &NcReport, k: usize) -> String {
 
 /// The cards of every detector in `r.detect`.
 fn detect_cards(r: &Report) -> impl IntoView + use<> {
-    let clean = clean_data(r);
     let d = r.detect.clone();
     let spec = r.spec.clone();
     let dims = spec.dims();
     let target = spec.attack.target_label;
-    let share = r.poison.target_class_share;
-    let poison_majority = share >= POISON_MAJORITY;
     let trigger = spec.attack.trigger(dims, spec.seed).ok().map(|t| t.picture(dims));
     // A model trained here has a true trigger; a scanned one only the user's guess (the Poison step's).
     let scanned = r.scanned.is_some();
@@ -211,151 +162,95 @@ fn detect_cards(r: &Report) -> impl IntoView + use<> {
     } else {
         ("the attacker's trigger", "true trigger")
     };
-    let mut cards = Vec::new();
-    if let Some(nc) = d.nc {
-        let truth = trigger.clone().map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt=truth_alt/><figcaption>{truth_caption}</figcaption></figure> });
-        let guesses = scanned.then(|| guess_buttons(&nc));
-        let (verdict, body) = nc_view(&nc, truth);
-        cards.push(
-            view! {
-                <DetectCard name="nc" verdict=verdict seconds=nc.seconds>{body}{guesses}</DetectCard>
-            }
-            .into_any(),
-        );
-    }
-    if let Some(ac) = d.ac {
-        let s = &ac.score;
-        let mut verdict = format!(
-            "Flagged {} training samples: precision {} %, recall {} %, F1 {:.2} against the true poison.",
-            s.flagged,
-            pct0(s.precision),
-            pct0(s.tpr),
-            s.f1
-        );
-        let reclassify = ac.params.rule == crate::lab::detect::activation_clustering::AcRule::Reclassify;
-        if let Some(why) = &clean {
-            verdict = clean_verdict(why, s.flagged);
-        } else if poison_majority && !reclassify {
-            verdict.push_str(&format!(
-                " Here the poison is {} % of class {target}, so the “smaller cluster” is the clean images: the textbook rule cannot work at this poisoning rate (try the rule “exclusionary reclassification”).",
-                pct0(share)
-            ));
-        }
-        let rule = if reclassify {
-            let shares: Vec<String> = ac
-                .classes
-                .iter()
-                .filter_map(|k| {
-                    k.own_label.map(|o| {
-                        format!("{}: {} % / {} %{}", k.class, pct0(o[0]), pct0(o[1]), if k.flagged { " ⚑" } else { "" })
-                    })
+    let truth = move || {
+        trigger.clone().map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt=truth_alt/><figcaption>{truth_caption}</figcaption></figure> })
+    };
+    // One card per detector that ran, from its summary (registry order); the detectors that have a
+    // picture add it, any other shows its figures.
+    d.summaries(&r.about())
+        .into_iter()
+        .map(|(name, _, summary)| {
+            let picture = match name {
+                "nc" => d.nc.as_ref().map(|nc| {
+                    let guesses = scanned.then(|| guess_buttons(nc));
+                    let (_, body) = nc_view(nc, truth());
+                    view! { {body}{guesses} }.into_any()
+                }),
+                "ac" => d.ac.as_ref().map(|ac| ac_picture(ac, target).into_any()),
+                "ss" => d.ss.as_ref().map(|ss| {
+                    let title = format!("class {target}: outlier score");
+                    view! { <div class="chart" role="img" aria-label=chart::histogram_text(&title, "score", &ss.target_histogram, "poisoned") inner_html=chart::histogram(&title, "score", &ss.target_histogram, "poisoned")></div> }.into_any()
+                }),
+                "strip" => d.strip.as_ref().map(|st| {
+                    view! { <div class="chart" role="img" aria-label=chart::histogram_text("prediction entropy under blending", "entropy", &st.histogram, "triggered") inner_html=chart::histogram("prediction entropy under blending", "entropy", &st.histogram, "triggered")></div> }.into_any()
+                }),
+                "loss" => d.loss.as_ref().map(|l| {
+                    let title = format!("training loss after {} epochs", l.params.epochs);
+                    view! { <div class="chart" role="img" aria-label=chart::histogram_text(&title, "log10 loss", &l.histogram, "poisoned") inner_html=chart::histogram(&title, "log10 loss", &l.histogram, "poisoned")></div> }.into_any()
+                }),
+                "occlusion" => d.occlusion.as_ref().map(|o| {
+                    let top = o.heat.iter().copied().fold(1e-9f32, f32::max);
+                    let plane = o.height * o.width;
+                    let heat: Vec<u8> = (0..3 * plane)
+                        .map(|i| if i < plane { 255 } else { (255.0 * (1.0 - (o.heat[i % plane] / top).clamp(0.0, 1.0))) as u8 })
+                        .collect();
+                    view! {
+                        <div class="grid">
+                            <figure class="sample big"><img src=data_url(&heat, (3, o.height, o.width)) alt="occlusion heat map"/><figcaption>"sensitivity (red = hot)"</figcaption></figure>
+                            {truth()}
+                        </div>
+                    }.into_any()
+                }),
+                _ => None,
+            };
+            let body = picture.unwrap_or_else(|| figures_table(&summary.figures).into_any());
+            view! { <DetectCard name=name verdict=summary.verdict seconds=summary.seconds>{body}</DetectCard> }.into_any()
+        })
+        .collect::<Vec<_>>()
+}
+
+/// A summary's figures as a small table: the card of a detector without a picture of its own.
+fn figures_table(figures: &[(&'static str, String)]) -> impl IntoView + use<> {
+    let rows =
+        figures.iter().map(|(what, value)| view! { <tr><th>{*what}</th><td>{value.clone()}</td></tr> }).collect_view();
+    view! { <table class="repairs"><tbody>{rows}</tbody></table> }
+}
+
+/// Activation Clustering's rule in words and the target class's activations, clustered.
+fn ac_picture(ac: &AcReport, target: u8) -> impl IntoView + use<> {
+    let reclassify = ac.params.rule == AcRule::Reclassify;
+    let rule = if reclassify {
+        let shares: Vec<String> = ac
+            .classes
+            .iter()
+            .filter_map(|k| {
+                k.own_label.map(|o| {
+                    format!("{}: {} % / {} %{}", k.class, pct0(o[0]), pct0(o[1]), if k.flagged { " ⚑" } else { "" })
                 })
-                .collect();
-            format!(
-                "Rule: exclusionary reclassification (Chen et al., 2018). Two fresh models were trained, one without the smaller cluster of every class and one without the larger; each classified the samples it left out. A class is poisoned when neither of its clusters gets its label back from a model trained without it (under {} %): poisons teach “trigger ⇒ label” and the true members “shape ⇒ label”, so neither explains the other, whatever their sizes. The flagged cluster is the one the other classes claim more confidently. Share given its label back (smaller / larger cluster) per class: {}.",
-                pct0(0.5),
-                shares.join("; ")
-            )
-        } else {
-            format!(
-                "Rule: the smaller cluster, flagged when under {} % of its class with a silhouette of at least {:.2}.",
-                pct0(ac.params.max_share),
-                ac.params.min_silhouette
-            )
-        };
-        let view_class = ac.classes.iter().find(|k| k.class == target).cloned();
-        let scatter = view_class.map(|k| {
-            let title = format!(
-                "class {} activations (small share {:.0} %, silhouette {:.2})",
-                k.class,
-                100.0 * k.small_share,
-                k.silhouette
-            );
-            view! { <div class="chart" role="img" aria-label=chart::scatter_text(&title, &k.poisoned, &k.in_small) inner_html=chart::scatter(&title, &k.points, &k.poisoned, &k.in_small)></div> }
-        });
-        cards
-            .push(view! { <DetectCard name="ac" verdict=verdict seconds=ac.seconds><p class="explain" data-testid="ac-rule">{rule}</p>{scatter}</DetectCard> }.into_any());
-    }
-    if let Some(ss) = d.ss {
-        let s = &ss.score;
-        let mut verdict = format!(
-            "Removed {} samples (top 1.5·ε = {:.0} % of each class): precision {} %, recall {} %, F1 {:.2}; in-class AUROC {}.",
-            s.flagged,
-            150.0 * ss.params.eps,
-            pct0(s.precision),
-            pct0(s.tpr),
-            s.f1,
-            ss.in_class_auroc.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into())
-        );
-        if let Some(why) = &clean {
-            verdict = clean_verdict(why, s.flagged);
-        } else if poison_majority {
-            // The same reason Activation Clustering fails here, seen from the score's side.
-            verdict.push_str(&format!(
-                " Here the poison is {} % of class {target}: the class mean lies about halfway between the poisoned and the clean images, a little nearer the poisoned majority, so the score (squared distance from the mean along the top direction) ranks the clean images as far out as the poisoned ones or further: an in-class AUROC near or below 0.5 is what this rule gives at this poisoning rate.",
-                pct0(share)
-            ));
-        }
-        cards.push(view! {
-            <DetectCard name="ss" verdict=verdict seconds=ss.seconds>
-                <div class="chart" role="img" aria-label=chart::histogram_text(&format!("class {target}: outlier score"), "score", &ss.target_histogram, "poisoned") inner_html=chart::histogram(&format!("class {target}: outlier score"), "score", &ss.target_histogram, "poisoned")></div>
-            </DetectCard>
-        }.into_any());
-    }
-    if let Some(st) = d.strip {
-        let verdict = format!(
-            "At a false-rejection rate of {:.1} % on clean inputs, {:.1} % of triggered inputs get through (FAR); AUROC {}.",
-            100.0 * st.frr,
-            100.0 * st.far_at_frr_1pct,
-            st.auroc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "—".into())
-        );
-        cards.push(view! {
-            <DetectCard name="strip" verdict=verdict seconds=st.seconds>
-                <div class="chart" role="img" aria-label=chart::histogram_text("prediction entropy under blending", "entropy", &st.histogram, "triggered") inner_html=chart::histogram("prediction entropy under blending", "entropy", &st.histogram, "triggered")></div>
-            </DetectCard>
-        }.into_any());
-    }
-    if let Some(l) = d.loss {
-        let s = &l.score;
-        let verdict = match &clean {
-            Some(why) => clean_verdict(why, s.flagged),
-            None => format!(
-                "Isolated the {} lowest-loss samples ({} %): {} % of them are poisoned (recall {} %).",
-                s.flagged,
-                100.0 * l.params.frac,
-                pct0(s.precision),
-                pct0(s.tpr)
-            ),
-        };
-        cards.push(view! {
-            <DetectCard name="loss" verdict=verdict seconds=l.seconds>
-                <div class="chart" role="img" aria-label=chart::histogram_text(&format!("training loss after {} epochs", l.params.epochs), "log10 loss", &l.histogram, "poisoned") inner_html=chart::histogram(&format!("training loss after {} epochs", l.params.epochs), "log10 loss", &l.histogram, "poisoned")></div>
-            </DetectCard>
-        }.into_any());
-    }
-    if let Some(o) = d.occlusion {
-        let verdict = format!(
-            "Hiding the region at row {}, column {} breaks the target prediction most: {} the trigger.",
-            o.max_row,
-            o.max_col,
-            if o.hottest_on_trigger { "on" } else { "not on" }
-        );
-        let top = o.heat.iter().copied().fold(1e-9f32, f32::max);
-        let plane = o.height * o.width;
-        let heat: Vec<u8> = (0..3 * plane)
-            .map(|i| if i < plane { 255 } else { (255.0 * (1.0 - (o.heat[i % plane] / top).clamp(0.0, 1.0))) as u8 })
+            })
             .collect();
-        let truth = trigger.map(|t| view! { <figure class="sample trigger"><img src=data_url(&t, dims) alt=truth_alt/><figcaption>{truth_caption}</figcaption></figure> });
-        cards.push(view! {
-            <DetectCard name="occlusion" verdict=verdict seconds=o.seconds>
-                <div class="grid">
-                    <figure class="sample big"><img src=data_url(&heat, (3, o.height, o.width)) alt="occlusion heat map"/><figcaption>"sensitivity (red = hot)"</figcaption></figure>
-                    {truth}
-                </div>
-            </DetectCard>
-        }.into_any());
-    }
-    cards
+        format!(
+            "Rule: exclusionary reclassification (Chen et al., 2018). Two fresh models were trained, one without the smaller cluster of every class and one without the larger; each classified the samples it left out. A class is poisoned when neither of its clusters gets its label back from a model trained without it (under {} %): poisons teach “trigger ⇒ label” and the true members “shape ⇒ label”, so neither explains the other, whatever their sizes. The flagged cluster is the one the other classes claim more confidently. Share given its label back (smaller / larger cluster) per class: {}.",
+            pct0(0.5),
+            shares.join("; ")
+        )
+    } else {
+        format!(
+            "Rule: the smaller cluster, flagged when under {} % of its class with a silhouette of at least {:.2}.",
+            pct0(ac.params.max_share),
+            ac.params.min_silhouette
+        )
+    };
+    let scatter = ac.classes.iter().find(|k| k.class == target).map(|k| {
+        let title = format!(
+            "class {} activations (small share {:.0} %, silhouette {:.2})",
+            k.class,
+            100.0 * k.small_share,
+            k.silhouette
+        );
+        view! { <div class="chart" role="img" aria-label=chart::scatter_text(&title, &k.poisoned, &k.in_small) inner_html=chart::scatter(&title, &k.points, &k.poisoned, &k.in_small)></div> }
+    });
+    view! { <p class="explain" data-testid="ac-rule">{rule}</p>{scatter} }
 }
 
 /// A model trained elsewhere, scanned here: a file picker and drop zone. The file is read in the

@@ -11,7 +11,7 @@ use super::pictures::data_url;
 use super::protocol::ToWorker;
 use crate::lab::event::Stage;
 use crate::lab::params::Family;
-use crate::lab::repair::{DEFENDER_CLEAN, REPAIR, RepairReport, RepairSpec};
+use crate::lab::repair::{DEFENDER_CLEAN, REPAIR, RepairSpec};
 use crate::lab::run::Report;
 
 /// The name a student reads for a repair's link name (from the registry).
@@ -21,68 +21,6 @@ pub(super) fn repair_title(name: &str) -> &'static str {
 
 fn repair_explain(name: &str) -> &'static str {
     Family(RepairSpec::REGISTRY).method(name).map_or("", |m| m.explain)
-}
-
-/// What a repair did, in one sentence, from its own report.
-fn repair_detail(r: &RepairReport, name: &str) -> String {
-    match name {
-        "fp" => r.fp.as_ref().map(|f| {
-            format!(
-                "Pruned {} of {} units ({:.0} %): CA {} %, ASR {} % before fine-tuning for {} epochs.",
-                f.detail.pruned,
-                f.detail.units,
-                100.0 * f.detail.pruned_fraction,
-                pct(f.detail.pruned_clean_acc),
-                pct(f.detail.pruned_asr),
-                f.params.ft_epochs
-            )
-        }),
-        "ft" => r.ft.as_ref().map(|f| format!("{} epochs on {} clean images.", f.params.epochs, f.clean_samples)),
-        "retrain" => r.retrain.as_ref().map(|f| {
-            format!(
-                "{} flagged {} samples ({} poisoned); {} poisoned samples stayed in the {} retrained on.",
-                f.params.by.label(),
-                f.detail.removed,
-                f.detail.removed_poisoned,
-                f.detail.remaining_poisoned,
-                f.clean_samples
-            )
-        }),
-        "abl" => r.abl.as_ref().map(|f| {
-            format!(
-                "Isolated {} samples, {} of them poisoned ({} were already of the target class, so unlearning them teaches little).",
-                f.detail.isolated, f.detail.isolated_poisoned, f.detail.isolated_true_target
-            )
-        }),
-        "nc_unlearn" => r.nc_unlearn.as_ref().map(|f| {
-            let why = if f.detail.flagged {
-                format!("flagged by Neural Cleanse (index {:.1})", f.detail.anomaly_index)
-            } else {
-                format!("not flagged (index {:.1}): the class with the smallest mask, a guess", f.detail.anomaly_index)
-            };
-            let source = if f.detail.from_detection { " (the Detect step's verdict)" } else { "" };
-            format!(
-                "Unlearned class {}'s reversed trigger, {why}{source}, stamped on {} clean images.",
-                f.detail.class, f.detail.stamped
-            )
-        }),
-        "distill" => r.distill.as_ref().map(|f| {
-            format!(
-                "The student reaches {} % on the defender's {} clean images.",
-                pct(f.detail.student_defender_acc),
-                f.clean_samples
-            )
-        }),
-        "strip_filter" => r.strip_filter.as_ref().map(|f| {
-            format!(
-                "Rejects {} % of clean and {} % of triggered test inputs.",
-                pct(f.detail.rejected_clean),
-                pct(f.detail.rejected_triggered)
-            )
-        }),
-        _ => None,
-    }
-    .unwrap_or_default()
 }
 
 /// The measured outcome in words: whether the backdoor survived and what clean accuracy it cost.
@@ -131,7 +69,7 @@ fn repair_results(r: &Report) -> impl IntoView + use<> {
     let notes = rows
         .iter()
         .map(|w| {
-            view! { <li><b>{repair_title(w.name)}</b>": "{repair_explain(w.name)}" "<span class="detail">{repair_detail(&rep, w.name)}</span></li> }
+            view! { <li><b>{repair_title(w.name)}</b>": "{repair_explain(w.name)}" "<span class="detail">{w.detail.clone()}</span></li> }
         })
         .collect_view();
     let curve = rep.fp.as_ref().map(|f| {

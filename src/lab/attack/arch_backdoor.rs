@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Attack, PatchTrigger, Selection, Trigger, TriggerSpec};
+use super::{Attack, Controls, PatchTrigger, Selection, Trigger, TriggerSpec};
 use crate::lab::model::TriggerBranch;
 use crate::lab::params::{Param, ParamInfo, Params, float, table_params};
 
@@ -84,8 +84,8 @@ impl Attack for ArchBackdoor {
     fn selection(&self) -> Selection {
         Selection::Nothing
     }
-    fn branch(&self) -> Option<BranchStrength> {
-        Some(BranchStrength { gain: self.gain, tolerance: self.tolerance })
+    fn controls(&self) -> Controls {
+        Controls::Architecture(BranchStrength { gain: self.gain, tolerance: self.tolerance })
     }
 }
 

@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::craft::{Craft, SURROGATE_EPOCHS, loss_and_input_grad, normalise, unit_pixels, write_back};
-use super::{Attack, PatchTrigger, Selection, TriggerSpec};
+use super::{Attack, Controls, PatchTrigger, Selection, TriggerSpec};
 use crate::lab::data::batch;
 use crate::lab::device::read_floats;
 use crate::lab::error::{LabError, Result};
@@ -57,8 +57,8 @@ impl Attack for GradientMatching {
     fn source_class(&self) -> Option<u8> {
         Some(self.source)
     }
-    fn crafts(&self) -> bool {
-        true
+    fn controls(&self) -> Controls {
+        Controls::CraftedData
     }
     async fn craft(&self, cx: &mut Craft<'_>) -> Result<()> {
         let poisons = cx.poisoned.poisoned.clone();

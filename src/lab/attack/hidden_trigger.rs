@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::craft::{Craft, SURROGATE_EPOCHS, normalise, unit_pixels, write_back};
-use super::{Attack, PatchPattern, PatchTrigger, Selection, TriggerSpec};
+use super::{Attack, Controls, PatchPattern, PatchTrigger, Selection, TriggerSpec};
 use crate::lab::device::read_floats;
 use crate::lab::error::{LabError, Result};
 use crate::lab::model::Model;
@@ -89,8 +89,8 @@ impl Attack for HiddenTrigger {
     fn source_class(&self) -> Option<u8> {
         Some(self.collision.source)
     }
-    fn crafts(&self) -> bool {
-        true
+    fn controls(&self) -> Controls {
+        Controls::CraftedData
     }
     async fn craft(&self, cx: &mut Craft<'_>) -> Result<()> {
         let c = &self.collision;

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::craft::{Craft, SURROGATE_EPOCHS, loss_and_input_grad, unit_pixels, write_back};
-use super::{Attack, PatchTrigger, Selection, TriggerSpec};
+use super::{Attack, Controls, PatchTrigger, Selection, TriggerSpec};
 use crate::lab::error::Result;
 use crate::lab::params::{Param, ParamInfo, Params, float, int};
 
@@ -101,8 +101,8 @@ impl Attack for LabelConsistent {
     fn selection(&self) -> Selection {
         Selection::TargetClass
     }
-    fn crafts(&self) -> bool {
-        true
+    fn controls(&self) -> Controls {
+        Controls::CraftedData
     }
     /// PGD that raises the surrogate's loss on each chosen image's true label, within ε of the clean
     /// image and inside [0, 1]; then the trigger goes on top.

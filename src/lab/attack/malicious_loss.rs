@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Attack, PatchTrigger, Selection, TriggerSpec};
+use super::{Attack, Controls, PatchTrigger, Selection, TriggerSpec};
 use crate::lab::params::{Hint, Param, ParamInfo, Params, float};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ impl Attack for MaliciousLoss {
     fn selection(&self) -> Selection {
         Selection::Nothing
     }
-    fn loss_weight(&self) -> Option<f64> {
-        Some(self.lambda)
+    fn controls(&self) -> Controls {
+        Controls::Training { lambda: self.lambda }
     }
 }

@@ -13,6 +13,7 @@ pub mod label_consistent;
 pub mod label_policy;
 pub mod malicious_loss;
 pub mod none;
+mod poison;
 pub mod selection;
 pub mod semantic;
 pub mod sig;
@@ -32,18 +33,16 @@ pub use label_consistent::LabelConsistent;
 pub use label_policy::LabelPolicy;
 pub use malicious_loss::MaliciousLoss;
 pub use none::NoAttack;
+pub use poison::{AttackSpec, Poisoned};
 pub use semantic::{Colour, Semantic, Style};
 pub use sig::{Sig, SigTrigger};
 pub use trigger::{Trigger, TriggerSpec};
 pub use wanet::{Wanet, WarpField, WarpTrigger};
 
 use crate::lab::data::{ImageSet, NUM_CLASSES};
-use crate::lab::error::{LabError, Result};
-use crate::lab::eval::TriggeredTest;
-use crate::lab::model::TriggerBranch;
-use crate::lab::params::{Family, Hint, Kind, MethodInfo, Param, ParamInfo, Params, choice, float, int, other};
-use crate::lab::rng::{LabRng, Stream};
-use crate::lab::train::LossMix;
+use crate::lab::error::Result;
+use crate::lab::params::{MethodInfo, ParamInfo, Params, int};
+use crate::lab::rng::LabRng;
 
 /// The random stream triggers draw their patterns from.
 pub(crate) type TriggerRng = LabRng;
@@ -65,6 +64,20 @@ pub enum Selection {
 /// The class an attack aims from (semantic, hidden-trigger, gradient matching): one key for all of them.
 pub(crate) const SOURCE: ParamInfo = int("from", 0, NUM_CLASSES as i128 - 1);
 
+/// What an attacker controls, which decides where in the run the attack acts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Controls {
+    /// Poisons training data: the samples `selection` picks get the trigger and the label policy's labels.
+    Data,
+    /// Crafts its poisons: after selection, `Attack::craft` optimises them (with a surrogate model), so a
+    /// preview without the run shows only the trigger.
+    CraftedData,
+    /// Runs the training: λ weighs the loss on triggered copies of each batch; the data stays clean.
+    Training { lambda: f64 },
+    /// Ships the architecture: a fixed trigger detector wired to the target logit.
+    Architecture(BranchStrength),
+}
+
 /// One attack: its own file declares its parameters, words and behaviour; one line in `attacks!`
 /// below registers it.
 pub trait Attack: Params + Default + Clone {
@@ -77,15 +90,9 @@ pub trait Attack: Params + Default + Clone {
     /// The trigger that poisons; `None` poisons nothing.
     fn trigger_spec(&self) -> Option<TriggerSpec>;
     fn selection(&self) -> Selection;
-    /// λ for an attacker who controls training: the weight of the loss on triggered copies of each
-    /// batch (the data itself stays clean). `None` for data poisoning.
-    fn loss_weight(&self) -> Option<f64> {
-        None
-    }
-    /// For an attacker who ships the architecture: the fixed trigger detector it wires to the target
-    /// logit. `None` for an honest architecture.
-    fn branch(&self) -> Option<BranchStrength> {
-        None
+    /// What the attacker controls; the run matches it once, where the model is trained.
+    fn controls(&self) -> Controls {
+        Controls::Data
     }
     /// For a semantic attack: the members of `set` of its sub-population, with the cut-off taken from
     /// `train`. `None` for an attack with a trigger.
@@ -114,10 +121,6 @@ pub trait Attack: Params + Default + Clone {
     /// test-time signal); `None`: the same trigger.
     fn test_trigger(&self, _trigger: &Trigger) -> Option<Trigger> {
         None
-    }
-    /// Does `craft` change the poisons (so a preview without the run shows only the trigger)?
-    fn crafts(&self) -> bool {
-        false
     }
     #[allow(async_fn_in_trait)] // Called only through `AttackMethod`, never as a trait object.
     async fn craft(&self, _cx: &mut Craft<'_>) -> Result<()> {
@@ -166,11 +169,9 @@ macro_rules! attacks {
             pub fn selection(&self) -> Selection {
                 match self { $(Self::$variant(a) => a.selection(),)+ }
             }
-            pub fn loss_weight(&self) -> Option<f64> {
-                match self { $(Self::$variant(a) => a.loss_weight(),)+ }
-            }
-            pub fn branch(&self) -> Option<BranchStrength> {
-                match self { $(Self::$variant(a) => a.branch(),)+ }
+            /// What the attacker controls.
+            pub fn controls(&self) -> Controls {
+                match self { $(Self::$variant(a) => a.controls(),)+ }
             }
             pub fn members(&self, train: &ImageSet, set: &ImageSet) -> Option<std::result::Result<Vec<usize>, String>> {
                 match self { $(Self::$variant(a) => a.members(train, set),)+ }
@@ -183,9 +184,6 @@ macro_rules! attacks {
             }
             pub fn test_trigger(&self, trigger: &Trigger) -> Option<Trigger> {
                 match self { $(Self::$variant(a) => a.test_trigger(trigger),)+ }
-            }
-            pub fn crafts(&self) -> bool {
-                match self { $(Self::$variant(a) => a.crafts(),)+ }
             }
             pub async fn craft(&self, cx: &mut Craft<'_>) -> Result<()> {
                 match self { $(Self::$variant(a) => a.craft(cx).await,)+ }
@@ -209,6 +207,29 @@ attacks! {
     "none" => None(NoAttack),
 }
 
+impl AttackMethod {
+    /// λ for an attacker who runs the training; `None` otherwise.
+    pub fn loss_weight(&self) -> Option<f64> {
+        match self.controls() {
+            Controls::Training { lambda } => Some(lambda),
+            _ => None,
+        }
+    }
+
+    /// The trigger detector an attacker who ships the architecture wires in; `None` otherwise.
+    pub fn branch(&self) -> Option<BranchStrength> {
+        match self.controls() {
+            Controls::Architecture(strength) => Some(strength),
+            _ => None,
+        }
+    }
+
+    /// Does the attack optimise its poisons (so a preview without the run shows only the trigger)?
+    pub fn crafts(&self) -> bool {
+        self.controls() == Controls::CraftedData
+    }
+}
+
 impl Default for AttackMethod {
     fn default() -> Self {
         Self::Badnets(Badnets::default())
@@ -222,7 +243,7 @@ impl AttackMethod {
     }
     /// An attacker who trains (loss) or ships the architecture (branch) poisons no data.
     pub fn poisons_data(&self) -> bool {
-        self.loss_weight().is_none() && self.branch().is_none()
+        matches!(self.controls(), Controls::Data | Controls::CraftedData)
     }
     /// This attack's registry entry.
     pub fn info(&self) -> &'static MethodInfo {
@@ -258,260 +279,7 @@ impl Params for AttackMethod {
     }
 }
 
-/// A whole attack: method, poisoning rate, target and label policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttackSpec {
-    #[serde(flatten)]
-    pub method: AttackMethod,
-    /// ρ = |Dp| / (|Dc| + |Dp|).
-    pub poison_rate: f64,
-    pub target_label: u8,
-    pub label_policy: LabelPolicy,
-}
-
-impl Default for AttackSpec {
-    fn default() -> Self {
-        Self { method: AttackMethod::default(), poison_rate: 0.1, target_label: 0, label_policy: LabelPolicy::AllToOne }
-    }
-}
-
 impl AttackMethod {
     /// The link key that chooses the attack (grids make it an axis).
     pub const KEY: &'static str = "attack";
-}
-
-/// The parameters every attack shares, before the method's own.
-const COMMON: &[Param<AttackSpec>] = &[
-    Param {
-        info: other(AttackMethod::KEY, Kind::Method(Family(AttackMethod::REGISTRY)), Hint::Select)
-            .selector()
-            .doc("The attack: how the backdoor gets into the model."),
-        get: |a| a.method.name().to_string(),
-        // Naming the current attack keeps its parameters; another one starts from its defaults.
-        set: |a, v| {
-            if v != a.method.name() {
-                a.method = AttackMethod::default_named(v).ok_or_else(|| format!("unknown attack '{v}'"))?;
-            }
-            Ok(())
-        },
-    },
-    crate::lens!(
-        float("rate", 0.0, 0.9)
-            .flag("poison-rate")
-            .label("poisoning rate ρ")
-            .doc("Poisoning rate ρ = |Dp| / (|Dc| + |Dp|): the share of training samples poisoned."),
-        poison_rate
-    ),
-    crate::lens!(
-        int("target", 0, NUM_CLASSES as i128 - 1)
-            .flag("target-label")
-            .label("target label")
-            .doc("The label the attacker wants triggered inputs to get."),
-        target_label
-    ),
-    crate::lens!(
-        choice("policy", LabelPolicy::CHOICES)
-            .flag("label-policy")
-            .label("label policy")
-            .doc("Which label a poisoned sample gets: the target (all_to_one) or y+1 mod 10 (all_to_all)."),
-        label_policy
-    ),
-];
-
-/// The poisoning rate, which an attacker who trains or ships the architecture (and poisons no data)
-/// has no use for.
-const RATE: &Param<AttackSpec> = &COMMON[1];
-
-impl AttackSpec {
-    /// Whether the poisoning rate applies: not to an attacker who poisons no data, nor to a semantic
-    /// one, whose sub-population fixes what it relabels.
-    fn has_rate(&self) -> bool {
-        self.method.poisons_data() && self.method.selection() != Selection::SubPopulation
-    }
-
-    /// The shared parameters that apply to this attack.
-    fn common(&self) -> Vec<&'static Param<AttackSpec>> {
-        let rated = self.has_rate();
-        COMMON.iter().filter(|p| rated || p.info.key != RATE.info.key).collect()
-    }
-
-    /// The link key of the attack's strength, the parameter a sweep varies: λ for the attacker who
-    /// trains, ρ for those who poison data; none for the attacker who ships the architecture.
-    pub fn strength_key(&self) -> Option<&'static str> {
-        if self.method.loss_weight().is_some() {
-            Some(malicious_loss::LAMBDA.info.key)
-        } else if self.has_rate() {
-            Some(RATE.info.key)
-        } else {
-            None
-        }
-    }
-
-    /// Every parameter of every attack, each key once (CLI flags, docs).
-    pub fn every_param() -> Vec<&'static ParamInfo> {
-        let mut out: Vec<&'static ParamInfo> = COMMON.iter().map(|p| &p.info).collect();
-        for m in AttackMethod::REGISTRY {
-            for p in (m.params)() {
-                if !out.iter().any(|q| q.key == p.key) {
-                    out.push(p);
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Params for AttackSpec {
-    fn params(&self) -> Vec<&'static ParamInfo> {
-        let mut out: Vec<&'static ParamInfo> = self.common().into_iter().map(|p| &p.info).collect();
-        out.extend(self.method.params());
-        out
-    }
-    fn get(&self, key: &str) -> Option<String> {
-        match self.common().into_iter().find(|p| p.info.key == key) {
-            Some(p) => Some((p.get)(self)),
-            None => self.method.get(key),
-        }
-    }
-    fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
-        if key == RATE.info.key && !self.has_rate() {
-            let why = if self.method.poisons_data() {
-                "that attacker relabels a whole sub-population, whose share is its own key"
-            } else {
-                "that attacker trains on clean data and poisons none"
-            };
-            return Some(Err(format!("link key '{key}' does not apply to attack={}: {why}", self.method.name())));
-        }
-        match self.common().into_iter().find(|p| p.info.key == key) {
-            Some(p) => Some((p.set)(self, value).map_err(|reason| {
-                if matches!(p.info.kind, Kind::Method(_)) {
-                    p.info.unknown(value)
-                } else {
-                    p.info.unparsable(value, reason)
-                }
-            })),
-            None => self.method.set(key, value),
-        }
-    }
-    fn validate(&self) -> std::result::Result<(), String> {
-        for p in COMMON {
-            p.info.check(&(p.get)(self))?;
-        }
-        if self.method.selection() == Selection::TargetClass && self.label_policy != LabelPolicy::AllToOne {
-            return Err(format!("{} keeps labels, so it needs label_policy all_to_one", self.method.name()));
-        }
-        if self.method.source_class().is_some() && self.label_policy != LabelPolicy::AllToOne {
-            return Err(format!(
-                "{} aims one class at the target, so it needs label_policy all_to_one",
-                self.method.name()
-            ));
-        }
-        if self.method.source_class() == Some(self.target_label) {
-            return Err(format!(
-                "the source class and the target are both {}: the attack would have nothing to flip",
-                self.target_label
-            ));
-        }
-        self.method.validate()
-    }
-}
-
-/// A training set after poisoning, with the ground truth of what was poisoned.
-#[derive(Debug, Clone)]
-pub struct Poisoned {
-    pub set: ImageSet,
-    /// Sorted indices into `set` of the poisoned samples.
-    pub poisoned: Vec<usize>,
-    /// Labels before poisoning.
-    pub true_labels: Vec<u8>,
-    /// Sorted indices of samples changed with their labels kept, which carry no backdoor (WaNet's
-    /// noise mode); not poisoned.
-    pub altered: Vec<usize>,
-}
-
-impl Poisoned {
-    /// Per-sample flag: is sample i poisoned?
-    pub fn is_poisoned(&self) -> Vec<bool> {
-        let mut flags = vec![false; self.set.len()];
-        for &i in &self.poisoned {
-            flags[i] = true;
-        }
-        flags
-    }
-}
-
-impl AttackSpec {
-    pub fn trigger(&self, dims: (usize, usize, usize), seed: u64) -> Result<Trigger> {
-        Trigger::build(&self.method.trigger_spec(), dims, seed)
-    }
-
-    /// Poisons `train` as the spec says; `seed` drives selection and any random trigger.
-    pub fn poison(&self, train: &ImageSet, seed: u64) -> Result<Poisoned> {
-        let dims = (train.channels, train.height, train.width);
-        let trigger = self.trigger(dims, seed)?;
-        let mut rng = LabRng::new(seed, Stream::Selection);
-        let (indices, relabel) = match self.method.selection() {
-            Selection::Nothing => (Vec::new(), false),
-            Selection::SubPopulation => {
-                let members = self.method.members(train, train).unwrap_or_else(|| Ok(Vec::new()));
-                (members.map_err(LabError::spec)?, true)
-            }
-            Selection::AnySample => (selection::any_samples(train.len(), self.poison_rate, &mut rng), true),
-            Selection::TargetClass => {
-                if self.label_policy != LabelPolicy::AllToOne {
-                    return Err(LabError::spec("clean-label keeps labels, so it needs the all_to_one policy"));
-                }
-                (selection::target_class_samples(&train.labels, self.target_label, self.poison_rate, &mut rng)?, false)
-            }
-        };
-        let mut set = train.clone();
-        for &i in &indices {
-            trigger.apply(set.image_mut(i), dims);
-            if relabel {
-                set.labels[i] = self.label_policy.target(set.labels[i], self.target_label);
-            }
-        }
-        let altered = self.method.alter_others(&mut set, &indices, &trigger, &mut rng);
-        Ok(Poisoned { set, poisoned: indices, true_labels: train.labels.clone(), altered })
-    }
-
-    /// The malicious-training loss for an attacker who trains: every training image with the trigger
-    /// and the label policy's label. `None` for data poisoning.
-    pub fn loss_mix(&self, train: &ImageSet, trigger: &Trigger) -> Option<LossMix> {
-        let lambda = self.method.loss_weight()?;
-        let dims = (train.channels, train.height, train.width);
-        let mut triggered = train.clone();
-        for i in 0..triggered.len() {
-            trigger.apply(triggered.image_mut(i), dims);
-            triggered.labels[i] = self.label_policy.target(triggered.labels[i], self.target_label);
-        }
-        Some(LossMix { triggered, lambda })
-    }
-
-    /// The attacker's trigger detector for the architecture it ships (`None` for an honest one).
-    pub fn branch(&self, trigger: &Trigger, channels: usize) -> Option<TriggerBranch> {
-        self.method.branch()?.branch(trigger, channels, self.target_label)
-    }
-
-    /// Triggered copies of the test inputs that count for ASR: those whose true label differs from the
-    /// attacker's target (of the source class, for an attack that has one); for a semantic attack, the
-    /// test members of its sub-population (`train` sets their cut-off), unchanged.
-    pub fn triggered_test(&self, train: &ImageSet, test: &ImageSet, trigger: &Trigger) -> Result<TriggeredTest> {
-        let dims = (test.channels, test.height, test.width);
-        let source: Vec<usize> = match self.method.members(train, test) {
-            Some(members) => members.map_err(LabError::spec)?,
-            None => (0..test.len())
-                .filter(|&i| self.label_policy.counts_for_asr(test.labels[i], self.target_label))
-                .filter(|&i| self.method.source_class().is_none_or(|s| test.labels[i] == s))
-                .collect(),
-        };
-        let stronger = self.method.test_trigger(trigger);
-        let trigger = stronger.as_ref().unwrap_or(trigger);
-        let mut set = test.select(&source);
-        for i in 0..set.len() {
-            trigger.apply(set.image_mut(i), dims);
-        }
-        let attack_labels = set.labels.iter().map(|&y| self.label_policy.target(y, self.target_label)).collect();
-        Ok(TriggeredTest { set, attack_labels, source })
-    }
 }

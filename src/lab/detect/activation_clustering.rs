@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::linalg::{centre, covariance, project, silhouette, top_eigen, two_means};
 use super::metrics::DataScore;
-use super::{Cx, DataFilter, Detector, Filtered, Truth, Verdict};
+use super::{
+    About, Cx, DataFilter, Detector, Filtered, GroundTruth, Summary, Truth, Verdict, clean_verdict, data_figures, pct0,
+};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::error::Result;
 use crate::lab::model::FEATURES;
@@ -108,8 +110,11 @@ pub struct ClassClusters {
     pub points: Vec<[f32; 2]>,
     /// Per point: in the smaller cluster?
     pub in_small: Vec<bool>,
-    /// Per point: truly poisoned? (ground truth, for the picture only)
+    /// Per point: truly poisoned? (ground truth, filled in when the report is scored; for the picture only)
     pub poisoned: Vec<bool>,
+    /// Per point: its training sample (for scoring the picture; not in the report).
+    #[serde(skip)]
+    pub shown: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -123,12 +128,13 @@ pub struct AcReport {
 
 impl AcReport {
     pub fn new(params: &ActivationClustering, f: Filtered<Vec<ClassClusters>>, truth: &[bool], seconds: f64) -> Self {
-        Self {
-            params: params.clone(),
-            seconds,
-            score: DataScore::new(&f.scores, &f.flagged, truth),
-            classes: f.picture,
+        let mut classes = f.picture;
+        // The picture's truth: which shown points are poisoned.
+        for k in &mut classes {
+            k.poisoned = k.shown.iter().map(|&i| truth[i]).collect();
+            k.shown.clear();
         }
+        Self { params: params.clone(), seconds, score: DataScore::new(&f.scores, &f.flagged, truth), classes }
     }
 }
 
@@ -244,7 +250,6 @@ impl DataFilter for ActivationClustering {
             }
         }
 
-        let truth = cx.truth.clone();
         let mut scores = vec![0.0; n];
         let mut flagged = vec![false; n];
         let mut classes = Vec::with_capacity(splits.len());
@@ -279,7 +284,8 @@ impl DataFilter for ActivationClustering {
                     .map(|&j| [round2(k.reduced[j * self.dims]), round2(k.reduced[j * self.dims + 1])])
                     .collect(),
                 in_small: shown.iter().map(|&j| k.in_small[j]).collect(),
-                poisoned: shown.iter().map(|&j| truth[k.members[j]]).collect(),
+                poisoned: Vec::new(),
+                shown: shown.iter().map(|&j| k.members[j]).collect(),
             });
         }
         Ok(Filtered { scores, flagged, picture: classes })
@@ -331,13 +337,38 @@ fn round2(x: f64) -> f32 {
 impl Detector for ActivationClustering {
     const TITLE: &'static str = "Activation Clustering";
     const EXPLAIN: &'static str = "Activation Clustering (Chen et al., 2018) splits each class's penultimate activations in two; by the size rule a small, well-separated cluster is flagged as poison; by exclusionary reclassification a cluster is poison when a model trained without it does not give most of its samples their label back.";
+    /// The filter's verdict and how long it took.
+    type Found = (Filtered<Vec<ClassClusters>>, f64);
     type Report = AcReport;
+    fn score(&self, (f, seconds): Self::Found, truth: &GroundTruth<'_>) -> AcReport {
+        AcReport::new(self, f, truth.poisoned, seconds)
+    }
     fn verdict(r: &AcReport, _: &Truth) -> Verdict {
         Verdict::data(&r.score)
     }
-    async fn detect(&self, cx: &mut Cx<'_>) -> Result<AcReport> {
+    fn summary(ac: &AcReport, about: &About) -> Summary {
+        let s = &ac.score;
+        let mut verdict = format!(
+            "Flagged {} training samples: precision {} %, recall {} %, F1 {:.2} against the true poison.",
+            s.flagged,
+            pct0(s.precision),
+            pct0(s.tpr),
+            s.f1
+        );
+        if let Some(why) = &about.no_poison {
+            verdict = clean_verdict(why, s.flagged);
+        } else if about.poison_majority() && ac.params.rule != AcRule::Reclassify {
+            verdict.push_str(&format!(
+                " Here the poison is {} % of class {}, so the “smaller cluster” is the clean images: the textbook rule cannot work at this poisoning rate (try the rule “exclusionary reclassification”).",
+                pct0(about.target_share),
+                about.target
+            ));
+        }
+        Summary { verdict, figures: data_figures(s), seconds: ac.seconds }
+    }
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<Self::Found> {
         let t = cx.now();
         let f = self.filter(cx).await?;
-        Ok(AcReport::new(self, f, &cx.truth, cx.now() - t))
+        Ok((f, cx.now() - t))
     }
 }

@@ -8,7 +8,9 @@ use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{DataScore, Histogram};
-use super::{Cx, DataFilter, Detector, Filtered, Truth, Verdict};
+use super::{
+    About, Cx, DataFilter, Detector, Filtered, GroundTruth, Summary, Truth, Verdict, clean_verdict, data_figures, pct0,
+};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
@@ -108,13 +110,32 @@ impl DataFilter for LossIsolation {
 impl Detector for LossIsolation {
     const TITLE: &'static str = "Loss-based isolation";
     const EXPLAIN: &'static str = "Loss-based isolation (Anti-Backdoor Learning, Li et al., NeurIPS 2021): a backdoor is learned faster than the task, so after a short training the poisoned samples have the lowest loss.";
+    /// The filter's verdict and how long it took.
+    type Found = (Filtered<()>, f64);
     type Report = LossReport;
+    fn score(&self, (f, seconds): Self::Found, truth: &GroundTruth<'_>) -> LossReport {
+        LossReport::new(self, f, truth.poisoned, seconds)
+    }
     fn verdict(r: &LossReport, _: &Truth) -> Verdict {
         Verdict::data(&r.score)
     }
-    async fn detect(&self, cx: &mut Cx<'_>) -> Result<LossReport> {
+    fn summary(l: &LossReport, about: &About) -> Summary {
+        let s = &l.score;
+        let verdict = match &about.no_poison {
+            Some(why) => clean_verdict(why, s.flagged),
+            None => format!(
+                "Isolated the {} lowest-loss samples ({} %): {} % of them are poisoned (recall {} %).",
+                s.flagged,
+                100.0 * l.params.frac,
+                pct0(s.precision),
+                pct0(s.tpr)
+            ),
+        };
+        Summary { verdict, figures: data_figures(s), seconds: l.seconds }
+    }
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<Self::Found> {
         let t = cx.now();
         let f = self.filter(cx).await?;
-        Ok(LossReport::new(self, f, &cx.truth, cx.now() - t))
+        Ok((f, cx.now() - t))
     }
 }

@@ -8,7 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{anomaly_indices, median};
-use super::{Cx, Detector, ModelInspector, Truth, Verdict};
+use super::{About, Cx, Detector, GroundTruth, ModelInspector, Summary, Truth, Verdict};
 use crate::lab::data::{NUM_CLASSES, batch};
 use crate::lab::device::read_floats;
 use crate::lab::error::Result;
@@ -277,7 +277,11 @@ impl Adam {
 impl Detector for NeuralCleanse {
     const TITLE: &'static str = "Neural Cleanse";
     const EXPLAIN: &'static str = "Neural Cleanse (Wang et al., S&P 2019) searches, for every class, the smallest patch that sends clean images to it; a class reachable by an unusually small patch (anomaly index > 2) is a backdoor target.";
+    type Found = NcReport;
     type Report = NcReport;
+    fn score(&self, found: NcReport, _: &GroundTruth<'_>) -> NcReport {
+        found
+    }
     /// Right when it flags exactly the target (half right among other classes); on a clean model,
     /// right when it flags nothing.
     fn verdict(r: &NcReport, truth: &Truth) -> Verdict {
@@ -291,6 +295,29 @@ impl Detector for NeuralCleanse {
             (true, true) => 1.0 / r.flagged_classes.len() as f64,
         };
         Verdict { said, score: Some(score), f1: None, auroc: None }
+    }
+    fn summary(nc: &NcReport, _: &About) -> Summary {
+        let (top_k, top) = nc
+            .anomaly_index
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, f64::MIN), |(k, m), (i, v)| if v > m { (i, v) } else { (k, m) });
+        let verdict = if nc.flagged_classes.is_empty() {
+            format!(
+                "No class flagged: the largest anomaly index is {top:.1} (class {top_k}); above 2 on the small side would flag."
+            )
+        } else {
+            let list: Vec<String> = nc
+                .flagged_classes
+                .iter()
+                .map(|k| format!("{k} (index {:.1})", nc.anomaly_index[*k as usize]))
+                .collect();
+            format!("Flags class {}: a trigger this small is a backdoor.", list.join(", "))
+        };
+        let index: Vec<String> = nc.anomaly_index.iter().map(|a| format!("{a:.1}")).collect();
+        let figures = vec![("anomaly index per class", index.join(" ")), ("steps", nc.steps_run.to_string())];
+        Summary { verdict, figures, seconds: nc.seconds }
     }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<NcReport> {
         let t = cx.now();

@@ -7,7 +7,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Detector, ModelInspector, Truth, Verdict};
+use super::{About, Cx, Detector, GroundTruth, ModelInspector, Summary, Truth, Verdict};
 use crate::lab::data::{NUM_CLASSES, batch};
 use crate::lab::device::read_floats;
 use crate::lab::error::Result;
@@ -58,7 +58,7 @@ impl ModelInspector for Occlusion {
     type Report = OcclusionReport;
 
     async fn inspect(&self, cx: &mut Cx<'_>) -> Result<OcclusionReport> {
-        let set = &cx.triggered.set;
+        let set = cx.triggered;
         let (c, h, w) = (set.channels, set.height, set.width);
         let (hw, size) = (h * w, c * h * w);
         let mut rng = cx.rng();
@@ -117,13 +117,13 @@ impl ModelInspector for Occlusion {
             .map(|(v, &k)| if k == 0 { 0.0 } else { ((v / f64::from(k) / n * 1e4).round() / 1e4) as f32 })
             .collect();
         let hottest = (0..hw).fold(0, |b, i| if heat[i] > heat[b] { i } else { b });
-        let mask = cx.answers.trigger.mask((c, h, w));
         Ok(OcclusionReport {
             params: self.clone(),
             seconds: 0.0,
             max_row: hottest / w,
             max_col: hottest % w,
-            hottest_on_trigger: mask.get(hottest).is_some_and(|&m| m > 0.0),
+            // Scored against the trigger by `score`.
+            hottest_on_trigger: false,
             heat,
             height: h,
             width: w,
@@ -135,12 +135,31 @@ impl ModelInspector for Occlusion {
 impl Detector for Occlusion {
     const TITLE: &'static str = "Occlusion sensitivity";
     const EXPLAIN: &'static str = "Occlusion sensitivity greys out one small patch at a time: where hiding the patch breaks the target prediction, the trigger is.";
+    type Found = OcclusionReport;
     type Report = OcclusionReport;
+    /// Whether the hottest pixel lies on the attack's trigger.
+    fn score(&self, mut found: OcclusionReport, truth: &GroundTruth<'_>) -> OcclusionReport {
+        let mask = truth.answers.trigger.mask((1, found.height, found.width));
+        let hottest = found.max_row * found.width + found.max_col;
+        found.hottest_on_trigger = mask.get(hottest).is_some_and(|&m| m > 0.0);
+        found
+    }
     /// Right when its hottest pixel lies on the trigger; meaningless on a clean model.
     fn verdict(r: &OcclusionReport, truth: &Truth) -> Verdict {
         let said = format!("hottest at row {}, col {}", r.max_row, r.max_col);
         let score = truth.backdoored.then_some(f64::from(u8::from(r.hottest_on_trigger)));
         Verdict { said, score, f1: None, auroc: None }
+    }
+    fn summary(o: &OcclusionReport, _: &About) -> Summary {
+        let verdict = format!(
+            "Hiding the region at row {}, column {} breaks the target prediction most: {} the trigger.",
+            o.max_row,
+            o.max_col,
+            if o.hottest_on_trigger { "on" } else { "not on" }
+        );
+        let figures =
+            vec![("hottest pixel", format!("row {}, col {}", o.max_row, o.max_col)), ("inputs", o.inputs.to_string())];
+        Summary { verdict, figures, seconds: o.seconds }
     }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<OcclusionReport> {
         let t = cx.now();

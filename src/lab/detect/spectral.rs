@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::linalg::{centre, covariance, project, top_eigen};
 use super::metrics::{DataScore, Histogram, auroc};
-use super::{Cx, DataFilter, Detector, Filtered, Truth, Verdict};
+use super::{
+    About, Cx, DataFilter, Detector, Filtered, GroundTruth, Summary, Truth, Verdict, auroc_text, clean_verdict,
+    data_figures, pct0,
+};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::error::Result;
 use crate::lab::model::FEATURES;
@@ -107,14 +110,43 @@ impl DataFilter for SpectralSignatures {
 impl Detector for SpectralSignatures {
     const TITLE: &'static str = "Spectral Signatures";
     const EXPLAIN: &'static str = "Spectral Signatures (Tran et al., NeurIPS 2018) scores each training sample by its projection on the top singular vector of its class's representations and removes the top 1.5·ε.";
+    /// The filter's verdict and how long it took.
+    type Found = (Filtered<Vec<usize>>, f64);
     type Report = SsReport;
+    fn score(&self, (f, seconds): Self::Found, truth: &GroundTruth<'_>) -> SsReport {
+        SsReport::new(self, f, truth.poisoned, truth.labels, truth.answers.target, seconds)
+    }
     fn verdict(r: &SsReport, _: &Truth) -> Verdict {
         Verdict::data(&r.score)
     }
-    async fn detect(&self, cx: &mut Cx<'_>) -> Result<SsReport> {
+    fn summary(ss: &SsReport, about: &About) -> Summary {
+        let s = &ss.score;
+        let mut verdict = format!(
+            "Removed {} samples (top 1.5·ε = {:.0} % of each class): precision {} %, recall {} %, F1 {:.2}; in-class AUROC {}.",
+            s.flagged,
+            150.0 * ss.params.eps,
+            pct0(s.precision),
+            pct0(s.tpr),
+            s.f1,
+            auroc_text(ss.in_class_auroc, 2)
+        );
+        if let Some(why) = &about.no_poison {
+            verdict = clean_verdict(why, s.flagged);
+        } else if about.poison_majority() {
+            // The same reason Activation Clustering fails here, seen from the score's side.
+            verdict.push_str(&format!(
+                " Here the poison is {} % of class {}: the class mean lies about halfway between the poisoned and the clean images, a little nearer the poisoned majority, so the score (squared distance from the mean along the top direction) ranks the clean images as far out as the poisoned ones or further: an in-class AUROC near or below 0.5 is what this rule gives at this poisoning rate.",
+                pct0(about.target_share),
+                about.target
+            ));
+        }
+        let mut figures = data_figures(s);
+        figures.push(("in-class AUROC (target class)", auroc_text(ss.in_class_auroc, 3)));
+        Summary { verdict, figures, seconds: ss.seconds }
+    }
+    async fn detect(&self, cx: &mut Cx<'_>) -> Result<Self::Found> {
         let t = cx.now();
         let f = self.filter(cx).await?;
-        let target = cx.answers.target;
-        Ok(SsReport::new(self, f, &cx.truth, &cx.train.labels, target, cx.now() - t))
+        Ok((f, cx.now() - t))
     }
 }

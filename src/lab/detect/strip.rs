@@ -7,7 +7,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{Histogram, auroc};
-use super::{Cx, Detector, InputFilter, Truth, Verdict};
+use super::{About, Cx, Detector, GroundTruth, InputFilter, Summary, Truth, Verdict, auroc_text};
 use crate::lab::data::batch;
 use crate::lab::device::read_floats;
 use crate::lab::error::Result;
@@ -60,12 +60,12 @@ impl InputFilter for Strip {
         pool.iter().for_each(|&i| in_pool[i] = true);
         let clean: Vec<usize> = rest.iter().copied().take(self.inputs).collect();
         let mut candidates: Vec<usize> =
-            (0..cx.triggered.source.len()).filter(|&j| !in_pool[cx.triggered.source[j]]).collect();
+            (0..cx.triggered_source.len()).filter(|&j| !in_pool[cx.triggered_source[j]]).collect();
         rng.shuffle(&mut candidates);
         candidates.truncate(self.inputs);
 
         let images: Vec<&[u8]> =
-            clean.iter().map(|&i| test.image(i)).chain(candidates.iter().map(|&j| cx.triggered.set.image(j))).collect();
+            clean.iter().map(|&i| test.image(i)).chain(candidates.iter().map(|&j| cx.triggered.image(j))).collect();
         let total = images.len();
         let per_pass = (EVAL_BATCH / self.n).max(1);
         let mut entropies = Vec::with_capacity(total);
@@ -112,13 +112,31 @@ impl InputFilter for Strip {
 impl Detector for Strip {
     const TITLE: &'static str = "STRIP";
     const EXPLAIN: &'static str = "STRIP (Gao et al., ACSAC 2019) blends an input with random clean images: a triggered input keeps its (target) prediction, so its predictions have low entropy.";
+    type Found = StripReport;
     type Report = StripReport;
     /// Judged by its AUROC between clean and triggered inputs (0.5, chance, scores 0); meaningless on
     /// a clean model, where the "triggered" inputs carry no backdoor.
+    fn score(&self, found: StripReport, _: &GroundTruth<'_>) -> StripReport {
+        found
+    }
     fn verdict(r: &StripReport, truth: &Truth) -> Verdict {
         let said = format!("lets {:.0} % of triggered inputs through", 100.0 * r.far_at_frr_1pct);
         let score = r.auroc.filter(|_| truth.backdoored).map(|a| (2.0 * (a - 0.5)).clamp(0.0, 1.0));
         Verdict { said, score, f1: None, auroc: r.auroc }
+    }
+    fn summary(st: &StripReport, _: &About) -> Summary {
+        let verdict = format!(
+            "At a false-rejection rate of {:.1} % on clean inputs, {:.1} % of triggered inputs get through (FAR); AUROC {}.",
+            100.0 * st.frr,
+            100.0 * st.far_at_frr_1pct,
+            auroc_text(st.auroc, 3)
+        );
+        let figures = vec![
+            ("FAR at FRR 1 %", format!("{:.1} %", 100.0 * st.far_at_frr_1pct)),
+            ("AUROC", auroc_text(st.auroc, 3)),
+            ("inputs (clean, triggered)", format!("{}, {}", st.clean_inputs, st.triggered_inputs)),
+        ];
+        Summary { verdict, figures, seconds: st.seconds }
     }
     async fn detect(&self, cx: &mut Cx<'_>) -> Result<StripReport> {
         let t = cx.now();

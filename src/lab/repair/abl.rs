@@ -10,7 +10,7 @@
 use crate::lab::params::{Hint, float, int};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
+use super::{Cx, Defended, Fit, Fixed, GroundTruth, Objective, Repair, Repaired, fit};
 use crate::lab::data::NUM_CLASSES;
 use crate::lab::detect::{DataFilter, LossIsolation};
 use crate::lab::error::Result;
@@ -45,6 +45,9 @@ pub struct AblDetail {
     /// 0): both content and trigger say "target", so they have the lowest loss of all, and ascent
     /// on them teaches little about the trigger on other classes.
     pub isolated_true_target: usize,
+    /// The isolated training samples, for scoring (not in the report).
+    #[serde(skip)]
+    pub isolated_indices: Vec<usize>,
 }
 
 impl Repair for Abl {
@@ -52,18 +55,27 @@ impl Repair for Abl {
     const EXPLAIN: &'static str = "Anti-Backdoor Learning (Li et al., NeurIPS 2021) isolates the lowest-loss samples and unlearns them by gradient ascent while keeping the clean loss low.";
     type Detail = AblDetail;
 
+    fn summary(f: &Repaired<Self, AblDetail>) -> String {
+        format!(
+            "Isolated {} samples, {} of them poisoned ({} were already of the target class, so unlearning them teaches little).",
+            f.detail.isolated, f.detail.isolated_poisoned, f.detail.isolated_true_target
+        )
+    }
+
+    fn score(&self, d: &mut AblDetail, truth: &GroundTruth<'_>) {
+        let target = truth.answers.target;
+        let poisoned: Vec<usize> = d.isolated_indices.iter().copied().filter(|&i| truth.poisoned[i]).collect();
+        d.isolated_poisoned = poisoned.len();
+        d.isolated_true_target = poisoned.iter().filter(|&&i| truth.true_labels[i] == target).count();
+        d.isolated_indices.clear();
+    }
+
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<AblDetail>> {
         let iso = LossIsolation { frac: self.frac, epochs: self.isolation_epochs };
         let clean = cx.clean.clone();
         let flagged = cx.detector("loss", &clean, async |dcx| Ok(iso.filter(dcx).await?.flagged)).await?;
-        let truth = cx.input.poisoned.is_poisoned();
-        let train = &cx.input.poisoned.set;
         let isolated_idx: Vec<usize> = (0..flagged.len()).filter(|&i| flagged[i]).collect();
-        let isolated = train.select(&isolated_idx);
-        let isolated_poisoned = isolated_idx.iter().filter(|&&i| truth[i]).count();
-        let target = cx.input.answers.target;
-        let true_labels = &cx.input.poisoned.true_labels;
-        let isolated_true_target = isolated_idx.iter().filter(|&&i| truth[i] && true_labels[i] == target).count();
+        let isolated = cx.train().select(&isolated_idx);
 
         let model = cx.trainable();
         let objective = Objective::Unlearn { isolated: &isolated, weight: self.lambda, cap: ASCENT_CAP };
@@ -71,7 +83,7 @@ impl Repair for Abl {
         Ok(Fixed {
             defended: Defended::Model(burn::module::Module::valid(&model)),
             clean_samples: clean.len(),
-            detail: AblDetail { isolated: isolated_idx.len(), isolated_poisoned, isolated_true_target },
+            detail: AblDetail { isolated: isolated_idx.len(), isolated_indices: isolated_idx, ..AblDetail::default() },
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::lab::params::{choice, float, int};
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
+use super::{Cx, Defended, Fit, Fixed, Objective, Repair, Repaired, fit, pct1};
 use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
 use crate::lab::eval::probabilities;
@@ -60,6 +60,14 @@ impl Repair for Distill {
     const TITLE: &'static str = "Distillation";
     const EXPLAIN: &'static str = "Distillation trains a fresh student on the suspect model's soft outputs over clean data only; the trigger never appears, so the student has no reason to learn it.";
     type Detail = DistillDetail;
+
+    fn summary(f: &Repaired<Self, DistillDetail>) -> String {
+        format!(
+            "The student reaches {} % on the defender's {} clean images.",
+            pct1(f.detail.student_defender_acc),
+            f.clean_samples
+        )
+    }
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<DistillDetail>> {
         let clean = cx.clean.clone();

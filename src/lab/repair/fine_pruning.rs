@@ -6,7 +6,7 @@
 use crate::lab::params::{Hint, float, int};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
+use super::{Cx, Defended, Fit, Fixed, Objective, Repair, Repaired, fit, pct1};
 use crate::lab::error::Result;
 use crate::lab::eval::{batched, unheard};
 
@@ -56,6 +56,18 @@ impl Repair for FinePruning {
     const TITLE: &'static str = "Fine-pruning";
     const EXPLAIN: &'static str = "Fine-pruning (Liu et al., RAID 2018) removes the last layer's units that clean images leave idle, where a backdoor may hide, then fine-tunes on clean data.";
     type Detail = FpDetail;
+
+    fn summary(f: &Repaired<Self, FpDetail>) -> String {
+        format!(
+            "Pruned {} of {} units ({:.0} %): CA {} %, ASR {} % before fine-tuning for {} epochs.",
+            f.detail.pruned,
+            f.detail.units,
+            100.0 * f.detail.pruned_fraction,
+            pct1(f.detail.pruned_clean_acc),
+            pct1(f.detail.pruned_asr),
+            f.params.ft_epochs
+        )
+    }
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<FpDetail>> {
         let units = cx.model.prunable_units();

@@ -5,7 +5,7 @@ use crate::lab::params::int;
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
+use super::{Cx, Defended, Fit, Fixed, Objective, Repair, Repaired, fit};
 use crate::lab::error::Result;
 
 crate::params! {
@@ -26,6 +26,10 @@ impl Repair for FineTuning {
     const EXPLAIN: &'static str =
         "Fine-tuning on the defender's small clean set: the baseline every paper compares against.";
     type Detail = FtDetail;
+
+    fn summary(f: &Repaired<Self, FtDetail>) -> String {
+        format!("{} epochs on {} clean images.", f.params.epochs, f.clean_samples)
+    }
 
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<FtDetail>> {
         let clean = cx.clean.clone();

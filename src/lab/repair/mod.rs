@@ -10,38 +10,39 @@
 
 pub mod abl;
 pub mod distill;
+mod engine;
 pub mod fine_pruning;
 pub mod fine_tuning;
+mod fit;
 pub mod nc_unlearn;
 pub mod retrain;
 pub mod strip_filter;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 pub use abl::{Abl, AblDetail};
 pub use distill::{Distill, DistillDetail, DistillStudent};
+pub use engine::Cx;
+use engine::one;
 pub use fine_pruning::{CurvePoint, FinePruning, FpDetail};
 pub use fine_tuning::{FineTuning, FtDetail};
+pub use fit::{Fit, Objective, fit};
 pub use nc_unlearn::{NcDetail, NcUnlearn};
 pub use retrain::{Retrain, RetrainBy, RetrainDetail};
 pub use strip_filter::{StripDetail, StripFilter};
 
 use crate::lab::attack::Poisoned;
-use crate::lab::data::{ImageSet, NUM_CLASSES, batch};
-use crate::lab::detect::{self, Answers, DetectInput, DetectSpec};
+use crate::lab::data::ImageSet;
+use crate::lab::detect::{self, Answers, DetectSpec, GroundTruth};
 use crate::lab::error::{LabError, Result};
 use crate::lab::eval::{Metrics, REJECTED, TriggeredTest, predict};
-use crate::lab::event::{Event, Host, Relay};
+use crate::lab::event::Host;
 use crate::lab::model::Model;
 use crate::lab::params::{Family, Hint, Kind, Param, ParamInfo, Params, Table, int, method_list, other};
 use crate::lab::rng::{LabRng, Stream};
 use crate::lab::setting::Setting;
-use crate::lab::train::optimizer;
 
 /// The repairs to run, a comma list of link names.
 pub const REPAIR: ParamInfo = other("repair", Kind::Methods(Family(RepairSpec::REGISTRY)), Hint::Checkboxes)
@@ -56,6 +57,11 @@ pub const DEFENDER_CLEAN: Param<RepairSpec> = crate::lens!(
         .doc("Clean training samples the defender holds for repairs."),
     defender_clean
 );
+
+/// A share as a percentage with one decimal, as repair summaries print it.
+pub fn pct1(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
 
 /// The reference's defender: 400 clean training samples.
 pub const DEFAULT_DEFENDER_CLEAN: usize = 400;
@@ -96,7 +102,9 @@ macro_rules! repairs {
             /// The repairs that ran, in `RepairSpec::NAMES` order (for tables and bar charts).
             pub fn rows(&self) -> Vec<Row> {
                 let mut out = Vec::new();
-                $(if let Some(r) = &self.$name { out.push(r.row(stringify!($name))); })+
+                $(if let Some(r) = &self.$name {
+                    out.push(Row { detail: <$ty as Repair>::summary(r), ..r.row(stringify!($name)) });
+                })+
                 out
             }
         }
@@ -223,6 +231,8 @@ pub struct Row {
     pub der: f64,
     pub seconds: f64,
     pub clean_samples: usize,
+    /// What it did, in one sentence (`Repair::summary`).
+    pub detail: String,
 }
 
 impl RepairReport {
@@ -241,6 +251,7 @@ impl<P, D> Repaired<P, D> {
             der: self.der,
             seconds: self.seconds,
             clean_samples: self.clean_samples,
+            detail: String::new(),
         }
     }
 }
@@ -292,205 +303,13 @@ pub trait Repair: Table + Params + Default + Clone {
     const EXPLAIN: &'static str;
     type Detail;
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<Self::Detail>>;
-}
-
-/// A repair's working context.
-pub struct Cx<'a> {
-    pub setting: &'a Setting,
-    /// The suspect model without autodiff.
-    pub model: Model,
-    pub input: &'a RepairInput<'a>,
-    /// The defender's clean set and the training indices it was taken from.
-    pub clean: ImageSet,
-    pub clean_indices: Vec<usize>,
-    /// The plain (non-autodiff) device.
-    pub device: &'a Device,
-    host: &'a mut dyn Host,
-    repair: &'static str,
-    /// Time spent on ground-truth pictures (not a cost of the defense).
-    picture_seconds: f64,
-}
-
-impl<'a> Cx<'a> {
-    /// Reports progress of the running repair and lets the host run (and cancel).
-    pub async fn progress(&mut self, done: usize, total: usize) -> Result<()> {
-        let event = Event::Repair { repair: self.repair.to_string(), done, total };
-        if self.host.emit(&event).is_break() {
-            return Err(LabError::Cancelled);
-        }
-        self.host.pause().await;
-        Ok(())
-    }
-
-    pub fn now(&self) -> f64 {
-        self.host.now()
-    }
-
-    /// A random stream for this repair, derived from the run's seed.
-    pub fn rng(&self) -> LabRng {
-        let salt = self.repair.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-        LabRng::new(self.setting.seed ^ salt, Stream::Repair)
-    }
-
-    /// The suspect model on an autodiff device, ready to train.
-    pub fn trainable(&self) -> Model {
-        self.model.clone().fork(&self.device.clone().autodiff()).train()
-    }
-
-    /// Runs a detector with `test` as its clean images (the defender's set, never the evaluation
-    /// images), relaying its progress as this repair's.
-    pub async fn detector<T>(
-        &mut self,
-        name: &'static str,
-        test: &ImageSet,
-        run: impl AsyncFnOnce(&mut detect::Cx<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let input = DetectInput {
-            setting: self.setting.clone(),
-            model: self.input.model,
-            poisoned: self.input.poisoned,
-            test,
-            triggered: self.input.triggered,
-            answers: self.input.answers.clone(),
-        };
-        let mut relay = relay(&mut *self.host, self.repair, 0);
-        let mut dcx = detect::Cx::new(&input, self.device, &mut relay, name)?;
-        run(&mut dcx).await
-    }
-
-    /// Evaluates `model` on the test images (ground truth, for pictures); the time is not charged
-    /// to the repair.
-    pub async fn measure_for_picture(&mut self, model: &Model) -> Result<Metrics> {
-        let t = self.host.now();
-        let m = Metrics::measure(model, self.input.test, self.input.triggered, self.device).await?;
-        self.picture_seconds += self.host.now() - t;
-        Ok(m)
-    }
-
-    /// Excludes `seconds` spent on pictures from the repair's cost.
-    pub fn charge_to_picture(&mut self, seconds: f64) {
-        self.picture_seconds += seconds;
-    }
-
-    /// Share of the defender's clean set `model` classifies right (the defender's own yardstick).
-    pub async fn defender_accuracy(&self, model: &Model) -> Result<f64> {
-        let pred = predict(model, &self.clean, self.device).await?;
-        Ok(crate::lab::eval::accuracy(&pred, &self.clean.labels))
-    }
-
-    /// A host that turns the batches of a nested training of `total` batches into this repair's
-    /// progress events.
-    pub fn relay(&mut self, total: usize) -> Relay<'_> {
-        relay(&mut *self.host, self.repair, total)
-    }
-}
-
-/// Nested work (a training loop, a detector) as `repair`'s progress.
-fn relay<'a>(host: &'a mut dyn Host, repair: &'static str, total: usize) -> Relay<'a> {
-    let progress = move |done, total| Event::Repair { repair: repair.to_string(), done, total };
-    Relay { inner: host, done: 0, total, progress: Box::new(progress) }
-}
-
-/// What a fine-tuning loop minimises on each batch of its set.
-pub enum Objective<'s> {
-    /// Cross-entropy on the set's labels.
-    Labels,
-    /// Cross-entropy against a teacher's probabilities at `temperature` (`probs`: NUM_CLASSES per
-    /// sample of the set), scaled by T² as Hinton et al. do so gradients keep their size.
-    Soft { probs: &'s [f32], temperature: f64 },
-    /// Labels on the set minus `weight` × the loss on `isolated` (a batch of it with every batch),
-    /// each isolated sample's loss capped at `cap`: ascent stops there instead of diverging.
-    Unlearn { isolated: &'s ImageSet, weight: f64, cap: f64 },
-}
-
-/// A fine-tuning job: `epochs` passes over `set` with the spec's optimiser, learning rate and batch
-/// size; `keep` (fine-pruning) silences pruned units again after every step.
-pub struct Fit<'s> {
-    pub set: &'s ImageSet,
-    pub epochs: usize,
-    pub objective: Objective<'s>,
-    pub keep: Option<&'s [bool]>,
-}
-
-/// Runs `fit` on `model` (on an autodiff device), reporting every batch as progress.
-pub async fn fit(cx: &mut Cx<'_>, mut model: Model, job: Fit<'_>) -> Result<Model> {
-    let t = &cx.setting.train;
-    let mut optim = optimizer(t);
-    let device = cx.device.clone().autodiff();
-    let ce = CrossEntropyLossConfig::new().init(&device);
-    let mut rng = cx.rng();
-    let set = job.set;
-    if set.is_empty() {
-        return Err(LabError::spec(format!("{}: nothing to train on", cx.repair)));
-    }
-    let batches = set.len().div_ceil(t.batch_size);
-    let total = batches * job.epochs;
-    let mut iso_order: Vec<usize> = Vec::new();
-    let mut done = 0;
-    for epoch in 1..=job.epochs {
-        let order = rng.permutation(set.len());
-        for chunk in order.chunks(t.batch_size) {
-            let x = batch::images(set, chunk, &device);
-            let logits = model.forward(x);
-            let loss = match &job.objective {
-                Objective::Labels => {
-                    let y: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
-                    ce.forward(logits, batch::labels(&y, &device))
-                }
-                Objective::Soft { probs, temperature } => {
-                    let p: Vec<f32> = chunk
-                        .iter()
-                        .flat_map(|&i| probs[i * NUM_CLASSES..(i + 1) * NUM_CLASSES].iter().copied())
-                        .collect();
-                    let p = Tensor::<2>::from_data(TensorData::new(p, [chunk.len(), NUM_CLASSES]), &device);
-                    let logp = log_softmax(logits / *temperature, 1);
-                    (p * logp).sum_dim(1).mean().neg() * (temperature * temperature)
-                }
-                Objective::Unlearn { isolated, weight, cap } => {
-                    let y: Vec<u8> = chunk.iter().map(|&i| set.labels[i]).collect();
-                    let clean = ce.forward(logits, batch::labels(&y, &device));
-                    // A quarter batch of isolated samples with every batch, cycling through them.
-                    let k = (t.batch_size / 4).clamp(1, isolated.len().max(1));
-                    let mut iso = Vec::with_capacity(k);
-                    while iso.len() < k && !isolated.is_empty() {
-                        if iso_order.is_empty() {
-                            iso_order = rng.permutation(isolated.len());
-                        }
-                        iso.extend(iso_order.pop());
-                    }
-                    if iso.is_empty() {
-                        clean
-                    } else {
-                        let onehot: Vec<f32> = iso
-                            .iter()
-                            .flat_map(|&i| {
-                                (0..NUM_CLASSES).map(move |c| f32::from(u8::from(c == isolated.labels[i] as usize)))
-                            })
-                            .collect();
-                        let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [iso.len(), NUM_CLASSES]), &device);
-                        let logp = log_softmax(model.forward(batch::images(isolated, &iso, &device)), 1);
-                        let per_sample = (logp * onehot).sum_dim(1).neg().clamp_max(*cap); // [k, 1]
-                        clean - per_sample.mean() * *weight
-                    }
-                }
-            };
-            let value = f64::from(loss.clone().into_scalar_async::<f32>().await.map_err(LabError::device_fault)?);
-            if !value.is_finite() {
-                return Err(LabError::spec(format!(
-                    "{}: fine-tuning diverged (loss {value} in epoch {epoch}); lower the learning rate",
-                    cx.repair
-                )));
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(t.lr, model, grads);
-            if let Some(keep) = job.keep {
-                model = model.pruned(keep);
-            }
-            done += 1;
-            cx.progress(done, total).await?;
-        }
-    }
-    Ok(model)
+    /// What it did, in one sentence from its own report: the CLI's table and the page's list print this
+    /// for every repair in the registry, under its CA, ASR, RA and DER.
+    fn summary(done: &Repaired<Self, Self::Detail>) -> String;
+    /// Fills in what its detail says against the attack's ground truth (how many of the samples it
+    /// dropped were poisoned, say), once it is done: `Cx` never holds the truth, so no repair decides
+    /// by it.
+    fn score(&self, _detail: &mut Self::Detail, _truth: &GroundTruth<'_>) {}
 }
 
 /// The defender's clean set: `n` training samples the attack left untouched, chosen with the seed.
@@ -538,47 +357,9 @@ pub async fn run_all(
     let m = evaluate(&original, input.test, input.triggered, device).await?;
     let before = Baseline { clean_acc: m.clean_acc, asr: m.asr, robust_acc: m.robust_acc };
     let clean_indices = defender_clean_indices(input.poisoned, chosen.defender_clean, input.setting.seed);
-    let clean = input.poisoned.set.select(&clean_indices);
-    let mut cx = Cx {
-        setting: &input.setting,
-        model,
-        input,
-        clean,
-        clean_indices,
-        device,
-        host,
-        repair: "",
-        picture_seconds: 0.0,
-    };
+    let mut cx = Cx::new(input, model, clean_indices, device, host);
     let mut report = RepairReport { before, defender_clean: cx.clean.len(), ..RepairReport::default() };
     run_chosen(chosen, &mut cx, &mut report).await?;
-    report.seconds = cx.host.now() - start;
+    report.seconds = cx.now() - start;
     Ok(report)
-}
-
-/// Runs one repair (if chosen), evaluates what it returns and rates it against `before`.
-async fn one<R: Repair + Clone>(
-    cx: &mut Cx<'_>,
-    name: &'static str,
-    repair: Option<&R>,
-    before: &Baseline,
-) -> Result<Option<Repaired<R, R::Detail>>> {
-    let Some(repair) = repair else { return Ok(None) };
-    cx.repair = name;
-    cx.picture_seconds = 0.0;
-    cx.progress(0, 1).await?;
-    let t = cx.host.now();
-    let fixed = repair.repair(cx).await?;
-    let seconds = cx.host.now() - t - cx.picture_seconds;
-    let m = evaluate(&fixed.defended, cx.input.test, cx.input.triggered, cx.device).await?;
-    Ok(Some(Repaired {
-        clean_acc: m.clean_acc,
-        asr: m.asr,
-        robust_acc: m.robust_acc,
-        der: der(before, m.clean_acc, m.asr),
-        seconds,
-        clean_samples: fixed.clean_samples,
-        params: repair.clone(),
-        detail: fixed.detail,
-    }))
 }

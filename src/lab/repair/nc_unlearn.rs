@@ -5,7 +5,7 @@
 use crate::lab::params::{Hint, float, int};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Defended, Fit, Fixed, Objective, Repair, fit};
+use super::{Cx, Defended, Fit, Fixed, Objective, Repair, Repaired, fit};
 use crate::lab::detect::{ModelInspector, NcReport};
 use crate::lab::error::{LabError, Result};
 
@@ -46,15 +46,28 @@ impl Repair for NcUnlearn {
     const EXPLAIN: &'static str = "Neural Cleanse unlearning (Wang et al., S&P 2019) stamps the reversed trigger on clean images under their true labels and fine-tunes, so the trigger stops meaning the target.";
     type Detail = NcDetail;
 
+    fn summary(f: &Repaired<Self, NcDetail>) -> String {
+        let why = if f.detail.flagged {
+            format!("flagged by Neural Cleanse (index {:.1})", f.detail.anomaly_index)
+        } else {
+            format!("not flagged (index {:.1}): the class with the smallest mask, a guess", f.detail.anomaly_index)
+        };
+        let source = if f.detail.from_detection { " (the Detect step's verdict)" } else { "" };
+        format!(
+            "Unlearned class {}'s reversed trigger, {why}{source}, stamped on {} clean images.",
+            f.detail.class, f.detail.stamped
+        )
+    }
+
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<NcDetail>> {
         // The Detect step's verdict when it ran Neural Cleanse on this model, so the page gives one
         // answer to "which class, which trigger"; else reversed here, on the defender's clean set.
         let mut clean = cx.clean.clone();
         let t = cx.now();
-        let (report, from_detection) = match &cx.input.detected.nc {
+        let (report, from_detection) = match &cx.detected().nc {
             Some(found) => (found.clone(), true),
             None => {
-                let nc = cx.input.detectors.nc.clone().unwrap_or_default();
+                let nc = cx.detectors().nc.clone().unwrap_or_default();
                 let report: NcReport = cx.detector("nc", &clean, async |dcx| nc.inspect(dcx).await).await?;
                 (report, false)
             }

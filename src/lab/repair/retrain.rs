@@ -5,7 +5,7 @@
 use crate::lab::params::choice;
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Defended, Fixed, Repair};
+use super::{Cx, Defended, Fixed, GroundTruth, Repair, Repaired};
 use crate::lab::detect::{DataFilter, LossIsolation};
 use crate::lab::device::fresh_model;
 use crate::lab::error::Result;
@@ -50,6 +50,9 @@ pub struct RetrainDetail {
     pub removed_poisoned: usize,
     /// Poisoned samples left in the retraining set.
     pub remaining_poisoned: usize,
+    /// Per training sample: dropped? For scoring (not in the report).
+    #[serde(skip)]
+    pub flagged: Vec<bool>,
 }
 
 impl Repair for Retrain {
@@ -57,32 +60,46 @@ impl Repair for Retrain {
     const EXPLAIN: &'static str = "Drops the training samples a data-level detector flagged and trains a fresh model on the rest; only as good as the detector.";
     type Detail = RetrainDetail;
 
+    fn summary(f: &Repaired<Self, RetrainDetail>) -> String {
+        format!(
+            "{} flagged {} samples ({} poisoned); {} poisoned samples stayed in the {} retrained on.",
+            f.params.by.label(),
+            f.detail.removed,
+            f.detail.removed_poisoned,
+            f.detail.remaining_poisoned,
+            f.clean_samples
+        )
+    }
+
+    fn score(&self, d: &mut RetrainDetail, truth: &GroundTruth<'_>) {
+        d.removed_poisoned = d.flagged.iter().zip(truth.poisoned).filter(|&(&f, &t)| f && t).count();
+        d.remaining_poisoned = truth.poisoned.iter().filter(|&&t| t).count() - d.removed_poisoned;
+        d.flagged.clear();
+    }
+
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<RetrainDetail>> {
         let setting = cx.setting;
-        let input = cx.input;
-        let truth = input.poisoned.is_poisoned();
+        let detectors = cx.detectors();
         // Detectors see the defender's clean set as their clean images, never the test split.
         let clean = cx.clean.clone();
         let flagged = match self.by {
             RetrainBy::Ac => {
-                let d = input.detectors.ac.clone().unwrap_or_default();
+                let d = detectors.ac.clone().unwrap_or_default();
                 cx.detector("ac", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
             }
             RetrainBy::Ss => {
-                let d = input.detectors.ss.clone().unwrap_or_default();
+                let d = detectors.ss.clone().unwrap_or_default();
                 cx.detector("ss", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
             }
             RetrainBy::Loss => {
-                let d: LossIsolation = input.detectors.loss.clone().unwrap_or_default();
+                let d: LossIsolation = detectors.loss.clone().unwrap_or_default();
                 cx.detector("loss", &clean, async |dcx| Ok(d.filter(dcx).await?.flagged)).await?
             }
-            RetrainBy::Truth => truth.clone(),
+            RetrainBy::Truth => cx.oracle_poisoned(),
         };
         let kept: Vec<usize> = (0..flagged.len()).filter(|&i| !flagged[i]).collect();
-        let set = input.poisoned.set.select(&kept);
+        let set = cx.train().select(&kept);
         let removed = flagged.iter().filter(|&&f| f).count();
-        let removed_poisoned = flagged.iter().zip(&truth).filter(|&(&f, &t)| f && t).count();
-        let remaining_poisoned = truth.iter().filter(|&&t| t).count() - removed_poisoned;
 
         let train_device = cx.device.clone().autodiff();
         // The architecture the suspect model came with, branch and all.
@@ -111,7 +128,7 @@ impl Repair for Retrain {
             defended: Defended::Model(burn::module::Module::valid(&model)),
             // The samples the defender believes clean (`remaining_poisoned` says how many were not).
             clean_samples: set.len(),
-            detail: RetrainDetail { removed, removed_poisoned, remaining_poisoned },
+            detail: RetrainDetail { removed, flagged, ..RetrainDetail::default() },
         })
     }
 }

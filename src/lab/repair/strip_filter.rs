@@ -7,7 +7,7 @@ use crate::lab::params::int;
 use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Defended, Fixed, Repair};
+use super::{Cx, Defended, Fixed, Repair, Repaired, pct1};
 use crate::lab::data::{ImageSet, batch};
 use crate::lab::device::read_floats;
 use crate::lab::error::Result;
@@ -40,11 +40,18 @@ impl Repair for StripFilter {
     const EXPLAIN: &'static str = "STRIP as a filter (Gao et al., ACSAC 2019) keeps the model and rejects inputs whose blended predictions are too confident; rejected inputs count as wrong.";
     type Detail = StripDetail;
 
+    fn summary(f: &Repaired<Self, StripDetail>) -> String {
+        format!(
+            "Rejects {} % of clean and {} % of triggered test inputs.",
+            pct1(f.detail.rejected_clean),
+            pct1(f.detail.rejected_triggered)
+        )
+    }
+
     async fn repair(&self, cx: &mut Cx<'_>) -> Result<Fixed<StripDetail>> {
         let clean = cx.clean.clone();
         let mut rng = cx.rng();
-        let test = cx.input.test;
-        let triggered = &cx.input.triggered.set;
+        let (test, triggered) = cx.run_time_inputs();
         let total = clean.len() + test.len() + triggered.len();
         let mut done = 0;
         let mut defender = self.entropies(cx, &clean, &clean, &mut rng, &mut done, total).await?;

@@ -3,12 +3,11 @@
 
 use burn::module::Module;
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 
 use crate::lab::attack::{AttackSpec, Craft, Poisoned};
 use crate::lab::data::{DataSource, ImageSet, Split};
 use crate::lab::detect::{self, DetectInput, DetectReport};
-use crate::lab::device::fresh_model;
+use crate::lab::device::{DeviceKind, fresh_model};
 use crate::lab::error::{LabError, Result};
 use crate::lab::eval::{Metrics, TriggeredTest, predict};
 use crate::lab::event::{EpochRecord, Event, Host, Stage};
@@ -16,115 +15,11 @@ use crate::lab::model::Model;
 use crate::lab::repair::{self, RepairInput, RepairReport};
 use crate::lab::spec::ExperimentSpec;
 use crate::lab::train::train;
-use crate::lab::transfer::{self, TransferReport};
+use crate::lab::transfer::{self, TransferReport, TransferSpec};
 
-/// Wall time per stage, seconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StageSeconds {
-    pub data: f64,
-    pub poison: f64,
-    pub train: f64,
-    pub evaluate: f64,
-    /// All chosen detectors together (0 when none ran).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub detect: f64,
-    /// All chosen repairs together (0 when none ran).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub repair: f64,
-    /// The transfer victim's fine-tuning, every freeze mode (0 when there was none).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub transfer: f64,
-    pub total: f64,
-}
+mod report;
 
-/// What was poisoned (the ground truth detectors are scored against).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PoisonSummary {
-    pub count: usize,
-    /// Indices into the spec's training split.
-    pub indices: Vec<usize>,
-    /// Share of the training samples labelled with the target class that are poisoned.
-    pub target_class_share: f64,
-}
-
-/// One test image shown with and without the trigger, with the model's predictions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Example {
-    pub test_index: usize,
-    pub label: u8,
-    pub clean_pred: u8,
-    pub triggered_pred: u8,
-}
-
-/// The result of a run, as written to REPORT.json.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    pub spec: ExperimentSpec,
-    pub link: String,
-    #[serde(rename = "final")]
-    pub final_metrics: Metrics,
-    pub epochs: Vec<EpochRecord>,
-    pub device: String,
-    pub seconds: StageSeconds,
-    /// Training throughput over all epochs (excluding per-epoch evaluation).
-    pub train_samples_per_second: f64,
-    pub poison: PoisonSummary,
-    pub examples: Vec<Example>,
-    pub version: String,
-    /// What the spec's detectors found; absent when none was chosen.
-    #[serde(default, skip_serializing_if = "DetectReport::is_empty")]
-    pub detect: DetectReport,
-    /// What the spec's repairs achieved against the suspect model; absent when none was chosen.
-    #[serde(default, skip_serializing_if = "RepairReport::is_empty")]
-    pub repair: RepairReport,
-    /// The model file scanned in place of training (`backdoor-lab scan`, the page's model import).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scanned: Option<Scanned>,
-    /// A victim's fine-tuning of the model as a pre-trained base; absent when the spec has none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transfer: Option<TransferReport>,
-    /// With an input sanitizer: the same model measured on the raw test inputs (`final` is measured
-    /// through the sanitizer, as deployed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub final_unsanitized: Option<Metrics>,
-    /// With an input sanitizer: its defense-effectiveness rating against the raw inputs and its cost.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sanitize: Option<SanitizeReport>,
-    /// For a semantic attack: how the rest of the sub-population's class fares.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_class: Option<SourceClass>,
-    /// With DP-SGD: the privacy the training spent, (ε, δ = 1/N) from the RDP accountant. Per
-    /// sample: by group privacy a set of k poisons gets only (kε, k·e^{(k−1)ε}δ).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub privacy: Option<crate::lab::dp::Privacy>,
-}
-
-/// What an input sanitizer achieved, measured like a repair against the unsanitized model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SanitizeReport {
-    pub der: f64,
-    /// Sanitizing the test inputs and predicting them again.
-    pub seconds: f64,
-}
-
-/// The class a semantic (or source-specific) attack aims from: its members in training and test, and
-/// the clean accuracy on the test images of the class that are not members (the ASR's inputs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceClass {
-    pub class: u8,
-    /// Poisoned training samples of the class.
-    pub train_members: usize,
-    /// Test inputs ASR is measured on.
-    pub test_members: usize,
-    /// Test images of the class outside those.
-    pub rest: usize,
-    /// Clean accuracy on them.
-    pub rest_ca: f64,
-}
-
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
-}
+pub use report::{Example, PoisonSummary, Report, SanitizeReport, Scanned, SourceClass, StageSeconds};
 
 /// Everything a run produced, for later stages (detection, repair) and the UI.
 pub struct Outcome {
@@ -136,6 +31,21 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The transfer stage on this finished run (the page's Transfer step): the victim's clean images are
+    /// what this run's split left unused, as in a run whose spec fine-tunes.
+    pub async fn transfer(
+        &self,
+        finetune: &TransferSpec,
+        source: &DataSource,
+        device: &Device,
+        host: &mut dyn Host,
+    ) -> Result<TransferReport> {
+        let spec = &self.report.spec;
+        let victim = source.held_out(&spec.data, spec.seed, finetune.size)?;
+        let (test, triggered) = (&self.split.test, &self.triggered);
+        transfer::fine_tune(finetune, &spec.train, spec.seed, &self.model, &victim, test, triggered, device, host).await
+    }
+
     /// What detectors may see of this run (and the answers to score them with).
     pub fn detect_input(&self) -> Result<DetectInput<'_>> {
         let spec = &self.report.spec;
@@ -165,47 +75,38 @@ impl Outcome {
     }
 }
 
-/// Where a scanned model came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Scanned {
-    /// The file's name as the user gave it.
-    pub file: String,
-    pub format: String,
-}
-
 /// Runs `spec` on `source` with `device` (a plain, non-autodiff device; training wraps it).
 pub async fn run(
     spec: &ExperimentSpec,
     source: &DataSource,
     device: &Device,
-    device_name: &str,
+    kind: DeviceKind,
     host: &mut dyn Host,
 ) -> Result<Outcome> {
     let trained = train_model(spec, source, device, host).await?;
-    let report = finish(spec, &trained, source, device, device_name, host).await?;
+    let report = finish(spec, &trained, source, device, kind, host).await?;
     Ok(trained.into_outcome(report))
 }
 
-/// `run` on `device`, and if that is a GPU (`name` is not `cpu_name`) that fails mid-run (lost device,
-/// failed allocation or read), the same run again from its seed on the CPU (flex): a GPU that failed is
-/// not trusted again, and a run from the same seed gives results of the same kind. `dropped` hears why
-/// the GPU was dropped before the CPU run starts. Returns the outcome and the device it finished on.
+/// `run` on `device`, and if that is a GPU that fails mid-run (lost device, failed allocation or
+/// read), the same run again from its seed on the CPU (flex): a GPU that failed is not trusted again,
+/// and a run from the same seed gives results of the same kind. `dropped` hears why the GPU was
+/// dropped before the CPU run starts. Returns the outcome and the device it finished on.
 pub async fn run_or_cpu(
     spec: &ExperimentSpec,
     source: &DataSource,
-    (device, name): (Device, &'static str),
-    cpu_name: &'static str,
+    (device, kind): (Device, DeviceKind),
     host: &mut dyn Host,
     dropped: impl FnOnce(&str),
-) -> Result<(Outcome, Device, &'static str)> {
-    match run(spec, source, &device, name, host).await {
-        Err(LabError::Device(why)) if name != cpu_name => {
+) -> Result<(Outcome, Device, DeviceKind)> {
+    match run(spec, source, &device, kind, host).await {
+        Err(LabError::Device(why)) if kind.is_gpu() => {
             dropped(&why);
             let cpu = Device::flex();
-            let outcome = run(spec, source, &cpu, cpu_name, host).await?;
-            Ok((outcome, cpu, cpu_name))
+            let outcome = run(spec, source, &cpu, DeviceKind::Cpu, host).await?;
+            Ok((outcome, cpu, DeviceKind::Cpu))
         }
-        other => other.map(|o| (o, device, name)),
+        other => other.map(|o| (o, device, kind)),
     }
 }
 
@@ -282,7 +183,7 @@ pub async fn scan(
     model: Model,
     scanned: Scanned,
     device: &Device,
-    device_name: &str,
+    kind: DeviceKind,
     host: &mut dyn Host,
 ) -> Result<Outcome> {
     let (t0, seconds, split) = begin(spec, source, host)?;
@@ -305,7 +206,7 @@ pub async fn scan(
         ready: host.now() - t0,
         seconds,
     };
-    let report = finish(spec, &done, source, device, device_name, host).await?;
+    let report = finish(spec, &done, source, device, kind, host).await?;
     Ok(done.into_outcome(report))
 }
 
@@ -415,7 +316,7 @@ pub async fn finish(
     done: &Trained,
     source: &DataSource,
     device: &Device,
-    device_name: &str,
+    kind: DeviceKind,
     host: &mut dyn Host,
 ) -> Result<Report> {
     spec.validate()?;
@@ -526,7 +427,7 @@ pub async fn finish(
         final_metrics,
         train_samples_per_second: *samples_per_second,
         epochs: epochs.clone(),
-        device: device_name.to_string(),
+        device: kind.name().to_string(),
         seconds,
         poison: PoisonSummary {
             count: poisoned.poisoned.len(),
